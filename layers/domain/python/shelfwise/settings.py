@@ -1,0 +1,54 @@
+"""Run-time configuration of a function, read from its environment.
+
+The environment variable names are defined here once; the platform spec (`shelfwise_infra.spec`) sets them
+on every function, both in the CDK app and in the local cloud.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DATA_BUCKET_ENV = "SHELFWISE_DATA_BUCKET"
+CATALOG_TABLE_ENV = "SHELFWISE_CATALOG_TABLE"
+USER_ACTIVITY_TABLE_ENV = "SHELFWISE_USER_ACTIVITY_TABLE"
+IDEMPOTENCY_TABLE_ENV = "SHELFWISE_IDEMPOTENCY_TABLE"
+MODELS_TABLE_ENV = "SHELFWISE_MODELS_TABLE"
+SEGMENTS_TABLE_ENV = "SHELFWISE_SEGMENTS_TABLE"
+RUNS_TABLE_ENV = "SHELFWISE_RUNS_TABLE"
+EVENT_BUS_ENV = "SHELFWISE_EVENT_BUS"
+STAGE_ENV = "SHELFWISE_STAGE"
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set; the platform spec sets it on every function")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_bucket: str
+    catalog_table: str
+    user_activity_table: str
+    idempotency_table: str
+    models_table: str
+    segments_table: str
+    runs_table: str
+    event_bus: str
+    stage: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_bucket=_required(DATA_BUCKET_ENV),
+            catalog_table=_required(CATALOG_TABLE_ENV),
+            user_activity_table=_required(USER_ACTIVITY_TABLE_ENV),
+            idempotency_table=_required(IDEMPOTENCY_TABLE_ENV),
+            models_table=_required(MODELS_TABLE_ENV),
+            segments_table=_required(SEGMENTS_TABLE_ENV),
+            runs_table=_required(RUNS_TABLE_ENV),
+            event_bus=_required(EVENT_BUS_ENV),
+            stage=os.environ.get(STAGE_ENV, "local"),
+        )
