@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` runs the platform on the local cloud with demo data,
+# `make test` passes the tests. Each installs what it needs first (Python >= 3.11 and Node.js >= 20).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install demo up test lint synth bench clean
+
+$(STAMP): pyproject.toml package.json
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shelfwise needs Python 3.11 or newer"'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e ".[dev]"
+	npm ci --no-audit --no-fund --silent
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/shelfwise demo
+
+up: install
+	$(BIN)/shelfwise local up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -q
+
+synth: install
+	npx cdk synth --quiet
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache
