@@ -1,0 +1,31 @@
+"""Exceptions domain code raises when a caller asked for something that is missing or malformed.
+
+They carry no HTTP knowledge; `shelfwise.api.http` maps them to 404 / 400 responses in the platform's
+error shape, so domain functions stay testable without an API in sight.
+"""
+
+from __future__ import annotations
+
+
+class ShelfwiseError(Exception):
+    """A caller-facing problem. `message` is shown to the caller, so it must never contain secrets."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # Where in the request the problem is, e.g. "path.user_id" or "query.date".
+        self.field = field
+
+
+class NotFound(ShelfwiseError):
+    """The thing asked for does not exist (an unknown user, SKU, model...)."""
+
+    code = "not_found"
+
+
+class BadRequest(ShelfwiseError):
+    """The request passes the schema but makes no sense (e.g. a date range that ends before it starts)."""
+
+    code = "bad_request"

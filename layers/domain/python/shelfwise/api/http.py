@@ -1,0 +1,367 @@
+"""The platform's HTTP layer: one resolver factory every API function uses.
+
+Usage in `functions/<name>/app.py`::
+
+    from typing import Annotated
+
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from shelfwise.api.errors import NotFound
+    from shelfwise.api.http import create_resolver
+
+    logger, tracer, metrics = Logger(), Tracer(), Metrics()
+    app = create_resolver()
+
+    @app.get("/v1/things/<thing_id>", tags=["things"])
+    def get_thing(
+        thing_id: Annotated[str, Path(min_length=1, max_length=128)],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> ThingResponse:  # a pydantic model: validated, serialised and documented in OpenAPI
+        raise NotFound(f"no thing {thing_id!r}", field="path.thing_id")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def handler(event, context):
+        return app.resolve(event, context)
+
+What the resolver guarantees, so handlers never deal with it:
+
+- every error body has the shape `{"error": {"code", "message", "details": [{"field", "message"}],
+  "request_id"}}` (`shelfwise.api.models.ErrorResponse`);
+- a parameter or body that fails validation -> 422 `validation_error`, one detail per field, named by where it
+  is (`query.k`, `path.user_id`, `body.events.0.item_id`);
+- a body that is not JSON -> 400 `invalid_json`; an unsupported content type -> 415 `unsupported_media_type`;
+- a body larger than `max_body_bytes` (default `MAX_REQUEST_BODY_BYTES`, 1 MiB) -> 413 `payload_too_large`,
+  checked before anything parses it;
+- an unknown path -> 404 `not_found`; a known path with the wrong method -> 405 `method_not_allowed` with an
+  `Allow` header;
+- `shelfwise.api.errors.NotFound` / `BadRequest` raised below a route -> 404 / 400 with their message;
+  Powertools `ServiceError`s (e.g. `BadRequestError`) keep their status;
+- anything else -> 500 `internal_error` with the request id only: the exception and stack trace go to the log
+  (`logger.exception`), never to the caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder, Route
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+
+from shelfwise.api.errors import BadRequest, NotFound, ShelfwiseError
+from shelfwise.api.models import ErrorDetail, ErrorInfo, ErrorResponse
+
+logger = Logger(child=True)
+
+# API Gateway accepts 10 MB and a synchronous Lambda invoke 6 MB; no platform endpoint needs more than a
+# batch of a few thousand events, so anything past 1 MiB is a mistake or abuse and is refused unparsed.
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
+# Documented on every operation of the OpenAPI document (see `PlatformResolver.openapi_document`).
+ERROR_STATUS_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request (e.g. the body is not JSON).",
+    404: "Unknown route or resource.",
+    413: "Request body too large.",
+    422: "A parameter or body field failed validation; `details` names each field.",
+    500: "Unexpected server error; quote `request_id` when reporting it.",
+}
+
+_SCHEMA_REF = "#/components/schemas/"
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Iterable[ErrorDetail] = (),
+    *,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A JSON error response in the platform's shape; use it for errors a route wants to return itself."""
+    body = ErrorResponse(
+        error=ErrorInfo(code=code, message=message, details=list(details), request_id=request_id)
+    )
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+def field_name(location: Sequence[str | int]) -> str:
+    """`("query", "k")` -> `query.k`; `("body", "events", 0, "item_id")` -> `body.events.0.item_id`."""
+    return ".".join(str(part) for part in location) or "request"
+
+
+def validation_details(errors: Iterable[dict[str, Any]]) -> list[ErrorDetail]:
+    # Only pydantic's message and location are exposed: they describe the expectation, never internals.
+    return [
+        ErrorDetail(field=field_name(error.get("loc", ())), message=str(error.get("msg", "invalid")))
+        for error in errors
+    ]
+
+
+class PlatformResolver(APIGatewayRestResolver):
+    """`APIGatewayRestResolver` that refuses oversized bodies before routing or validation touch them."""
+
+    def __init__(self, *, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_body_bytes = max_body_bytes
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        register = super().route(rule, method, *args, **kwargs)
+
+        def decorator(func: Callable) -> Callable:
+            _resolve_string_annotations(func)
+            return register(func)
+
+        return decorator
+
+    def request_id(self) -> str | None:
+        try:
+            return self.current_event.request_context.request_id
+        except (AttributeError, KeyError, TypeError):
+            return None
+
+    def body_size(self) -> int:
+        body = self.current_event.body
+        if not body:
+            return 0
+        if self.current_event.is_base64_encoded:
+            # Decoded size without decoding: 3 bytes per 4 characters, minus padding.
+            return len(body) * 3 // 4 - body[-2:].count("=")
+        return len(body.encode("utf-8"))
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """Methods registered for a path, to tell a wrong method (405) from an unknown path (404)."""
+        routes: list[Route] = self._static_routes + self._dynamic_routes
+        return sorted({route.method for route in routes if route.rule.match(path)})
+
+    def openapi_document(self, **kwargs: Any) -> dict[str, Any]:
+        """This function's OpenAPI document with the platform's error shape on every operation.
+
+        Powertools documents 422 with its own `HTTPValidationError`; the platform answers with
+        `ErrorResponse`, so the document says that instead. Keyword arguments go to
+        `get_openapi_schema` (title, version...).
+        """
+        document = self.get_openapi_schema(**kwargs).model_dump(mode="json", by_alias=True, exclude_none=True)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        error_schema = ErrorResponse.model_json_schema(ref_template=f"{_SCHEMA_REF}{{model}}")
+        schemas.update(error_schema.pop("$defs", {}))
+        schemas["ErrorResponse"] = error_schema
+        error_content = {content_types.APPLICATION_JSON: {"schema": {"$ref": f"{_SCHEMA_REF}ErrorResponse"}}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
+                for status, description in ERROR_STATUS_DESCRIPTIONS.items():
+                    if status == 422 and not takes_input:
+                        responses.pop("422", None)
+                        responses.pop(422, None)
+                        continue
+                    responses[str(status)] = {"description": description, "content": error_content}
+                operation["responses"] = dict(sorted(responses.items(), key=lambda entry: str(entry[0])))
+        if f"{_SCHEMA_REF}ResponseValidationError" not in json.dumps(document.get("paths", {})):
+            # Powertools registers this schema on every app; it is only meaningful when a route returns it.
+            schemas.pop("ResponseValidationError", None)
+        return document
+
+    # Every request, matched or not, passes through here: the one place to refuse a body before it is read.
+    def _call_route(self, route: Route, route_arguments: dict[str, str]) -> ResponseBuilder:
+        size = self.body_size()
+        if size > self.max_body_bytes:
+            response = error_response(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "payload_too_large",
+                f"Request body is {size} bytes; the limit is {self.max_body_bytes} bytes.",
+                [ErrorDetail(field="body", message=f"at most {self.max_body_bytes} bytes")],
+                request_id=self.request_id(),
+            )
+            return self._response_builder_class(response=response, serializer=self._serializer, route=route)
+        return super()._call_route(route, route_arguments)
+
+
+def _resolve_string_annotations(func: Callable) -> None:
+    """Turn string annotations (`from __future__ import annotations`) into the objects they name.
+
+    Powertools evaluates them in the namespace of the function it is given; behind a decorator such as
+    `tracer.capture_method` that is the decorator's module, where the route's models are unknown. Evaluating
+    them here, in the route's own module, makes validation and the OpenAPI document work either way.
+    """
+    original = inspect.unwrap(func)
+    try:
+        hints = typing.get_type_hints(original, include_extras=True)
+    except (NameError, TypeError):
+        return  # names defined later in the module: Powertools resolves those lazily, as before
+    original.__annotations__.update(hints)
+
+
+def create_resolver(*, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, **kwargs: Any) -> PlatformResolver:
+    """A REST (v1 proxy) resolver with validation on and the platform's error handling registered.
+
+    Extra keyword arguments go to `APIGatewayRestResolver` (e.g. `cors=CORSConfig(...)`).
+    """
+    app = PlatformResolver(max_body_bytes=max_body_bytes, enable_validation=True, **kwargs)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: PlatformResolver) -> None:
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        errors = list(error.errors())
+        if any(tuple(e.get("loc", ()))[:1] == ("response",) for e in errors):
+            # Powertools reports a route's own output failing its model this way: a bug here, not bad input.
+            return _internal_error(error)
+        if any(e.get("type") == "json_invalid" for e in errors):
+            reason = next(e for e in errors if e.get("type") == "json_invalid").get("ctx", {}).get("error")
+            return error_response(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_json",
+                "Request body is not valid JSON.",
+                [ErrorDetail(field="body", message=str(reason or "not valid JSON"))],
+                request_id=app.request_id(),
+            )
+        details = validation_details(errors)
+        fields = ", ".join(dict.fromkeys(detail.field for detail in details))
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "validation_error",
+            f"Invalid request: {fields}.",
+            details,
+            request_id=app.request_id(),
+        )
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _invalid_json(error: json.JSONDecodeError) -> Response:
+        # Routes that read `app.current_event.json_body` themselves end up here.
+        return error_response(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_json",
+            "Request body is not valid JSON.",
+            [ErrorDetail(field="body", message=f"{error.msg} at position {error.pos}")],
+            request_id=app.request_id(),
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
+        content_type = app.current_event.headers.get("content-type", "")
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            f"Content type {_printable(content_type)!r} is not supported; send application/json.",
+            [ErrorDetail(field="header.content-type", message="expected application/json")],
+            request_id=app.request_id(),
+        )
+
+    @app.not_found
+    def _no_route(error: NotFoundError) -> Response:
+        method = app.current_event.http_method.upper()
+        path = app._remove_prefix(app.current_event.path)
+        allowed = app.allowed_methods(path)
+        if method in allowed:
+            # A route matched and raised Powertools' NotFoundError itself: the resource is missing.
+            return error_response(404, "not_found", _message(error.msg), request_id=app.request_id())
+        if allowed:
+            return error_response(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"{method} is not allowed on {_printable(path)}; allowed: {', '.join(allowed)}.",
+                request_id=app.request_id(),
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return error_response(
+            HTTPStatus.NOT_FOUND,
+            "not_found",
+            f"No route for {method} {_printable(path)}.",
+            request_id=app.request_id(),
+        )
+
+    @app.exception_handler([NotFound, BadRequest])
+    def _domain_error(error: ShelfwiseError) -> Response:
+        status = HTTPStatus.NOT_FOUND if isinstance(error, NotFound) else HTTPStatus.BAD_REQUEST
+        details = [ErrorDetail(field=error.field, message=error.message)] if error.field else []
+        return error_response(status, error.code, error.message, details, request_id=app.request_id())
+
+    @app.exception_handler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        status = int(error.status_code)
+        if status >= 500:
+            return _internal_error(error)
+        code = _STATUS_CODES.get(status, "client_error")
+        return error_response(status, code, _message(error.msg), request_id=app.request_id())
+
+    @app.exception_handler(Exception)
+    def _internal_error(error: Exception) -> Response:
+        request_id = app.request_id()
+        if isinstance(error, ResponseValidationError | RequestValidationError):
+            logger.error("response does not match its model", extra={"errors": list(error.errors())})
+        logger.exception("unhandled error while serving request", extra={"request_id": request_id})
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Quote the request id when reporting it.",
+            request_id=request_id,
+        )
+
+
+def _message(message: str | dict) -> str:
+    if isinstance(message, dict):
+        return str(message.get("message") or message)
+    return str(message)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Callers' text echoed in messages: control characters removed, length capped."""
+    cleaned = _UNPRINTABLE.sub("?", text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
+
+
+__all__ = [
+    "ERROR_STATUS_DESCRIPTIONS",
+    "MAX_REQUEST_BODY_BYTES",
+    "BadRequest",
+    "NotFound",
+    "PlatformResolver",
+    "create_resolver",
+    "error_response",
+    "field_name",
+    "validation_details",
+]

@@ -1,0 +1,299 @@
+"""The platform resolver's error handling, exercised through real API Gateway REST proxy events."""
+
+import base64
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, Field
+from shelfwise.api.errors import BadRequest, NotFound
+from shelfwise.api.http import MAX_REQUEST_BODY_BYTES, create_resolver, field_name
+from shelfwise.api.models import ErrorResponse
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events" / "api"
+SECRET = "db-password=hunter2"
+
+
+class Event(BaseModel):
+    item_id: str = Field(min_length=1)
+    quantity: int = Field(ge=1)
+
+
+class EventBatch(BaseModel):
+    events: list[Event] = Field(min_length=1)
+
+
+class Item(BaseModel):
+    item_id: str
+    k: int
+
+
+def build_app(**kwargs: Any):
+    app = create_resolver(**kwargs)
+
+    @app.get("/v1/items/<item_id>")
+    def get_item(item_id: str, k: Annotated[int, Query(ge=1, le=100)]) -> Item:
+        if item_id == "missing":
+            raise NotFound(f"no item {item_id!r}", field="path.item_id")
+        if item_id == "nonsense":
+            raise BadRequest("k cannot be used with this item", field="query.k")
+        if item_id == "powertools":
+            raise BadRequestError("plain powertools error")
+        if item_id == "crash":
+            raise RuntimeError(SECRET)
+        if item_id == "bad-output":
+            return {"item_id": item_id}  # type: ignore[return-value]  # missing `k`: a bug in the route
+        return Item(item_id=item_id, k=k)
+
+    @app.post("/v1/events")
+    def post_events(batch: EventBatch) -> dict[str, int]:
+        return {"accepted": len(batch.events)}
+
+    return app
+
+
+def request(
+    method: str = "GET",
+    path: str = "/v1/items/i1",
+    *,
+    query: dict[str, str] | None = None,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    event = copy.deepcopy(json.loads((EVENTS_DIR / "get-health.json").read_text()))
+    event.update(path=path, resource=path, httpMethod=method, body=body)
+    event["requestContext"].update(httpMethod=method, resourcePath=path, path=f"/prod{path}")
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    return event
+
+
+def call(app, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, list[str]]]:
+    response = app.resolve(event, None)
+    return response["statusCode"], json.loads(response["body"]), response["multiValueHeaders"]
+
+
+@pytest.fixture(scope="module")
+def app():
+    return build_app()
+
+
+def error_of(body: dict[str, Any]) -> dict[str, Any]:
+    ErrorResponse.model_validate(body)  # every error body follows the documented shape
+    return body["error"]
+
+
+def test_valid_request_is_served(app) -> None:
+    status, body, _ = call(app, request(query={"k": "5"}))
+    assert status == 200
+    assert body == {"item_id": "i1", "k": 5}
+
+
+def test_out_of_range_query_parameter_is_422_naming_the_field(app) -> None:
+    status, body, _ = call(app, request(query={"k": "500"}))
+    error = error_of(body)
+    assert status == 422
+    assert error["code"] == "validation_error"
+    assert [d["field"] for d in error["details"]] == ["query.k"]
+    assert "100" in error["details"][0]["message"]
+    assert "query.k" in error["message"]
+
+
+def test_missing_and_mistyped_parameters_are_each_named(app) -> None:
+    status, body, _ = call(app, request(query={"k": "many"}))
+    assert status == 422
+    assert error_of(body)["details"][0]["field"] == "query.k"
+
+    status, body, _ = call(app, request())
+    assert status == 422
+    assert error_of(body)["details"] == [{"field": "query.k", "message": "Field required"}]
+
+
+def test_body_errors_name_the_nested_field(app) -> None:
+    body_text = json.dumps({"events": [{"item_id": "i1", "quantity": 1}, {"item_id": "", "quantity": 0}]})
+    status, body, _ = call(app, request("POST", "/v1/events", body=body_text))
+    error = error_of(body)
+    assert status == 422
+    assert {d["field"] for d in error["details"]} == {"body.events.1.item_id", "body.events.1.quantity"}
+
+
+def test_valid_body_is_accepted(app) -> None:
+    body_text = json.dumps({"events": [{"item_id": "i1", "quantity": 2}]})
+    status, body, _ = call(app, request("POST", "/v1/events", body=body_text))
+    assert (status, body) == (200, {"accepted": 1})
+
+
+def test_malformed_json_is_400_invalid_json(app) -> None:
+    status, body, _ = call(app, request("POST", "/v1/events", body='{"events": [}'))
+    error = error_of(body)
+    assert status == 400
+    assert error["code"] == "invalid_json"
+    assert error["details"][0]["field"] == "body"
+
+
+def test_unsupported_content_type_is_415(app) -> None:
+    event = request("POST", "/v1/events", body="<xml/>", headers={"Content-Type": "application/xml"})
+    status, body, _ = call(app, event)
+    assert status == 415
+    assert error_of(body)["code"] == "unsupported_media_type"
+
+
+def test_unknown_route_is_json_404(app) -> None:
+    status, body, headers = call(app, request(path="/v1/nowhere"))
+    error = error_of(body)
+    assert status == 404
+    assert error["code"] == "not_found"
+    assert "/v1/nowhere" in error["message"]
+    assert headers["Content-Type"] == ["application/json"]
+
+
+def test_wrong_method_on_known_path_is_405_with_allow_header(app) -> None:
+    status, body, headers = call(app, request("DELETE", "/v1/events"))
+    assert status == 405
+    assert error_of(body)["code"] == "method_not_allowed"
+    assert headers["Allow"] == ["POST"]
+
+
+def test_domain_not_found_is_404_with_its_message_and_field(app) -> None:
+    status, body, _ = call(app, request(path="/v1/items/missing", query={"k": "3"}))
+    error = error_of(body)
+    assert status == 404
+    assert error["message"] == "no item 'missing'"
+    assert error["details"] == [{"field": "path.item_id", "message": "no item 'missing'"}]
+
+
+def test_domain_bad_request_is_400(app) -> None:
+    status, body, _ = call(app, request(path="/v1/items/nonsense", query={"k": "3"}))
+    assert status == 400
+    assert error_of(body)["code"] == "bad_request"
+
+
+def test_powertools_service_errors_keep_their_status_in_the_platform_shape(app) -> None:
+    status, body, _ = call(app, request(path="/v1/items/powertools", query={"k": "3"}))
+    assert status == 400
+    assert error_of(body) == {
+        "code": "bad_request",
+        "message": "plain powertools error",
+        "details": [],
+        "request_id": "6f1c2b7e-0d4a-4f43-9a51-2c8e7b3d9a10",
+    }
+
+
+def test_unexpected_exception_is_500_with_request_id_and_nothing_else(app) -> None:
+    response = app.resolve(request(path="/v1/items/crash", query={"k": "3"}), None)
+    error = error_of(json.loads(response["body"]))
+    assert response["statusCode"] == 500
+    assert error["code"] == "internal_error"
+    assert error["request_id"] == "6f1c2b7e-0d4a-4f43-9a51-2c8e7b3d9a10"
+    for leak in (SECRET, "RuntimeError", "Traceback", "app.py", 'File "'):
+        assert leak not in response["body"]
+
+
+def test_a_route_breaking_its_response_model_is_a_500_not_the_callers_fault(app) -> None:
+    status, body, _ = call(app, request(path="/v1/items/bad-output", query={"k": "3"}))
+    assert status == 500
+    assert error_of(body)["code"] == "internal_error"
+
+
+def test_oversized_body_is_413_before_it_is_parsed() -> None:
+    small_app = build_app(max_body_bytes=64)
+    # Not even JSON: the size check must come first, so the caller learns the real problem.
+    status, body, _ = call(small_app, request("POST", "/v1/events", body="x" * 65))
+    error = error_of(body)
+    assert status == 413
+    assert error["code"] == "payload_too_large"
+    assert "64" in error["message"]
+
+    at_limit = json.dumps({"events": [{"item_id": "i" * 20, "quantity": 1}]}).ljust(64)
+    status, _, _ = call(small_app, request("POST", "/v1/events", body=at_limit))
+    assert status == 200
+
+
+def test_default_body_limit_is_one_mebibyte(app) -> None:
+    assert MAX_REQUEST_BODY_BYTES == 1024 * 1024
+    status, _, _ = call(app, request("POST", "/v1/events", body=" " * (MAX_REQUEST_BODY_BYTES + 1)))
+    assert status == 413
+
+
+def test_base64_bodies_are_measured_decoded() -> None:
+    small_app = build_app(max_body_bytes=48)
+    payload = json.dumps({"events": [{"item_id": "abc", "quantity": 1}]}).encode()
+    assert len(payload) <= 48 < len(base64.b64encode(payload))
+    event = request("POST", "/v1/events", body=base64.b64encode(payload).decode())
+    event["isBase64Encoded"] = True
+    status, body, _ = call(small_app, event)
+    assert (status, body) == (200, {"accepted": 1})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        request(query={"k": "0"}),
+        request("POST", "/v1/events", body="{not json"),
+        request("POST", "/v1/events", body=json.dumps({"events": "nope"})),
+        request("POST", "/v1/events", body=json.dumps([1, 2, 3])),
+        request(path="/v1/items/crash", query={"k": "1"}),
+        request(path="/v1/\x00/evil"),
+        request("PATCH", "/v1/items/i1"),
+    ],
+)
+def test_no_error_body_carries_a_stack_trace(app, event: dict[str, Any]) -> None:
+    response = app.resolve(event, None)
+    assert response["statusCode"] >= 400
+    assert "Traceback" not in response["body"]
+    assert "\x00" not in response["body"]
+    error_of(json.loads(response["body"]))
+
+
+def test_field_names_join_locations() -> None:
+    assert field_name(("query", "k")) == "query.k"
+    assert field_name(("body", "events", 0, "item_id")) == "body.events.0.item_id"
+    assert field_name(()) == "request"
+
+
+ROUTE_MODULE_WITH_STRING_ANNOTATIONS = """
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from shelfwise.api.http import create_resolver
+from shelfwise.api.models import HealthResponse
+
+tracer = Tracer(disabled=True)
+app = create_resolver()
+
+
+@app.get("/v1/decorated")
+@tracer.capture_method
+def decorated(k: Annotated[int, Query(ge=1)] = 1) -> HealthResponse:
+    return HealthResponse(version=str(k), stage="test", time="now")
+"""
+
+
+def test_routes_with_string_annotations_behind_decorators_still_validate(tmp_path: Path) -> None:
+    # `from __future__ import annotations` + a decorator used to hide the route's types from Powertools.
+    source = tmp_path / "app.py"
+    source.write_text(ROUTE_MODULE_WITH_STRING_ANNOTATIONS, encoding="utf-8")
+    module_spec = importlib.util.spec_from_file_location("shelfwise_test_string_annotations", source)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+
+    status, body, _ = call(module.app, request(path="/v1/decorated", query={"k": "0"}))
+    assert status == 422
+    assert error_of(body)["details"][0]["field"] == "query.k"
+    status, body, _ = call(module.app, request(path="/v1/decorated", query={"k": "3"}))
+    assert (status, body["version"]) == (200, "3")
+    document = module.app.openapi_document()
+    ok = document["paths"]["/v1/decorated"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/HealthResponse")

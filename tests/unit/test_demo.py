@@ -1,0 +1,210 @@
+"""The demo shop: contract-shaped, realistic (long tails, seasonality, promotions, tastes), reproducible."""
+
+import hashlib
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from shelfwise.ingest.contracts import CONTRACTS
+from shelfwise.ingest.reader import TableFile
+from shelfwise.ingest.validate import validate_chunk
+from shelfwise_local.demo import (
+    CATALOG_COLUMNS,
+    INTERACTION_COLUMNS,
+    INVENTORY_COLUMNS,
+    LOCATIONS,
+    SALES_COLUMNS,
+    generate_shop,
+)
+
+TODAY = date(2026, 3, 2)  # a Monday
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return generate_shop(tmp_path_factory.mktemp("shop"), seed=7, today=TODAY)
+
+
+@pytest.fixture(scope="module")
+def catalog(shop: dict[str, Path]) -> pd.DataFrame:
+    return pd.read_csv(shop["catalog"], dtype={"item_id": str})
+
+
+@pytest.fixture(scope="module")
+def interactions(shop: dict[str, Path]) -> pd.DataFrame:
+    frame = pd.read_csv(shop["interactions"], dtype={"user_id": str, "item_id": str})
+    frame["ts"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def sales(shop: dict[str, Path]) -> pd.DataFrame:
+    return pd.read_csv(shop["sales"], dtype={"sku": str}, parse_dates=["date"])
+
+
+@pytest.fixture(scope="module")
+def inventory(shop: dict[str, Path]) -> pd.DataFrame:
+    return pd.read_csv(shop["inventory"], dtype={"sku": str})
+
+
+def test_files_follow_the_contract_columns_exactly(shop: dict[str, Path]) -> None:
+    assert set(shop) == {"catalog", "interactions", "sales", "inventory"}
+    assert shop["interactions"].read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    expected = {
+        "catalog": CATALOG_COLUMNS,
+        "interactions": INTERACTION_COLUMNS,
+        "sales": SALES_COLUMNS,
+        "inventory": INVENTORY_COLUMNS,
+    }
+    for kind, columns in expected.items():
+        assert tuple(pd.read_csv(shop[kind], nrows=1).columns) == columns, kind
+        contract_columns = tuple(column.name for column in CONTRACTS[kind].columns)
+        assert columns == contract_columns, kind
+
+
+def test_catalog_has_categories_brands_and_category_typical_prices(catalog: pd.DataFrame) -> None:
+    assert len(catalog) == 3000
+    assert catalog["item_id"].is_unique
+    assert catalog["category"].nunique() == 12
+    assert catalog.groupby("category")["brand"].nunique().min() >= 4
+    assert (catalog["price"] > 0).all()
+    medians = catalog.groupby("category")["price"].median()
+    assert medians["electronics"] > 4 * medians["grocery"]
+    # Log-normal within a category: a long right tail above the median.
+    electronics = catalog.loc[catalog["category"] == "electronics", "price"]
+    assert electronics.quantile(0.95) > 1.8 * electronics.median()
+
+
+def test_interactions_cover_six_months_ending_yesterday(interactions: pd.DataFrame) -> None:
+    days = interactions["ts"].dt.date
+    assert days.max() == YESTERDAY
+    assert days.min() == TODAY - timedelta(days=182)
+    assert interactions["timestamp"].str.endswith("Z").all()
+
+
+def test_funnel_is_about_ten_views_to_three_carts_to_one_purchase(interactions: pd.DataFrame) -> None:
+    counts = interactions["event_type"].value_counts()
+    assert set(counts.index) == {"view", "cart", "purchase", "rating"}
+    assert 2.8 < counts["view"] / counts["cart"] < 3.9
+    assert 2.4 < counts["cart"] / counts["purchase"] < 3.6
+    assert 150_000 < len(interactions) < 600_000
+    assert interactions["user_id"].nunique() == 5000
+
+
+def test_values_follow_the_event_type(interactions: pd.DataFrame, catalog: pd.DataFrame) -> None:
+    browse = interactions[interactions["event_type"].isin(["view", "cart"])]
+    assert (browse["value"] == 1).all()
+    ratings = interactions.loc[interactions["event_type"] == "rating", "value"]
+    assert set(ratings.unique()) <= {1, 2, 3, 4, 5}
+    purchases = interactions[interactions["event_type"] == "purchase"].merge(catalog, on="item_id")
+    quantity = purchases["value"] / purchases["price"]
+    assert np.allclose(quantity, np.round(quantity), atol=1e-6)
+    assert quantity.round().between(1, 3).all()
+
+
+def test_user_activity_and_item_popularity_are_long_tailed(interactions: pd.DataFrame) -> None:
+    per_user = interactions.groupby("user_id").size().sort_values(ascending=False)
+    assert per_user.iloc[: len(per_user) // 10].sum() / per_user.sum() > 0.35
+    assert per_user.median() < per_user.mean()
+    views = interactions[interactions["event_type"] == "view"].groupby("item_id").size()
+    views = views.sort_values(ascending=False)
+    assert views.iloc[: len(views) // 10].sum() / views.sum() > 0.4
+
+
+def test_users_have_category_tastes_a_recommender_can_learn(
+    interactions: pd.DataFrame, catalog: pd.DataFrame
+) -> None:
+    events = interactions.merge(catalog[["item_id", "category"]], on="item_id")
+    sizes = events.groupby("user_id")["item_id"].transform("size")
+    active = events[sizes >= 30]
+    per_category = active.groupby(["user_id", "category"]).size()
+    top_share = per_category.groupby(level=0).max() / per_category.groupby(level=0).sum()
+    # Without tastes the favourite of 12 categories would hold about 1/6 of a user's events.
+    assert top_share.mean() > 0.4
+    # What a user buys comes from the categories they browse.
+    views = events[events["event_type"] == "view"].groupby(["user_id", "category"]).size()
+    buys = events[events["event_type"] == "purchase"].groupby(["user_id", "category"]).size()
+    favourite = views.groupby(level=0).idxmax().map(lambda key: key[1])
+    bought_favourite = buys.reset_index().assign(fav=lambda f: f["user_id"].map(favourite))
+    share = (bought_favourite["category"] == bought_favourite["fav"]).mean()
+    assert share > 0.3
+
+
+def test_weekends_are_busier_and_traffic_grows(interactions: pd.DataFrame) -> None:
+    daily = interactions.groupby(interactions["ts"].dt.date).size()
+    weekday = pd.to_datetime(pd.Series(daily.index)).dt.weekday.to_numpy()
+    assert daily[weekday >= 5].mean() > 1.15 * daily[weekday < 5].mean()
+    first_month, last_month = daily.iloc[:28].mean(), daily.iloc[-28:].mean()
+    assert last_month > first_month
+
+
+def test_sales_cover_two_years_of_every_series(sales: pd.DataFrame) -> None:
+    assert sales["sku"].nunique() == 400
+    assert set(sales["location"]) == set(LOCATIONS)
+    per_series = sales.groupby(["sku", "location"])["date"].agg(["min", "max", "count"])
+    assert len(per_series) == 800
+    assert (per_series["count"] == 730).all()
+    assert (per_series["max"].dt.date == YESTERDAY).all()
+    assert (sales["units"] >= 0).all()
+    assert (sales["units"] == sales["units"].round()).all()
+
+
+def test_promotions_are_flagged_discounted_and_lift_sales(sales: pd.DataFrame) -> None:
+    share = sales["promo"].mean()
+    assert 0.03 < share < 0.2
+    per_series = sales.groupby(["sku", "location", "promo"])["units"].mean().unstack()
+    lifted = per_series.dropna()
+    assert (lifted[True].sum() / lifted[False].sum()) > 1.4
+    prices = sales.groupby(["sku", "promo"])["price"].mean().unstack().dropna()
+    assert (prices[True] < prices[False]).all()
+
+
+def test_sales_have_weekly_seasonality_and_slow_movers(sales: pd.DataFrame) -> None:
+    weekday_mean = sales.groupby(sales["date"].dt.weekday)["units"].mean()
+    assert weekday_mean[[5, 6]].mean() > 1.1 * weekday_mean[[0, 1, 2, 3]].mean()
+    zero_share = (sales["units"] == 0).groupby([sales["sku"], sales["location"]]).mean()
+    assert (zero_share > 0.5).sum() >= 40  # intermittent demand exists
+    assert (zero_share < 0.05).sum() >= 200  # and so do fast movers
+
+
+def test_inventory_positions_match_the_sales_series(inventory: pd.DataFrame, sales: pd.DataFrame) -> None:
+    keys = set(map(tuple, inventory[["sku", "location"]].to_numpy()))
+    assert keys == set(map(tuple, sales[["sku", "location"]].drop_duplicates().to_numpy()))
+    assert len(inventory) == 800
+    assert inventory["service_level"].between(0, 1, inclusive="neither").all()
+    assert (inventory["moq"] % inventory["pack_size"] == 0).all()
+    assert (inventory["pack_size"] >= 1).all()
+    assert (inventory["lead_time_sd_days"] < inventory["lead_time_days"]).all()
+    assert (inventory["unit_cost"] > 0).all()
+    assert inventory["holding_cost_rate"].between(0.1, 0.4).all()
+
+
+def test_every_row_passes_ingestion_validation(tmp_path: Path) -> None:
+    small = generate_shop(tmp_path, seed=3, today=TODAY, n_items=400, n_users=300, n_skus=30, sales_days=90)
+    for kind, path in small.items():
+        contract = CONTRACTS[kind]
+        for chunk in TableFile(path).chunks():
+            validated = validate_chunk(contract, chunk)
+            assert validated.rows_rejected == 0, (kind, validated.rejections.to_pylist()[:3])
+            assert validated.valid.num_rows == validated.rows_total > 0
+
+
+def _digest(paths: dict[str, Path]) -> dict[str, str]:
+    return {kind: hashlib.sha256(path.read_bytes()).hexdigest() for kind, path in paths.items()}
+
+
+def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
+    sizes = {"n_items": 300, "n_users": 200, "n_skus": 20, "sales_days": 60, "today": TODAY}
+    first = _digest(generate_shop(tmp_path / "a", seed=11, **sizes))
+    again = _digest(generate_shop(tmp_path / "b", seed=11, **sizes))
+    other = _digest(generate_shop(tmp_path / "c", seed=12, **sizes))
+    assert first == again
+    assert all(first[kind] != other[kind] for kind in first)
+
+
+def test_more_skus_than_items_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="n_skus"):
+        generate_shop(tmp_path, n_items=10, n_skus=20)
