@@ -23,7 +23,9 @@ STAGE_ENV = "SHELFWISE_STAGE"
 def _required(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise RuntimeError(f"environment variable {name} is not set; the platform spec sets it on every function")
+        raise RuntimeError(
+            f"environment variable {name} is not set; the platform spec sets it on every function"
+        )
     return value
 
 

@@ -1,0 +1,120 @@
+"""Ingests files dropped under `incoming/<kind>/`: S3 ObjectCreated -> SQS -> this function.
+
+Each SQS message carries an S3 event notification. Every object it names is validated and landed as curated
+Parquet, DynamoDB items and (for bad rows) a rejection report by `shelfwise.ingest.pipeline`. The same object
+(bucket, key, etag, version) is processed once within `IDEMPOTENCY_DAYS`, however often it is delivered. A
+message that fails is reported as a partial batch failure, so only it is retried and then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+from shelfwise.settings import IDEMPOTENCY_TABLE_ENV, Settings
+
+IDEMPOTENCY_DAYS = 30
+S3_TEST_EVENT = "s3:TestEvent"
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, etag, version_id]",
+    expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600,
+)
+persistence = DynamoDBPersistenceLayer(table_name=os.environ[IDEMPOTENCY_TABLE_ENV])
+
+
+class DroppedObject(BaseModel):
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None = None
+
+
+def _log_progress(progress: dict[str, Any]) -> None:
+    logger.info("ingest progress", extra=progress)
+
+
+@idempotent_function(
+    data_keyword_argument="dropped", config=idempotency_config, persistence_store=persistence
+)
+@tracer.capture_method
+def ingest_dropped_object(dropped: DroppedObject) -> dict[str, Any]:
+    settings = Settings.from_env()
+    targets = IngestTargets(
+        data_bucket=settings.data_bucket,
+        catalog_table=settings.catalog_table,
+        user_activity_table=settings.user_activity_table,
+    )
+    manifest = ingest_object(dropped.bucket, dropped.key, dropped.etag, targets, progress=_log_progress)
+    summary = manifest.model_dump(
+        mode="json",
+        include={
+            "kind",
+            "file_id",
+            "status",
+            "rows_total",
+            "rows_landed",
+            "rows_rejected",
+            "rejection_report_key",
+        },
+    )
+    if manifest.file_error:
+        logger.warning("file rejected", extra={**summary, "reason": manifest.file_error.reason})
+        metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("file ingested", extra=summary)
+        metrics.add_metric(name="FilesIngested", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="RowsLanded", unit=MetricUnit.Count, value=manifest.rows_landed)
+    metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=manifest.rows_rejected)
+    return summary
+
+
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    body = json.loads(record.body)
+    if isinstance(body, dict) and body.get("Event") == S3_TEST_EVENT:
+        # S3 sends this once when the notification is configured; there is no object behind it.
+        logger.info("skipping S3 test event", extra={"bucket": body.get("Bucket")})
+        return []
+    notification = parse(event=body, model=S3Model)
+    results = []
+    for s3_record in notification.Records:
+        if s3_record.s3.object is None:
+            continue
+        dropped = DroppedObject(
+            bucket=s3_record.s3.bucket.name,
+            # S3 URL-encodes keys in notifications, with spaces as '+'.
+            key=unquote_plus(s3_record.s3.object.key),
+            etag=s3_record.s3.object.eTag or "",
+            version_id=s3_record.s3.object.versionId,
+        )
+        logger.append_keys(object_key=dropped.key)
+        results.append(ingest_dropped_object(dropped=dropped))
+    return results
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency_config.register_lambda_context(context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

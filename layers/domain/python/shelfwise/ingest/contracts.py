@@ -1,0 +1,240 @@
+"""File contracts: what upstream systems may drop under `incoming/<kind>/`.
+
+Each contract is data (pydantic models), so the rules the validator enforces and the documentation users
+read come from the same place: `describe()` returns the contracts as JSON and `contracts_markdown()` renders
+them as the table the README links to.
+
+Common rules for every kind:
+- CSV (optionally gzip-compressed, detected by content) or Parquet; a header row; UTF-8.
+- Column names are matched after trimming spaces and lower-casing; unknown columns are ignored, except for the
+  catalog, which keeps them as extra string attributes.
+- Values are trimmed; an empty value counts as missing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONTRACT_VERSION = "1"
+MAX_ID_LENGTH = 128
+MAX_TEXT_LENGTH = 2000
+
+ValueType = Literal["id", "text", "float", "int", "bool", "timestamp", "date", "enum"]
+
+
+class ColumnSpec(BaseModel):
+    """One column of a file contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: ValueType
+    required: bool = True
+    description: str
+    default: float | int | bool | None = Field(
+        default=None, description="Value used when the column is absent or the cell is empty."
+    )
+    allowed: tuple[str, ...] | None = Field(default=None, description="Allowed values (enum columns).")
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    exclusive_maximum: float | None = None
+    max_length: int | None = None
+
+
+class RowRule(BaseModel):
+    """A rule that spans columns; documented here, enforced in `shelfwise.ingest.validate`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+
+
+class FileContract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    version: str = CONTRACT_VERSION
+    description: str
+    columns: tuple[ColumnSpec, ...]
+    keep_extra_columns: bool = False
+    row_rules: tuple[RowRule, ...] = ()
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns if column.required and column.default is None)
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+def _id(name: str, description: str) -> ColumnSpec:
+    return ColumnSpec(name=name, type="id", description=description, max_length=MAX_ID_LENGTH)
+
+
+def _text(name: str, description: str) -> ColumnSpec:
+    return ColumnSpec(
+        name=name, type="text", required=False, description=description, max_length=MAX_TEXT_LENGTH
+    )
+
+
+def _non_negative(name: str, description: str, *, required: bool = True) -> ColumnSpec:
+    return ColumnSpec(name=name, type="float", required=required, minimum=0, description=description)
+
+
+EVENT_TYPES = ("view", "cart", "purchase", "rating")
+RATING_MIN = 0.0
+RATING_MAX = 10.0
+
+INTERACTIONS = FileContract(
+    kind="interactions",
+    description="Behaviour events from the storefront and the order system; one row per event.",
+    columns=(
+        _id("user_id", "Customer identifier."),
+        _id("item_id", "Catalog item identifier."),
+        ColumnSpec(
+            name="event_type",
+            type="enum",
+            allowed=EVENT_TYPES,
+            description="What happened; matched case-insensitively.",
+        ),
+        ColumnSpec(
+            name="value",
+            type="float",
+            required=False,
+            description=(
+                "purchase: line amount in currency units (required, >= 0); rating: the rating (required, "
+                f"{RATING_MIN:g}-{RATING_MAX:g}); view/cart: quantity (> 0, 1 when empty)."
+            ),
+        ),
+        ColumnSpec(
+            name="timestamp",
+            type="timestamp",
+            description=(
+                "ISO-8601 (date or date-time, optional fraction and offset; no offset means UTC) or epoch "
+                "seconds; "
+                "between 1970-01-01 and 2100-01-01."
+            ),
+        ),
+    ),
+    row_rules=(
+        RowRule(name="purchase_value", description="purchase rows need a value >= 0 (the line amount)."),
+        RowRule(
+            name="rating_value", description=f"rating rows need a value in [{RATING_MIN:g}, {RATING_MAX:g}]."
+        ),
+        RowRule(name="quantity_value", description="view and cart rows: value > 0; empty means 1."),
+    ),
+)
+
+CATALOG = FileContract(
+    kind="catalog",
+    description="The item catalog from the PIM; one row per item. A later row for the same item_id wins.",
+    columns=(
+        _id("item_id", "Item identifier."),
+        _text("title", "Display title."),
+        _text("category", "Category (used by recommendation filters)."),
+        _text("brand", "Brand."),
+        _non_negative("price", "Current price in currency units.", required=False),
+    ),
+    keep_extra_columns=True,
+)
+
+SALES = FileContract(
+    kind="sales",
+    description="Daily unit sales per SKU and location, for forecasting.",
+    columns=(
+        _id("sku", "Stock-keeping unit."),
+        _id("location", "Store or warehouse."),
+        ColumnSpec(name="date", type="date", description="Sales day, YYYY-MM-DD."),
+        _non_negative("units", "Units sold that day."),
+        ColumnSpec(
+            name="promo",
+            type="bool",
+            required=False,
+            default=False,
+            description="On promotion (true/false/1/0).",
+        ),
+        _non_negative("price", "Average selling price that day.", required=False),
+    ),
+)
+
+INVENTORY = FileContract(
+    kind="inventory",
+    description="Stock position and replenishment parameters per SKU and location.",
+    columns=(
+        _id("sku", "Stock-keeping unit."),
+        _id("location", "Store or warehouse."),
+        _non_negative("on_hand", "Units on hand."),
+        _non_negative("on_order", "Units already ordered, not yet received."),
+        _non_negative("lead_time_days", "Mean supplier lead time in days."),
+        _non_negative("lead_time_sd_days", "Standard deviation of the lead time in days."),
+        _non_negative("unit_cost", "Purchase cost per unit."),
+        _non_negative("order_cost", "Fixed cost per order."),
+        _non_negative("holding_cost_rate", "Yearly holding cost as a fraction of unit cost."),
+        ColumnSpec(
+            name="service_level",
+            type="float",
+            exclusive_minimum=0,
+            exclusive_maximum=1,
+            description="Target cycle service level, strictly between 0 and 1.",
+        ),
+        ColumnSpec(name="moq", type="int", minimum=1, description="Minimum order quantity (whole units)."),
+        ColumnSpec(
+            name="pack_size", type="int", minimum=1, description="Order in multiples of this (whole units)."
+        ),
+    ),
+)
+
+CONTRACTS: dict[str, FileContract] = {
+    contract.kind: contract for contract in (INTERACTIONS, CATALOG, SALES, INVENTORY)
+}
+
+
+def describe() -> dict[str, object]:
+    """The contracts as JSON-able data (what the docs and `shelfwise` tooling show)."""
+    return {
+        "version": CONTRACT_VERSION,
+        "contracts": {kind: contract.model_dump(mode="json") for kind, contract in CONTRACTS.items()},
+    }
+
+
+def _rule_text(column: ColumnSpec) -> str:
+    parts = []
+    if column.allowed:
+        parts.append("one of " + "/".join(column.allowed))
+    if column.minimum is not None:
+        parts.append(f">= {column.minimum:g}")
+    if column.exclusive_minimum is not None:
+        parts.append(f"> {column.exclusive_minimum:g}")
+    if column.maximum is not None:
+        parts.append(f"<= {column.maximum:g}")
+    if column.exclusive_maximum is not None:
+        parts.append(f"< {column.exclusive_maximum:g}")
+    if column.max_length is not None:
+        parts.append(f"at most {column.max_length} characters")
+    if column.default is not None:
+        parts.append(f"default {column.default}")
+    return ", ".join(parts)
+
+
+def contracts_markdown() -> str:
+    lines = [f"# Ingestion file contracts (version {CONTRACT_VERSION})", ""]
+    for contract in CONTRACTS.values():
+        lines += [f"## `incoming/{contract.kind}/`", "", contract.description, ""]
+        lines += ["| column | type | required | rules | meaning |", "|---|---|---|---|---|"]
+        for column in contract.columns:
+            required = "yes" if column.required and column.default is None else "no"
+            rules = _rule_text(column)
+            lines.append(f"| {column.name} | {column.type} | {required} | {rules} | {column.description} |")
+        if contract.keep_extra_columns:
+            lines.append("| *(any other)* | text | no | kept as a string attribute | |")
+        for rule in contract.row_rules:
+            lines.append(f"\n- {rule.description}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,307 @@
+"""Ingesting one dropped object: read, validate, land curated Parquet, report rejections, update DynamoDB.
+
+Every processed object gets a manifest; files that are not tables at all get a rejection report saying why and
+a manifest with rows_landed=0 instead of an exception. Only infrastructure failures (S3 or DynamoDB refusing a
+request) raise, so the message is retried; reprocessing is safe because every output key derives from the
+object's `file_id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from shelfwise import curated
+from shelfwise.aws import dynamodb, s3
+from shelfwise.ingest import activity
+from shelfwise.ingest.contracts import CONTRACT_VERSION, CONTRACTS, FileContract
+from shelfwise.ingest.reader import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    FileRejected,
+    TableFile,
+)
+from shelfwise.ingest.report import (
+    HEADER_FIELD,
+    FileError,
+    IngestManifest,
+    RejectionReportWriter,
+    file_rejection,
+    status_for,
+)
+from shelfwise.ingest.validate import validate_chunk
+
+INCOMING_PREFIX = "incoming/"
+REJECTED_PREFIX = "rejected/"
+UNKNOWN_KIND = "unknown"
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class IngestTargets:
+    data_bucket: str
+    catalog_table: str
+    user_activity_table: str
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    block_size: int = DEFAULT_BLOCK_SIZE
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+
+
+def file_id_for(bucket: str, key: str, etag: str) -> str:
+    return hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode()).hexdigest()[:24]
+
+
+def kind_of(key: str) -> str | None:
+    """The contract kind for `incoming/<kind>/<name>`, or None for any other key."""
+    parts = key.split("/")
+    if len(parts) >= 3 and f"{parts[0]}/" == INCOMING_PREFIX and parts[1] in CONTRACTS and parts[-1]:
+        return parts[1]
+    return None
+
+
+def rejection_report_key(kind: str, key: str, file_id: str) -> str:
+    name = PurePosixPath(key).name or "object"
+    return f"{REJECTED_PREFIX}{kind}/{name}.{file_id}.rejections.csv"
+
+
+class _PartWriters:
+    """One Parquet writer per curated partition, spooled to local files and uploaded at the end."""
+
+    def __init__(self, kind: str, file_id: str, workdir: Path) -> None:
+        self.kind = kind
+        self.file_id = file_id
+        self.workdir = workdir
+        self.writers: dict[str | None, tuple[pq.ParquetWriter, Path]] = {}
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        for partition, part in self._split(table):
+            if partition not in self.writers:
+                path = self.workdir / f"part-{len(self.writers)}.parquet"
+                self.writers[partition] = (pq.ParquetWriter(path, table.schema, compression="zstd"), path)
+            self.writers[partition][0].write_table(part)
+
+    def _split(self, table: pa.Table) -> list[tuple[str | None, pa.Table]]:
+        if self.kind == "interactions":
+            labels = pc.strftime(table.column("timestamp"), format="dt=%Y-%m-%d")
+        elif self.kind == "sales":
+            labels = pc.strftime(pc.cast(table.column("date"), pa.timestamp("s")), format="month=%Y-%m")
+        else:
+            return [(None, table)]
+        order = pc.sort_indices(labels)
+        ordered, ordered_labels = table.take(order), labels.take(order).combine_chunks()
+        runs = pc.run_end_encode(ordered_labels)
+        start, parts = 0, []
+        for end, label in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            parts.append((label, ordered.slice(start, end - start)))
+            start = end
+        return parts
+
+    def upload(self, bucket: str, s3_client: s3.S3Client) -> list[str]:
+        keys = []
+        for partition, (writer, path) in sorted(self.writers.items(), key=lambda entry: entry[0] or ""):
+            writer.close()
+            key = curated.part_key(self.kind, self.file_id, partition)
+            s3.upload_file(bucket, key, str(path), s3_client=s3_client)
+            keys.append(key)
+        return keys
+
+
+class _OnlineSink:
+    """What online serving reads from DynamoDB: the catalog and each user's recent activity."""
+
+    def __init__(self, kind: str, targets: IngestTargets, dynamo: dynamodb.DynamoResource) -> None:
+        self.kind = kind
+        self.targets = targets
+        self.dynamo = dynamo
+        self.items_written = 0
+        self._catalog: list[pa.Table] = []
+        self._activity: list[pa.Table] = []
+
+    def add(self, valid: pa.Table) -> None:
+        """Buffers until `finish`, so a file rejected halfway through leaves DynamoDB untouched."""
+        if valid.num_rows == 0:
+            return
+        if self.kind == "catalog":
+            self._catalog.append(valid)
+        elif self.kind == "interactions":
+            # Reducing per chunk keeps memory bounded by users x MAX_RECENT, not by the file's rows.
+            self._activity.append(activity.newest_per_user(activity.activity_rows(valid)))
+
+    def finish(self) -> None:
+        for valid in self._catalog:
+            self.items_written += dynamodb.batch_put(
+                self.targets.catalog_table, _catalog_items(valid), key_names=["item_id"], dynamodb=self.dynamo
+            )
+        if not self._activity:
+            return
+        incoming = activity.group_by_user(activity.newest_per_user(pa.concat_tables(self._activity)))
+        users = list(incoming)
+        stored = dynamodb.batch_get(self.targets.user_activity_table, "user_id", users, dynamodb=self.dynamo)
+        items = (
+            activity.activity_item(
+                user_id,
+                activity.merge_recent(list(stored.get(user_id, {}).get("recent", [])), incoming[user_id]),
+            )
+            for user_id in users
+        )
+        self.items_written += dynamodb.batch_put(
+            self.targets.user_activity_table, items, key_names=["user_id"], dynamodb=self.dynamo
+        )
+
+
+def _catalog_items(valid: pa.Table) -> list[dict[str, Any]]:
+    items = []
+    for row in valid.to_pylist():
+        item = {name: value for name, value in row.items() if value is not None and value != ""}
+        if "price" in item:
+            item["price"] = dynamodb.to_decimal(item["price"])
+        items.append(item)
+    return items
+
+
+def _header_problem(contract: FileContract, columns: list[str]) -> str | None:
+    missing = [name for name in contract.required_columns if name not in columns]
+    if not missing:
+        return None
+    return f"missing required column(s): {', '.join(missing)}; the header has: {', '.join(columns)}"
+
+
+def ingest_object(
+    source_bucket: str,
+    key: str,
+    etag: str,
+    targets: IngestTargets,
+    *,
+    s3_client: s3.S3Client | None = None,
+    dynamo: dynamodb.DynamoResource | None = None,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> IngestManifest:
+    s3_client = s3_client or s3.client()
+    options = options or IngestOptions()
+    started_at = clock()
+    file_id = file_id_for(source_bucket, key, etag)
+    kind = kind_of(key)
+    report_key = rejection_report_key(kind or UNKNOWN_KIND, key, file_id)
+    manifest: dict[str, Any] = {
+        "contract_version": CONTRACT_VERSION,
+        "kind": kind or UNKNOWN_KIND,
+        "file_id": file_id,
+        "source_bucket": source_bucket,
+        "source_key": key,
+        "etag": etag.strip('"'),
+        "started_at": started_at,
+    }
+    with tempfile.TemporaryDirectory(prefix="shelfwise-ingest-") as workdir_name:
+        workdir = Path(workdir_name)
+        report = RejectionReportWriter(workdir / "rejections.csv")
+        file_error: FileError | None = None
+        if kind is None:
+            file_error = FileError(
+                code="unknown_kind",
+                reason=f"key is not under incoming/<kind>/ with kind one of {', '.join(CONTRACTS)}",
+            )
+        else:
+            file_error = _ingest_rows(
+                source_bucket, key, kind, file_id, targets, workdir, report, manifest,
+                s3_client=s3_client, dynamo=dynamo or dynamodb.resource(), options=options, progress=progress,
+            )  # fmt: skip
+        if file_error is not None:
+            report.write(file_rejection(file_error.reason, **_rejection_location(file_error)))
+            manifest.update(rows_landed=0, curated_keys=[], file_error=file_error)
+        manifest["problems_reported"] = report.count
+        if report.close():
+            s3.upload_file(
+                targets.data_bucket,
+                report_key,
+                str(report.path),
+                content_type="text/csv",
+                s3_client=s3_client,
+            )
+            manifest["rejection_report_key"] = report_key
+    manifest["status"] = status_for(manifest.get("rows_total", 0), manifest.get("rows_landed", 0), file_error)
+    manifest["finished_at"] = clock()
+    result = IngestManifest.model_validate(manifest)
+    s3.put_bytes(
+        targets.data_bucket,
+        curated.manifest_key(result.kind, file_id),
+        result.model_dump_json(indent=2).encode(),
+        content_type="application/json",
+        s3_client=s3_client,
+    )
+    return result
+
+
+def _rejection_location(error: FileError) -> dict[str, Any]:
+    if error.code == "missing_columns":
+        return {"field": HEADER_FIELD, "line": 1}
+    return {}
+
+
+def _ingest_rows(
+    source_bucket: str,
+    key: str,
+    kind: str,
+    file_id: str,
+    targets: IngestTargets,
+    workdir: Path,
+    report: RejectionReportWriter,
+    manifest: dict[str, Any],
+    *,
+    s3_client: s3.S3Client,
+    dynamo: dynamodb.DynamoResource,
+    options: IngestOptions,
+    progress: Progress | None,
+) -> FileError | None:
+    contract = CONTRACTS[kind]
+    source = workdir / "source"
+    if s3.download_file(source_bucket, key, str(source), s3_client=s3_client) is None:
+        return FileError(code="missing_object", reason="the object no longer exists")
+    try:
+        table_file = TableFile(
+            source, block_size=options.block_size, max_decompressed_bytes=options.max_decompressed_bytes
+        )
+        manifest["format"] = table_file.format
+        header_problem = _header_problem(contract, table_file.columns)
+        if header_problem:
+            return FileError(code="missing_columns", reason=header_problem)
+        known = {spec.name for spec in contract.columns}
+        if not contract.keep_extra_columns:
+            manifest["ignored_columns"] = [name for name in table_file.columns if name not in known]
+        parts = _PartWriters(kind, file_id, workdir)
+        online = _OnlineSink(kind, targets, dynamo)
+        totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "blank_lines": 0}
+        for number, chunk in enumerate(table_file.chunks(), start=1):
+            validated = validate_chunk(contract, chunk)
+            parts.write(validated.valid)
+            report.write(validated.rejections)
+            online.add(validated.valid)
+            totals["rows_total"] += validated.rows_total
+            totals["rows_landed"] += validated.valid.num_rows
+            totals["rows_rejected"] += validated.rows_rejected
+            totals["blank_lines"] += validated.blank_rows
+            if progress:
+                progress({"key": key, "chunk": number, **totals})
+    except FileRejected as rejected:
+        return FileError(code=rejected.code, reason=rejected.reason)
+    manifest.update(totals)
+    manifest["curated_keys"] = parts.upload(targets.data_bucket, s3_client)
+    online.finish()
+    manifest["dynamodb_items_written"] = online.items_written
+    return None
