@@ -78,6 +78,11 @@ class Function:
     layers: tuple[Literal["domain", "data", "inference"], ...] = ("domain",)
     packaging: Literal["zip", "image"] = "zip"
     triggers: tuple[QueueTrigger, ...] = ()
+    # Ids of the buckets/tables the function reads, or reads and writes, and whether it publishes to the
+    # event bus. The CDK app grants exactly these; the local cloud does not enforce IAM, so keep them honest.
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    publishes_events: bool = False
 
     @property
     def directory(self) -> Path:
@@ -93,6 +98,8 @@ class Route:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str  # API Gateway style, e.g. /v1/users/{user_id}/recommendations
     function: str
+    # Public routes need no API key (liveness probes); every other route requires one.
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,32 +172,41 @@ FUNCTIONS: tuple[Function, ...] = (
         description="Platform endpoints: health, model registry listing, OpenAPI document.",
         memory_mb=256,
         timeout_seconds=10,
+        reads=(MODELS_TABLE.id,),
     ),
     Function(
         name="ingest",
-        description="Validates files dropped under incoming/ and lands them as curated Parquet and DynamoDB items.",
+        description="Validates files dropped under incoming/, lands curated Parquet and DynamoDB items.",
         memory_mb=2048,
         timeout_seconds=900,
         layers=("domain", "data"),
         triggers=(QueueTrigger(queue=INGEST_QUEUE.id, prefix=INCOMING_PREFIX),),
+        writes=(
+            DATA_BUCKET.id,
+            CATALOG_TABLE.id,
+            USER_ACTIVITY_TABLE.id,
+            IDEMPOTENCY_TABLE.id,
+        ),
     ),
     Function(
         name="segments",
-        description="Scores customers by recency, frequency and monetary value and assigns marketing segments.",
+        description="Scores customers by recency, frequency and monetary value; assigns marketing segments.",
         memory_mb=1024,
         timeout_seconds=300,
         layers=("domain", "data"),
+        writes=(DATA_BUCKET.id, SEGMENTS_TABLE.id),
     ),
     Function(
         name="segments_api",
         description="Serves a customer's RFM segment.",
         memory_mb=256,
         timeout_seconds=10,
+        reads=(SEGMENTS_TABLE.id,),
     ),
 )
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", "api"),
+    Route("GET", "/v1/health", "api", public=True),
     Route("GET", "/v1/models", "api"),
     Route("GET", "/v1/openapi.json", "api"),
     Route("GET", "/v1/customers/{user_id}/segment", "segments_api"),
@@ -218,6 +234,10 @@ def schedule(name: str) -> Schedule:
         if candidate.name == name:
             return candidate
     raise KeyError(f"unknown schedule {name!r}; known: {', '.join(s.name for s in SCHEDULES) or 'none'}")
+
+
+def public_routes() -> frozenset[tuple[str, str]]:
+    return frozenset((route.method, route.path) for route in ROUTES if route.public)
 
 
 def powertools_environment(fn: Function) -> dict[str, str]:

@@ -47,8 +47,6 @@ SERVERS = (
         },
     ),
 )
-# Mirrors `shelfwise_infra.api.PUBLIC_ROUTES` (a test keeps them equal): liveness needs no key.
-PUBLIC_ROUTES = frozenset({("GET", "/v1/health")})
 API_KEY_SCHEME = "ApiKey"
 
 
@@ -106,7 +104,7 @@ def write_openapi(path: Path = OPENAPI_PATH, *, document: dict[str, Any] | None 
 def _with_security(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            public = (method.upper(), path) in PUBLIC_ROUTES
+            public = (method.upper(), path) in spec.public_routes()
             operation["security"] = [] if public else [{API_KEY_SCHEME: []}]
             if not public:
                 responses = operation.setdefault("responses", {})

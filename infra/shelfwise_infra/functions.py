@@ -1,0 +1,178 @@
+"""One Lambda function per spec entry, with its log group, role, grants, layers and queue triggers."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3_notifications
+from constructs import Construct
+from shelfwise import settings
+
+from shelfwise_infra import spec
+from shelfwise_infra.config import StageConfig, log_retention
+from shelfwise_infra.layers import ARCHITECTURE, RUNTIME, Layers
+from shelfwise_infra.messaging import Messaging
+from shelfwise_infra.storage import Storage
+
+HANDLER = "app.handler"
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
+
+
+def construct_id(name: str) -> str:
+    """`segments_api` -> `SegmentsApi`: spec names become readable CloudFormation logical ids."""
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+class Functions(Construct):
+    """Every function in the spec, keyed by spec name."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id_: str,
+        *,
+        config: StageConfig,
+        storage: Storage,
+        messaging: Messaging,
+        layers: Layers,
+    ) -> None:
+        super().__init__(scope, construct_id_)
+        self._config = config
+        self._storage = storage
+        self._messaging = messaging
+        self._layers = layers
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        notified: set[tuple[str, str, str]] = set()
+        for fn in spec.FUNCTIONS:
+            self.functions[fn.name] = self._function(fn)
+            self._grant(fn)
+            for trigger in fn.triggers:
+                self._subscribe(fn, trigger, notified)
+
+    def environment(self, fn: spec.Function) -> dict[str, str]:
+        """The same variables `spec.local_environment` sets, holding the deployed resource names."""
+        env = {bucket.env: self._storage.buckets[bucket.id].bucket_name for bucket in spec.BUCKETS}
+        env.update({table.env: self._storage.tables[table.id].table_name for table in spec.TABLES})
+        env[spec.EVENT_BUS.env] = self._messaging.event_bus.event_bus_name
+        env[settings.STAGE_ENV] = self._config.stage
+        env.update(spec.powertools_environment(fn))
+        return env
+
+    def _function(self, fn: spec.Function) -> lambda_.Function:
+        entry = fn.directory / ("Dockerfile" if fn.packaging == "image" else "app.py")
+        if not entry.is_file():
+            raise FileNotFoundError(f"function {fn.name!r} ({fn.packaging}) needs {entry}")
+        name = construct_id(fn.name)
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=log_retention(self._config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An explicit role scoped to this function's own log group, instead of the managed
+        # AWSLambdaBasicExecutionRole that may write to every log group in the account.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"shelfwise {fn.name} function",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        self.roles[fn.name] = role
+        common = {
+            "description": fn.description,
+            "memory_size": fn.memory_mb,
+            "timeout": Duration.seconds(fn.timeout_seconds),
+            "architecture": ARCHITECTURE,
+            "environment": self.environment(fn),
+            "tracing": lambda_.Tracing.ACTIVE,
+            "log_group": log_group,
+            "role": role,
+        }
+        if fn.packaging == "image":
+            # The image carries its own dependencies (Powertools included); layers do not apply to images.
+            return lambda_.DockerImageFunction(
+                self,
+                name,
+                code=lambda_.DockerImageCode.from_image_asset(
+                    str(fn.directory), platform=ecr_assets.Platform.LINUX_ARM64, exclude=CODE_EXCLUDES
+                ),
+                **common,
+            )
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(fn.directory), exclude=CODE_EXCLUDES),
+            layers=self._layers.for_function(fn),
+            **common,
+        )
+
+    def _grant(self, fn: spec.Function) -> None:
+        function = self.functions[fn.name]
+        for resource_id, write in [*((r, False) for r in fn.reads), *((r, True) for r in fn.writes)]:
+            if resource_id in self._storage.buckets:
+                self._grant_bucket(self.roles[fn.name], self._storage.buckets[resource_id], write=write)
+            elif write:
+                self._table(fn, resource_id).grant_read_write_data(function)
+            else:
+                self._table(fn, resource_id).grant_read_data(function)
+        if fn.publishes_events:
+            self._messaging.event_bus.grant_put_events_to(function)
+
+    @staticmethod
+    def _grant_bucket(role: iam.Role, bucket: s3.Bucket, *, write: bool) -> None:
+        # Named actions instead of Bucket.grant_read/grant_read_write, whose wildcards (s3:GetObject*,
+        # s3:List*, s3:DeleteObject*, ...) also allow ACL, tagging and version operations nobody needs.
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        object_actions = ["s3:GetObject"]
+        if write:
+            object_actions += ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        role.add_to_policy(
+            iam.PolicyStatement(actions=object_actions, resources=[bucket.arn_for_objects("*")])
+        )
+
+    def _table(self, fn: spec.Function, resource_id: str) -> dynamodb.Table:
+        if resource_id not in self._storage.tables:
+            known = sorted([*self._storage.buckets, *self._storage.tables])
+            raise ValueError(f"function {fn.name!r} needs unknown resource {resource_id!r}; known: {known}")
+        return self._storage.tables[resource_id]
+
+    def _subscribe(
+        self, fn: spec.Function, trigger: spec.QueueTrigger, notified: set[tuple[str, str, str]]
+    ) -> None:
+        queue = self._messaging.queues.get(trigger.queue)
+        if queue is None:
+            raise ValueError(f"function {fn.name!r} is triggered by unknown queue {trigger.queue!r}")
+        queue_spec = next(q for q in spec.QUEUES if q.id == trigger.queue)
+        if queue_spec.visibility_timeout_seconds < fn.timeout_seconds:
+            # Otherwise a message becomes visible again while the first invocation is still working on it.
+            raise ValueError(
+                f"queue {trigger.queue!r} visibility timeout ({queue_spec.visibility_timeout_seconds}s) "
+                f"is shorter than function {fn.name!r} timeout ({fn.timeout_seconds}s)"
+            )
+        key = (spec.DATA_BUCKET.id, trigger.prefix, trigger.queue)
+        if key not in notified:
+            notified.add(key)
+            self._storage.buckets[spec.DATA_BUCKET.id].add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3_notifications.SqsDestination(queue),
+                s3.NotificationKeyFilter(prefix=trigger.prefix),
+            )
+        self.functions[fn.name].add_event_source(
+            event_sources.SqsEventSource(
+                queue, batch_size=trigger.batch_size, report_batch_item_failures=True
+            )
+        )

@@ -1,0 +1,46 @@
+"""The shelfwise stack: every resource in `shelfwise_infra.spec`, wired together."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack, Tags
+from constructs import Construct
+
+from shelfwise_infra.api import Api
+from shelfwise_infra.config import StageConfig
+from shelfwise_infra.functions import Functions
+from shelfwise_infra.layers import Layers
+from shelfwise_infra.messaging import Messaging
+from shelfwise_infra.monitoring import Monitoring
+from shelfwise_infra.schedules import Schedules
+from shelfwise_infra.storage import Storage
+
+
+class ShelfwiseStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
+        super().__init__(
+            scope, construct_id, description="shelfwise: AI operations for online retail", **kwargs
+        )
+        Tags.of(self).add("project", "shelfwise")
+        Tags.of(self).add("stage", config.stage)
+        self.config = config
+        self.storage = Storage(self, "Storage")
+        self.messaging = Messaging(self, "Messaging", event_archive_days=config.event_archive_days)
+        self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
+        self.functions = Functions(
+            self,
+            "Functions",
+            config=config,
+            storage=self.storage,
+            messaging=self.messaging,
+            layers=self.layers,
+        )
+        self.api = Api(self, "Api", config=config, functions=self.functions.functions)
+        self.schedules = Schedules(self, "Schedules", stage=config.stage, functions=self.functions.functions)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dead_letter_queues=self.messaging.dead_letter_queues,
+            functions=self.functions.functions,
+            rest_api=self.api.rest_api,
+            alarm_email=config.alarm_email,
+        )

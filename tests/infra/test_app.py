@@ -1,0 +1,174 @@
+"""The CDK app as a whole: spec-driven, guarded by cdk-nag, set by context, synthesizable by the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from aws_cdk import aws_sqs as sqs
+from cdk_synthesis import OFFLINE, synthesize
+from shelfwise_infra import spec
+from shelfwise_infra.application import build_app
+from shelfwise_infra.config import StageConfig, validate
+from shelfwise_infra.layers import DEPENDENCY_LAYERS, LAYERS_DIR, requirement_names, trim_layer
+
+pytestmark = pytest.mark.infra
+
+
+class Context(dict[str, object]):
+    def try_get_context(self, key: str) -> object:
+        return self.get(key)
+
+
+def test_adding_a_function_route_and_schedule_to_the_spec_needs_no_cdk_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    functions_dir = tmp_path / "functions"
+    for fn in spec.FUNCTIONS:
+        shutil.copytree(fn.directory, functions_dir / fn.name, ignore=shutil.ignore_patterns("__pycache__"))
+    (functions_dir / "forecast").mkdir()
+    (functions_dir / "forecast" / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.12-arm64\n")
+    image_function = spec.Function(
+        name="forecast", description="test", packaging="image", memory_mb=3008, timeout_seconds=900
+    )
+    extra_route = spec.Route("GET", "/v1/forecasts/{sku}", "forecast")
+    extra_schedule = spec.Schedule(
+        name="nightly-forecast",
+        description="test",
+        expression="rate(1 hour)",
+        function="forecast",
+        detail={"job": "f"},
+    )
+    monkeypatch.setattr(spec, "FUNCTIONS_DIR", functions_dir)
+    monkeypatch.setattr(spec, "FUNCTIONS", (*spec.FUNCTIONS, image_function))
+    monkeypatch.setattr(spec, "ROUTES", (*spec.ROUTES, extra_route))
+    monkeypatch.setattr(spec, "SCHEDULES", (*spec.SCHEDULES, extra_schedule))
+
+    synthesized = synthesize(tmp_path / "cdk.out", {"stage": "staging"})
+
+    forecast = synthesized.resource(synthesized.stack.functions.functions["forecast"])["Properties"]
+    assert forecast["PackageType"] == "Image" and forecast["Architectures"] == ["arm64"]
+    assert set(forecast["Environment"]["Variables"]) == set(spec.local_environment(image_function))
+    assert "Layers" not in forecast
+    method = synthesized.stack.api.rest_api.root.resource_for_path(extra_route.path).node.find_child("GET")
+    assert synthesized.resource(method)["Properties"]["ApiKeyRequired"] is True
+    rule = synthesized.resource(synthesized.stack.schedules.rules["nightly-forecast"])["Properties"]
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Name"] == "shelfwise-staging-nightly-forecast"
+    assert '"detail":{"job":"f"}' in str(rule["Targets"][0]["InputTransformer"]["InputTemplate"])
+    (stage,) = synthesized.template.find_resources("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["StageName"] == "staging"
+
+
+def test_an_unacknowledged_cdk_nag_finding_stops_synthesis(tmp_path: Path) -> None:
+    app, stack = build_app(dict(OFFLINE), outdir=str(tmp_path))
+    sqs.Queue(stack, "Plaintext", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    with pytest.raises(Exception, match="ValidationFailed"):
+        app.synth()
+    report = (tmp_path / "validation-report.json").read_text()
+    assert "AwsSolutions-SQS2" in report and "Plaintext" in report
+
+
+def test_stage_settings_come_from_context() -> None:
+    config = StageConfig.from_context(
+        Context(
+            stage="staging",
+            account="123456789012",
+            region="eu-west-1",
+            api_rate_limit="20",
+            alarm_email="a@b.c",
+        )
+    )
+    assert (config.stage, config.account, config.region) == ("staging", "123456789012", "eu-west-1")
+    assert config.api_rate_limit == 20.0 and config.alarm_email == "a@b.c"
+    assert config.stack_name == "shelfwise-staging"
+    assert StageConfig.from_context(Context()) == StageConfig()
+
+
+@pytest.mark.parametrize(
+    ("context", "complaint"),
+    [
+        ({"stage": "prod stage"}, "stage"),
+        ({"api_rate_limit": "fast"}, "api_rate_limit"),
+        ({"log_retention_days": "10"}, "log_retention_days"),
+        ({"api_daily_quota": "0"}, "positive"),
+    ],
+)
+def test_bad_context_is_refused_with_the_key_named(context: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        validate(StageConfig.from_context(Context(context)))
+
+
+def test_dependency_layers_pin_the_same_versions_as_pyproject() -> None:
+    pyproject = tomllib.loads((spec.REPO_ROOT / "pyproject.toml").read_text())
+    runtime_pins = {
+        re.split(r"[\[=]", pin)[0]: pin.split("==")[1] for pin in pyproject["project"]["dependencies"]
+    }
+    for layer in DEPENDENCY_LAYERS:
+        for requirement in requirement_names(LAYERS_DIR / layer / "requirements.txt"):
+            name, _, version = requirement.partition("==")
+            assert version, f"{layer}: {requirement} is not pinned exactly"
+            assert runtime_pins[name] == version, f"{layer}: {requirement} differs from pyproject"
+
+
+def test_trimming_a_layer_drops_tests_headers_and_flight_but_keeps_what_imports_need(tmp_path: Path) -> None:
+    kept = [
+        "pyarrow/__init__.py",
+        "pyarrow/libarrow.so.2600",
+        "pyarrow/libparquet.so.2600",
+        "pyarrow/libarrow_python.so.2600",
+        "pyarrow/_parquet.cpython-312-aarch64-linux-gnu.so",
+        "numpy/testing/__init__.py",
+        "onnxruntime/capi/onnxruntime_pybind11_state.so",
+    ]
+    dropped = [
+        "bin/f2py",
+        "numpy/_core/tests/test_api.py",
+        "pyarrow/tests/test_io.py",
+        "pyarrow/include/arrow/api.h",
+        "pyarrow/lib.pyx",
+        "pyarrow/libarrow_flight.so.2600",
+        "pyarrow/_flight.cpython-312-aarch64-linux-gnu.so",
+        "pyarrow/libarrow_s3.so.2600",
+        "pyarrow/libarrow_python.so",
+        "pyarrow/libarrow_python.so.2600.1.0",
+        "numpy/__pycache__/version.cpython-312.pyc",
+    ]
+    for relative in kept + dropped:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"x")
+
+    trim_layer(tmp_path)
+
+    assert [path for path in kept if not (tmp_path / path).exists()] == []
+    assert [path for path in dropped if (tmp_path / path).exists()] == []
+
+
+CDK_CLI = spec.REPO_ROOT / "node_modules" / ".bin" / "cdk"
+
+
+@pytest.mark.skipif(
+    not CDK_CLI.exists() or shutil.which("node") is None, reason="needs `npm ci` (make install)"
+)
+def test_the_cdk_cli_synthesizes_the_app_offline(tmp_path: Path) -> None:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") and key != "CDK_CONTEXT_JSON"
+    }
+    environment["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "--quiet", "-c", "bundle_layers=false", "-o", str(tmp_path)],
+        cwd=spec.REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "Shelfwise.template.json").is_file()
