@@ -1,0 +1,49 @@
+"""Settings of a forecasting run; plain data so the orchestrator can pass them to every shard unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    horizon: int = 28
+    season_length: int = 7
+    # Prediction interval levels, in percent.
+    levels: tuple[int, ...] = (80, 95)
+    # Rolling-origin cross-validation used to choose a model per series.
+    cv_windows: int = 2
+    cv_horizon: int = 28
+    cv_step: int = 28
+    # Only the most recent days are modelled: older history costs time and describes a different shop.
+    history_days: int = 730
+    # A series needs at least this many seasons of history before any seasonal model is tried.
+    min_seasons: int = 2
+    # Syntetos-Boylan cut-offs between smooth / erratic / intermittent / lumpy demand.
+    adi_threshold: float = 1.32
+    cv2_threshold: float = 0.49
+    # Promotion uplift per series is shrunk toward the shard's pooled uplift with this many pseudo-days.
+    promo_shrinkage_days: float = 30.0
+    promo_uplift_bounds: tuple[float, float] = (0.5, 10.0)
+    # Day-of-week profiles per series are shrunk toward the shard's pooled profile with this many weeks.
+    profile_shrinkage_weeks: float = 8.0
+    # The date the data is "as of": every series is zero-filled up to it and forecasts start the day after.
+    # None means the latest date in the input; an orchestrator sets it so every shard agrees.
+    end_date: date | None = None
+    # Series per statsforecast batch; progress is reported after each batch.
+    batch_size: int = 200
+    smooth_models: tuple[str, ...] = ("ets_ana", "seasonal_es", "profile_ses", "seasonal_naive")
+    intermittent_models: tuple[str, ...] = ("croston_sba", "tsb", "adida", "imapa", "profile_ses")
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError("horizon must be at least 1 day")
+        if self.cv_windows < 1 or self.cv_horizon < 1 or self.cv_step < 1:
+            raise ValueError("cv_windows, cv_horizon and cv_step must be at least 1")
+        if not self.levels or any(not 0 < level < 100 for level in self.levels):
+            raise ValueError("levels must be percentages strictly between 0 and 100")
+
+    @property
+    def min_history_for_cv(self) -> int:
+        return self.min_seasons * self.season_length + self.cv_horizon + (self.cv_windows - 1) * self.cv_step

@@ -1,0 +1,277 @@
+"""Replenishment plan from daily forecasts, inventory parameters and sales history (numpy and pyarrow only).
+
+Per sku and location:
+- ABC by yearly demand value (forecast daily mean x 365 x unit cost): ranked by value, an item is A while the
+  items above it hold less than 80% of the total value, B below 95%, C after (thresholds configurable).
+- XYZ by the coefficient of variation of weekly units over recent history: X <= 0.5 < Y <= 1.0 < Z.
+- Service level: the inventory row's `service_level` when it is set (0 < s < 1), else the ABC-XYZ table.
+- Lead-time demand over L = lead_time_days: sum of the forecast daily means over the first L days (fractional
+  days pro rata; beyond the horizon at the horizon's average rate). Daily sd is read off the upper 95%
+  interval, (hi_95 - mean) / 1.96, because the lower bound is clipped at zero.
+  sd_LT = sqrt(L * mean daily variance + d^2 * sd_L^2), with d the mean daily demand over the lead time.
+- Safety stock SS = z(service level) * sd_LT; reorder point ROP = lead-time demand + SS.
+- EOQ = sqrt(2 D S / (h c)) with D yearly demand, S order cost, h holding cost rate, c unit cost; rounded up
+  to the MOQ, then up to a whole number of packs.
+- Policy, continuous review (s, Q) with catch-up: inventory position IP = on hand + on order. When IP <= ROP,
+  order max(EOQ, ROP - IP + d * review_period_days), rounded up to MOQ and packs, so that after ordering the
+  position clears the reorder point by at least one review period of demand even after a demand spike.
+  Otherwise order nothing.
+
+Rows are never dropped: inventory without forecasts (no sales) and forecasts without inventory appear in the
+plan with empty figures and a reason, and are listed in `issues`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+PLAN_SCHEMA = pa.schema(
+    [
+        pa.field("sku", pa.string()),
+        pa.field("location", pa.string()),
+        pa.field("abc", pa.string()),
+        pa.field("xyz", pa.string()),
+        pa.field("service_level", pa.float64()),
+        pa.field("lead_time_demand_mean", pa.float64()),
+        pa.field("lead_time_demand_sd", pa.float64()),
+        pa.field("safety_stock", pa.float64()),
+        pa.field("reorder_point", pa.float64()),
+        pa.field("eoq", pa.float64()),
+        pa.field("inventory_position", pa.float64()),
+        pa.field("order_qty", pa.float64()),
+        pa.field("reason", pa.string()),
+    ]
+)
+Z_975 = NormalDist().inv_cdf(0.975)
+
+DEFAULT_SERVICE_LEVELS: dict[str, float] = {
+    "AX": 0.99, "AY": 0.98, "AZ": 0.95,
+    "BX": 0.97, "BY": 0.95, "BZ": 0.92,
+    "CX": 0.95, "CY": 0.92, "CZ": 0.90,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReplenishmentConfig:
+    abc_thresholds: tuple[float, float] = (0.80, 0.95)
+    xyz_thresholds: tuple[float, float] = (0.5, 1.0)
+    xyz_weeks: int = 26
+    service_levels: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SERVICE_LEVELS))
+    review_period_days: float = 1.0
+    days_per_year: float = 365.0
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: pa.Table
+    issues: list[dict[str, str]]
+
+
+def z_value(service_level: float) -> float:
+    return NormalDist().inv_cdf(service_level)
+
+
+def round_order(quantity: float, moq: float, pack_size: float) -> float:
+    """Up to the MOQ, then up to whole packs; nothing when nothing is needed."""
+    if quantity <= 0:
+        return 0.0
+    pack = pack_size if pack_size >= 1 else 1.0
+    return float(math.ceil(max(quantity, moq) / pack - 1e-9) * pack)
+
+
+def economic_order_quantity(
+    yearly_demand: float, order_cost: float, holding_rate: float, unit_cost: float
+) -> float:
+    holding = holding_rate * unit_cost
+    if yearly_demand <= 0 or order_cost <= 0 or holding <= 0:
+        return 0.0
+    return math.sqrt(2.0 * yearly_demand * order_cost / holding)
+
+
+def abc_classes(values: np.ndarray, thresholds: tuple[float, float] = (0.80, 0.95)) -> list[str]:
+    """Ranked by value, an item is A while the items above it hold less than thresholds[0] of the total."""
+    values = np.asarray(values, dtype=float)
+    total = values.sum()
+    if values.size == 0:
+        return []
+    order = np.argsort(-values, kind="stable")
+    share_above = np.concatenate([[0.0], np.cumsum(values[order])[:-1]]) / (total if total > 0 else 1.0)
+    ranked = np.where(share_above < thresholds[0], "A", np.where(share_above < thresholds[1], "B", "C"))
+    classes = np.empty(values.size, dtype=object)
+    classes[order] = ranked
+    classes[values <= 0] = "C"
+    return [str(c) for c in classes]
+
+
+def xyz_class(weekly_units: np.ndarray, thresholds: tuple[float, float] = (0.5, 1.0)) -> tuple[str, float]:
+    weekly = np.asarray(weekly_units, dtype=float)
+    mean = weekly.mean() if weekly.size else 0.0
+    if mean <= 0:
+        return "Z", float("inf")
+    cv = float(weekly.std() / mean)
+    return ("X" if cv <= thresholds[0] else "Y" if cv <= thresholds[1] else "Z"), cv
+
+
+def lead_time_sum(daily: np.ndarray, lead_time_days: float) -> float:
+    """Sum over the first `lead_time_days` days, pro rata for a fraction, at the average rate past the end."""
+    daily = np.asarray(daily, dtype=float)
+    if lead_time_days <= 0 or daily.size == 0:
+        return 0.0
+    whole = math.floor(lead_time_days)
+    covered = daily[: min(whole, daily.size)].sum()
+    if whole < daily.size:
+        return float(covered + (lead_time_days - whole) * daily[whole])
+    return float(covered + (lead_time_days - daily.size) * daily.mean())
+
+
+def plan_replenishment(
+    inventory: Any, forecasts: Any, history: Any = None, config: ReplenishmentConfig | None = None
+) -> PlanResult:
+    """The plan: one row per sku and location seen in the inventory or the forecasts.
+
+    `inventory` has the curated inventory columns, `forecasts` at least sku, location, ds, mean, hi_95, and
+    the optional `history` sku, location, date, units (for XYZ); each as an Arrow table, a pandas frame or a
+    list of row dicts."""
+    config = config or ReplenishmentConfig()
+    inventory_rows = {(r["sku"], r["location"]): r for r in _as_table(inventory).to_pylist()}
+    series = _forecast_arrays(_as_table(forecasts))
+    weekly = _weekly_history(_as_table(history), config.xyz_weeks) if history is not None else {}
+
+    matched = [key for key in inventory_rows if key in series]
+    yearly = {key: float(series[key][0].mean()) * config.days_per_year for key in matched}
+    value = [yearly[key] * float(inventory_rows[key]["unit_cost"] or 0.0) for key in matched]
+    abc = dict(zip(matched, abc_classes(np.array(value), config.abc_thresholds), strict=True))
+
+    rows: list[dict[str, Any]] = []
+    issues: list[dict[str, str]] = []
+    for key in sorted(set(inventory_rows) | set(series)):
+        sku, location = key
+        if key not in series:
+            reason = "no sales history for this sku and location: not forecast, not planned"
+            issues.append({"sku": sku, "location": location, "issue": "inventory_without_sales"})
+            rows.append(_empty_row(sku, location, reason))
+        elif key not in inventory_rows:
+            reason = "no inventory record: stock, lead time and costs unknown, not planned"
+            issues.append({"sku": sku, "location": location, "issue": "sales_without_inventory"})
+            rows.append(_empty_row(sku, location, reason))
+        else:
+            xyz, _ = xyz_class(weekly[key], config.xyz_thresholds) if key in weekly else ("Z", float("inf"))
+            rows.append(_plan_row(inventory_rows[key], series[key], abc[key], xyz, key in weekly, config))
+    return PlanResult(pa.Table.from_pylist(rows, schema=PLAN_SCHEMA), issues)
+
+
+def _plan_row(
+    item: Mapping[str, Any],
+    daily: tuple[np.ndarray, np.ndarray],
+    abc: str,
+    xyz: str,
+    has_history: bool,
+    config: ReplenishmentConfig,
+) -> dict[str, Any]:
+    means, sds = daily
+    lead_time = max(float(item["lead_time_days"] or 0.0), 0.0)
+    lead_time_sd = max(float(item["lead_time_sd_days"] or 0.0), 0.0)
+    row_level = item.get("service_level")
+    from_row = row_level is not None and 0 < float(row_level) < 1
+    level = float(row_level) if from_row else config.service_levels[abc + xyz]
+
+    demand_mean = lead_time_sum(means, lead_time)
+    daily_rate = demand_mean / lead_time if lead_time > 0 else float(means.mean())
+    daily_variance = lead_time_sum(sds**2, lead_time) / lead_time if lead_time > 0 else 0.0
+    demand_sd = math.sqrt(lead_time * daily_variance + daily_rate**2 * lead_time_sd**2)
+    safety = z_value(level) * demand_sd
+    reorder_point = demand_mean + safety
+
+    moq = max(float(item["moq"] or 0), 0.0)
+    pack = max(float(item["pack_size"] or 1), 1.0)
+    yearly = float(means.mean()) * config.days_per_year
+    raw_eoq = economic_order_quantity(
+        yearly,
+        float(item["order_cost"] or 0),
+        float(item["holding_cost_rate"] or 0),
+        float(item["unit_cost"] or 0),
+    )
+    eoq = round_order(raw_eoq, moq, pack)
+    position = float(item["on_hand"] or 0) + float(item["on_order"] or 0)
+    needed = reorder_point - position + daily_rate * config.review_period_days
+    order = round_order(max(eoq, needed), moq, pack) if position <= reorder_point else 0.0
+
+    source = "set on the inventory row" if from_row else f"class {abc}{xyz}"
+    basis = (
+        f"reorder point {reorder_point:.1f} = lead-time demand {demand_mean:.1f} over {lead_time:g} d"
+        f" + safety stock {safety:.1f} at {level:.1%} service ({source})"
+    )
+    if order > 0:
+        packs = f"{order / pack:g} packs of {pack:g}"
+        reason = f"order {order:g} ({packs}): inventory position {position:g} <= {basis}"
+    else:
+        reason = f"no order: inventory position {position:g} > {basis}"
+    if lead_time > means.size:
+        reason += f"; lead time beyond the {means.size}-day forecast, extended at its average rate"
+    if not has_history:
+        reason += "; no sales history for XYZ, treated as Z"
+    return {
+        "sku": item["sku"],
+        "location": item["location"],
+        "abc": abc,
+        "xyz": xyz,
+        "service_level": level,
+        "lead_time_demand_mean": demand_mean,
+        "lead_time_demand_sd": demand_sd,
+        "safety_stock": safety,
+        "reorder_point": reorder_point,
+        "eoq": eoq,
+        "inventory_position": position,
+        "order_qty": order,
+        "reason": reason,
+    }
+
+
+def _as_table(rows: Any) -> pa.Table:
+    """Arrow tables, pandas frames, column dicts or lists of row dicts."""
+    return pa.Table.from_pylist(rows) if isinstance(rows, list) else pa.table(rows)
+
+
+def _empty_row(sku: str, location: str, reason: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(PLAN_SCHEMA.names)
+    return row | {"sku": sku, "location": location, "reason": reason}
+
+
+def _forecast_arrays(forecasts: pa.Table) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Per (sku, location): daily means and daily sds in date order."""
+    columns = forecasts.select(["sku", "location", "ds", "mean", "hi_95"]).to_pydict()
+    grouped: dict[tuple[str, str], list[tuple[Any, float, float]]] = defaultdict(list)
+    for sku, location, ds, mean, high in zip(*columns.values(), strict=True):
+        grouped[(sku, location)].append((ds, float(mean), float(high)))
+    result = {}
+    for key, days in grouped.items():
+        days.sort(key=lambda day: day[0])
+        means = np.clip(np.array([d[1] for d in days]), 0.0, None)
+        sds = np.clip((np.array([d[2] for d in days]) - means) / Z_975, 0.0, None)
+        result[key] = (means, sds)
+    return result
+
+
+def _weekly_history(history: pa.Table, weeks: int) -> dict[tuple[str, str], np.ndarray]:
+    """Units per 7-day block over the last `weeks` weeks before the latest date, from the first sale on."""
+    columns = history.select(["sku", "location", "date", "units"]).to_pydict()
+    if not columns["date"]:
+        return {}
+    last = max(columns["date"])
+    totals: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(weeks))
+    oldest: dict[tuple[str, str], int] = defaultdict(int)
+    for sku, location, day, units in zip(*columns.values(), strict=True):
+        block = (last - day).days // 7
+        if block < weeks:
+            totals[(sku, location)][weeks - 1 - block] += max(float(units or 0.0), 0.0)
+        oldest[(sku, location)] = max(oldest[(sku, location)], min(block, weeks - 1))
+    # A series that started selling recently is judged on its own weeks, not on the zeros before it existed.
+    return {key: values[weeks - 1 - oldest[key] :] for key, values in totals.items()}

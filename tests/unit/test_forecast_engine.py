@@ -1,0 +1,174 @@
+"""Forecasting a shard: dates, horizon, interval order, model choice, promotions and calibration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from shelfwise.forecast.config import ForecastConfig
+from shelfwise.forecast.engine import forecast_shard, forecasts_to_arrow
+from shelfwise.forecast.replenishment import plan_replenishment
+from shelfwise.forecast.schema import FORECAST_COLUMNS, FORECAST_SCHEMA
+
+START = pd.Timestamp("2024-01-01")
+
+
+def daily_sales(sku: str, units: np.ndarray, promo: np.ndarray | None = None) -> pd.DataFrame:
+    dates = pd.date_range(START, periods=len(units), freq="D")
+    return pd.DataFrame(
+        {
+            "sku": sku,
+            "location": "store-1",
+            "date": dates.date,
+            "units": np.asarray(units, dtype=float),
+            "promo": np.zeros(len(units), bool) if promo is None else promo,
+        }
+    )
+
+
+def weekly_pattern(days: int, rng: np.random.Generator, level: float = 8.0) -> np.ndarray:
+    shape = np.array([0.6, 0.8, 0.9, 1.0, 1.3, 1.8, 0.6])
+    return rng.poisson(level * shape[np.arange(days) % 7]).astype(float)
+
+
+@pytest.fixture(scope="module")
+def mixed_shard() -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[int, int]]]:
+    rng = np.random.default_rng(7)
+    data = pd.concat(
+        [
+            daily_sales("weekly", weekly_pattern(150, rng)),
+            daily_sales("sparse", (rng.random(150) < 0.2) * rng.integers(1, 4, 150)),
+            daily_sales("single", np.array([3.0])).assign(date=dt.date(2024, 5, 29)),
+            daily_sales("nothing", np.zeros(20)),
+        ]
+    )
+    calls: list[tuple[int, int]] = []
+    forecasts, summary = forecast_shard(
+        data, ForecastConfig(horizon=14), progress=lambda d, t: calls.append((d, t))
+    )
+    return forecasts, summary, calls
+
+
+def test_every_series_gets_a_forecast_from_the_day_after_the_last_date(mixed_shard) -> None:
+    forecasts, summary, _ = mixed_shard
+    last_date = pd.Timestamp(START + pd.Timedelta(days=149))
+    assert set(summary["unique_id"]) == {
+        "weekly|store-1",
+        "sparse|store-1",
+        "single|store-1",
+        "nothing|store-1",
+    }
+    for _, rows in forecasts.groupby("unique_id"):
+        assert list(rows["ds"]) == list(pd.date_range(last_date + pd.Timedelta(days=1), periods=14))
+    assert set(forecasts["unique_id"]) == set(summary["unique_id"])
+
+
+def test_intervals_are_nested_around_the_mean_and_never_negative(mixed_shard) -> None:
+    forecasts, _, _ = mixed_shard
+    assert list(forecasts.columns) == list(FORECAST_COLUMNS)
+    assert (forecasts["lo_95"] >= 0).all()
+    assert (forecasts["lo_95"] <= forecasts["lo_80"]).all()
+    assert (forecasts["lo_80"] <= forecasts["mean"]).all()
+    assert (forecasts["mean"] <= forecasts["hi_80"]).all()
+    assert (forecasts["hi_80"] <= forecasts["hi_95"]).all()
+    weekly = forecasts[forecasts["unique_id"] == "weekly|store-1"]
+    assert (weekly["hi_95"] > weekly["lo_95"]).all()
+
+
+def test_summary_states_the_treatment_of_each_series(mixed_shard) -> None:
+    _, summary, calls = mixed_shard
+    by_id = summary.set_index("unique_id")
+    assert by_id.loc["nothing|store-1", "model"] == "zero"
+    assert by_id.loc["single|store-1", "model"] == "mean"
+    assert by_id.loc["sparse|store-1", "demand_class"] in {"intermittent", "lumpy"}
+    assert by_id.loc["weekly|store-1", "treatment"].startswith("chosen by")
+    assert by_id["treatment"].notna().all()
+    assert calls[-1] == (4, 4)
+
+
+def test_zero_series_forecasts_zero_with_empty_intervals(mixed_shard) -> None:
+    forecasts, _, _ = mixed_shard
+    nothing = forecasts[forecasts["unique_id"] == "nothing|store-1"]
+    assert (nothing[["mean", "lo_95", "hi_95"]] == 0).all().all()
+
+
+def test_cross_validation_picks_the_model_that_fits_the_planted_pattern() -> None:
+    rng = np.random.default_rng(3)
+    days = np.arange(160)
+    seasonal = 50 + 40 * (days % 7 == 5) - 30 * (days % 7 == 6) + rng.normal(0, 0.5, 160)
+    flat_noise = rng.poisson(20, 160).astype(float)
+    data = pd.concat([daily_sales("seasonal", seasonal), daily_sales("flat", flat_noise)])
+    config = ForecastConfig(smooth_models=("seasonal_naive", "mean"), horizon=7)
+    _, summary = forecast_shard(data, config)
+    chosen = summary.set_index("unique_id")["model"]
+    assert chosen["seasonal|store-1"] == "seasonal_naive"
+    assert chosen["flat|store-1"] == "mean"
+
+
+def test_future_promotion_days_get_the_uplift_seen_in_history() -> None:
+    rng = np.random.default_rng(11)
+    promo = np.zeros(180, bool)
+    promo[rng.choice(180, 40, replace=False)] = True
+    units = rng.poisson(np.where(promo, 15.0, 5.0)).astype(float)
+    data = daily_sales("pasta", units, promo)
+    horizon_dates = pd.date_range(START + pd.Timedelta(days=180), periods=14)
+    calendar = pd.DataFrame(
+        {
+            "sku": "pasta",
+            "location": "store-1",
+            "date": horizon_dates.date,
+            "promo": [d.day % 2 == 0 for d in horizon_dates],
+        }
+    )
+    forecasts, summary = forecast_shard(data, ForecastConfig(horizon=14), future_promo=calendar)
+    with_promo = forecasts[[d.day % 2 == 0 for d in forecasts["ds"]]]["mean"].mean()
+    without = forecasts[[d.day % 2 == 1 for d in forecasts["ds"]]]["mean"].mean()
+    assert 2.0 < with_promo / without < 4.0
+    assert summary["future_promo_days"].iloc[0] == 7
+    _, no_calendar = forecast_shard(data, ForecastConfig(horizon=14))
+    assert np.isnan(no_calendar["future_promo_days"].iloc[0])
+
+
+def test_intervals_cover_future_demand_at_about_their_stated_level() -> None:
+    rng = np.random.default_rng(5)
+    history, future = 200, 28
+    levels = rng.uniform(2, 30, 40)
+    data, actual = [], []
+    for index, level in enumerate(levels):
+        units = weekly_pattern(history + future, rng, level)
+        data.append(daily_sales(f"sku{index}", units[:history]))
+        actual.append(units[history:])
+    forecasts, _ = forecast_shard(pd.concat(data), ForecastConfig(horizon=future))
+    forecasts = forecasts.sort_values(["unique_id", "ds"])
+    truth = np.concatenate([actual[int(uid.split("|")[0][3:])] for uid in forecasts["unique_id"].unique()])
+    inside_95 = np.mean((truth >= forecasts["lo_95"]) & (truth <= forecasts["hi_95"]))
+    inside_80 = np.mean((truth >= forecasts["lo_80"]) & (truth <= forecasts["hi_80"]))
+    assert 0.90 <= inside_95 <= 0.99
+    assert 0.72 <= inside_80 <= 0.88
+
+
+def test_long_format_input_is_accepted_and_missing_columns_named() -> None:
+    long = pd.DataFrame({"unique_id": "x|y", "ds": pd.date_range(START, periods=30), "y": 1.0})
+    forecasts, _ = forecast_shard(long, ForecastConfig(horizon=3))
+    assert len(forecasts) == 3
+    with pytest.raises(ValueError, match="ds"):
+        forecast_shard(pd.DataFrame({"unique_id": ["a"], "y": [1.0]}))
+
+
+def test_shard_forecasts_feed_the_replenishment_plan(mixed_shard) -> None:
+    forecasts, _, _ = mixed_shard
+    stock = {"location": "store-1", "on_hand": 5.0, "on_order": 0.0, "lead_time_days": 3.0}
+    stock |= {"lead_time_sd_days": 0.5, "unit_cost": 2.0, "order_cost": 10.0, "holding_cost_rate": 0.2}
+    stock |= {"service_level": 0.95, "moq": 0, "pack_size": 6}
+    stored = forecasts_to_arrow(forecasts)
+    assert stored.schema == FORECAST_SCHEMA
+    plan = plan_replenishment([stock | {"sku": "weekly"}, stock | {"sku": "sparse"}], stored).plan.to_pylist()
+    rows = {row["sku"]: row for row in plan}
+    assert set(rows) == {"weekly", "sparse", "single", "nothing"}
+    weekly = rows["weekly"]
+    # About 8 units a day over 3 days: ~24 expected, well above the 5 on hand, so an order in whole packs.
+    assert 15 < weekly["lead_time_demand_mean"] < 35
+    assert weekly["order_qty"] > 0 and weekly["order_qty"] % 6 == 0
+    assert "no inventory record" in rows["nothing"]["reason"]

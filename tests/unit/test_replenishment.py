@@ -1,0 +1,192 @@
+"""Replenishment math on cases worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+from shelfwise.forecast.replenishment import (
+    PLAN_SCHEMA,
+    ReplenishmentConfig,
+    abc_classes,
+    economic_order_quantity,
+    lead_time_sum,
+    plan_replenishment,
+    round_order,
+    xyz_class,
+    z_value,
+)
+
+Z_975 = 1.959963984540054
+TODAY = dt.date(2024, 6, 30)
+
+
+def inventory_row(sku: str, **overrides: float) -> dict:
+    row = {
+        "sku": sku,
+        "location": "wh1",
+        "on_hand": 20.0,
+        "on_order": 10.0,
+        "lead_time_days": 4.0,
+        "lead_time_sd_days": 1.0,
+        "unit_cost": 20.0,
+        "order_cost": 50.0,
+        "holding_cost_rate": 0.25,
+        "service_level": 0.95,
+        "moq": 100,
+        "pack_size": 24,
+    }
+    return row | overrides
+
+
+def flat_forecast(sku: str, mean: float, sd: float, days: int = 28, location: str = "wh1") -> list[dict]:
+    return [
+        {
+            "sku": sku,
+            "location": location,
+            "ds": TODAY + dt.timedelta(days=day + 1),
+            "mean": mean,
+            "hi_95": mean + Z_975 * sd,
+        }
+        for day in range(days)
+    ]
+
+
+def weekly_history(sku: str, weekly_units: list[float]) -> list[dict]:
+    rows = []
+    for week, units in enumerate(reversed(weekly_units)):
+        rows.append(
+            {"sku": sku, "location": "wh1", "date": TODAY - dt.timedelta(days=7 * week), "units": units}
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("quantity", "moq", "pack", "expected"),
+    [
+        (37, 50, 12, 60),
+        (61, 50, 12, 72),
+        (0, 50, 12, 0),
+        (48, 0, 12, 48),
+        (5.2, 0, 0, 6),
+        (270.18, 100, 24, 288),
+    ],
+)
+def test_orders_round_up_to_moq_then_whole_packs(
+    quantity: float, moq: float, pack: float, expected: float
+) -> None:
+    assert round_order(quantity, moq, pack) == expected
+
+
+def test_eoq_follows_the_square_root_formula() -> None:
+    assert economic_order_quantity(3650, 50, 0.25, 20) == pytest.approx(math.sqrt(73000))
+    assert economic_order_quantity(0, 50, 0.25, 20) == 0
+    assert economic_order_quantity(3650, 50, 0, 20) == 0
+
+
+def test_abc_boundaries_use_the_value_share_of_items_ranked_above() -> None:
+    assert abc_classes([5, 50, 15, 30]) == ["C", "A", "B", "A"]
+    assert abc_classes([70, 20, 10]) == ["A", "A", "B"]
+    assert abc_classes([100, 0]) == ["A", "C"]
+    assert abc_classes([40, 40, 10, 10], thresholds=(0.5, 0.9)) == ["A", "A", "B", "C"]
+
+
+@pytest.mark.parametrize(
+    ("weekly", "expected"),
+    [([10, 10, 10, 10], "X"), ([5, 15], "X"), ([0, 20], "Y"), ([0, 0, 30], "Z"), ([0, 0], "Z")],
+)
+def test_xyz_boundaries_on_weekly_cv(weekly: list[float], expected: str) -> None:
+    assert xyz_class(weekly)[0] == expected
+
+
+def test_lead_time_sum_handles_fractions_and_lead_times_beyond_the_horizon() -> None:
+    assert lead_time_sum([1, 2, 3], 1.5) == 2.0
+    assert lead_time_sum([1, 2, 3], 5) == 10.0
+    assert lead_time_sum([1, 2, 3], 0) == 0.0
+
+
+def test_plan_row_matches_hand_computed_safety_stock_reorder_point_and_order() -> None:
+    result = plan_replenishment(
+        pa.Table.from_pylist([inventory_row("P1")]),
+        pa.Table.from_pylist(flat_forecast("P1", mean=10, sd=2)),
+        pa.Table.from_pylist(weekly_history("P1", [70, 70, 70, 70])),
+    )
+    row = result.plan.to_pylist()[0]
+    lead_time_sd = math.sqrt(4 * 2**2 + 10**2 * 1**2)  # sqrt(L sd_d^2 + d^2 sd_L^2) = sqrt(116)
+    safety = z_value(0.95) * lead_time_sd
+    assert row["abc"] == "A" and row["xyz"] == "X"
+    assert row["lead_time_demand_mean"] == pytest.approx(40)
+    assert row["lead_time_demand_sd"] == pytest.approx(lead_time_sd)
+    assert row["safety_stock"] == pytest.approx(safety)
+    assert row["reorder_point"] == pytest.approx(40 + safety)
+    assert row["eoq"] == 288  # sqrt(2 * 3650 * 50 / 5) = 270.2 -> above MOQ 100 -> 12 packs of 24
+    assert row["inventory_position"] == 30
+    assert row["order_qty"] == 288  # catch-up need 40 + 17.7 - 30 + 10 = 37.7 is below the EOQ
+    assert row["reason"].startswith("order 288 (12 packs of 24)")
+    assert result.issues == []
+
+
+def test_deep_shortfall_orders_more_than_eoq_in_whole_packs() -> None:
+    row = plan_replenishment(
+        [
+            inventory_row(
+                "P1", on_hand=0, on_order=0, lead_time_sd_days=0, order_cost=1.0, moq=0, pack_size=10
+            )
+        ],
+        flat_forecast("P1", mean=10, sd=0),
+    ).plan.to_pylist()[0]
+    # EOQ = sqrt(2 * 3650 / 5) = 38.2 -> 40; need = ROP 40 - IP 0 + one day 10 = 50 -> 50.
+    assert row["eoq"] == 40
+    assert row["order_qty"] == 50
+
+
+def test_no_order_above_the_reorder_point() -> None:
+    row = plan_replenishment([inventory_row("P1", on_hand=500)], flat_forecast("P1", 10, 2)).plan.to_pylist()[
+        0
+    ]
+    assert row["order_qty"] == 0
+    assert row["reason"].startswith("no order: inventory position 510")
+
+
+def test_class_service_level_applies_when_the_row_has_none() -> None:
+    config = ReplenishmentConfig(service_levels={f"{a}{x}": 0.9 for a in "ABC" for x in "XYZ"} | {"AZ": 0.8})
+    row = plan_replenishment(
+        [inventory_row("P1", service_level=None)], flat_forecast("P1", 10, 2), config=config
+    ).plan.to_pylist()[0]
+    assert row["service_level"] == 0.8  # no history -> Z; only item -> A
+    assert "class AZ" in row["reason"] and "treated as Z" in row["reason"]
+
+
+def test_unmatched_inventory_and_sales_are_reported_not_dropped() -> None:
+    result = plan_replenishment(
+        [inventory_row("stock-only")],
+        flat_forecast("sold-only", 3, 1),
+    )
+    plan = {row["sku"]: row for row in result.plan.to_pylist()}
+    assert set(plan) == {"stock-only", "sold-only"}
+    assert plan["stock-only"]["order_qty"] is None and "no sales history" in plan["stock-only"]["reason"]
+    assert "no inventory record" in plan["sold-only"]["reason"]
+    assert {issue["issue"] for issue in result.issues} == {
+        "inventory_without_sales",
+        "sales_without_inventory",
+    }
+
+
+def test_plan_has_exactly_the_published_columns() -> None:
+    assert PLAN_SCHEMA.names == [
+        "sku", "location", "abc", "xyz", "service_level", "lead_time_demand_mean", "lead_time_demand_sd",
+        "safety_stock", "reorder_point", "eoq", "inventory_position", "order_qty", "reason",
+    ]  # fmt: skip
+
+
+def test_replenishment_imports_without_pandas_or_statsforecast() -> None:
+    code = (
+        "import sys, shelfwise.forecast.replenishment, shelfwise.forecast.sharding, "
+        "shelfwise.forecast.metrics, shelfwise.forecast.schema;"
+        "heavy = {'pandas', 'statsforecast'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
