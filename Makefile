@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo up test lint synth bench clean
+.PHONY: install demo up test lint synth deploy bench clean
 
 $(STAMP): pyproject.toml package.json
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shelfwise needs Python 3.11 or newer"'
@@ -33,7 +33,10 @@ test: lint
 	$(BIN)/pytest -q
 
 synth: install
-	npx cdk synth --quiet
+	npx cdk synth --quiet -c bundle_layers=false
+
+deploy: install
+	npx cdk deploy --all
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

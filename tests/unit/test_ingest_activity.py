@@ -7,9 +7,11 @@ from shelfwise.ingest.activity import (
     MAX_RECENT,
     TTL_SECONDS,
     activity_item,
+    fold_newest,
     group_by_user,
     merge_recent,
     newest_per_user,
+    user_blocks,
 )
 
 
@@ -57,3 +59,24 @@ def test_merge_caps_the_list_and_drops_the_oldest() -> None:
 def test_item_expires_ninety_days_after_the_newest_event() -> None:
     item = activity_item("a", [{"item_id": "x", "event_type": "view", "ts": 500}])
     assert item["expires_at"] == 500 + TTL_SECONDS == 500 + 90 * 86400
+
+
+def test_folding_chunk_by_chunk_keeps_the_same_events_as_reducing_the_whole_file() -> None:
+    events = [(f"u{n % 7}", f"i{n % 13}", "view", 1000 + (n * 37) % 400) for n in range(600)]
+    whole = newest_per_user(rows(events))
+    kept = None
+    for start in range(0, len(events), 90):
+        kept = fold_newest(kept, rows(events[start : start + 90]))
+    assert kept is not None
+    assert group_by_user(kept) == group_by_user(whole)
+    assert all(len(recent) <= MAX_RECENT for recent in group_by_user(kept).values())
+
+
+def test_user_blocks_never_split_a_user_and_cover_every_event() -> None:
+    events = [(f"u{n % 5}", f"i{n}", "cart", n) for n in range(40)]
+    newest = newest_per_user(rows(events))
+    blocks = list(user_blocks(newest, 2))
+    users_per_block = [set(block.column("user_id").to_pylist()) for block in blocks]
+    assert [len(users) for users in users_per_block] == [2, 2, 1]
+    assert set().union(*users_per_block) == {f"u{n}" for n in range(5)}
+    assert sum(block.num_rows for block in blocks) == newest.num_rows

@@ -2,11 +2,14 @@
 
 Each user's item holds `recent`: the newest events first, at most `MAX_RECENT`, each {item_id, event_type, ts}
 with ts in epoch seconds, and `expires_at`, `TTL_DAYS` after the newest event. A file is reduced per user in a
-vectorized way first, so storing it costs one read and one write per user, not per row.
+vectorized way first, so storing it costs one read and one write per user, not per row; the reduction is
+folded chunk by chunk (`fold_newest`) and written in blocks of users (`user_blocks`), so neither the file's
+rows nor all users' Python objects are ever held at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypedDict
 
 import numpy as np
@@ -59,6 +62,29 @@ def newest_per_user(rows: pa.Table, limit: int = MAX_RECENT) -> pa.Table:
     lengths = run_ends - run_starts
     rank = np.arange(ordered.num_rows) - np.repeat(run_starts, lengths)
     return ordered.select(ACTIVITY_SCHEMA.names).filter(pa.array(rank < limit))
+
+
+def fold_newest(kept: pa.Table | None, chunk: pa.Table, limit: int = MAX_RECENT) -> pa.Table:
+    """Adds a chunk's events to what is kept so far, keeping only each user's newest `limit` distinct events.
+
+    Folding chunk by chunk bounds memory by users x `limit` however long the file is.
+    """
+    reduced = newest_per_user(chunk, limit)
+    if kept is None or kept.num_rows == 0:
+        return reduced
+    return newest_per_user(pa.concat_tables([kept, reduced]), limit)
+
+
+def user_blocks(newest: pa.Table, users_per_block: int) -> Iterator[pa.Table]:
+    """Slices of a user-sorted table (`newest_per_user` output) of `users_per_block` whole users each."""
+    if newest.num_rows == 0:
+        return
+    run_ends = pc.run_end_encode(newest.column("user_id").combine_chunks()).run_ends.to_numpy()
+    start = 0
+    for end in [*run_ends[users_per_block - 1 :: users_per_block].tolist(), int(run_ends[-1])]:
+        if end > start:
+            yield newest.slice(start, end - start)
+            start = end
 
 
 def group_by_user(newest: pa.Table) -> dict[str, list[RecentEvent]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -43,6 +43,8 @@ from shelfwise.ingest.validate import validate_chunk
 INCOMING_PREFIX = "incoming/"
 REJECTED_PREFIX = "rejected/"
 UNKNOWN_KIND = "unknown"
+ACTIVITY_USERS_PER_BLOCK = 2_000
+CATALOG_ROWS_PER_BATCH = 10_000
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -124,13 +126,20 @@ class _PartWriters:
 class _OnlineSink:
     """What online serving reads from DynamoDB: the catalog and each user's recent activity."""
 
-    def __init__(self, kind: str, targets: IngestTargets, dynamo: dynamodb.DynamoResource) -> None:
+    def __init__(
+        self,
+        kind: str,
+        targets: IngestTargets,
+        dynamo: dynamodb.DynamoResource,
+        report_progress: Progress,
+    ) -> None:
         self.kind = kind
         self.targets = targets
         self.dynamo = dynamo
+        self.report_progress = report_progress
         self.items_written = 0
         self._catalog: list[pa.Table] = []
-        self._activity: list[pa.Table] = []
+        self._activity: pa.Table | None = None
 
     def add(self, valid: pa.Table) -> None:
         """Buffers until `finish`, so a file rejected halfway through leaves DynamoDB untouched."""
@@ -139,39 +148,48 @@ class _OnlineSink:
         if self.kind == "catalog":
             self._catalog.append(valid)
         elif self.kind == "interactions":
-            # Reducing per chunk keeps memory bounded by users x MAX_RECENT, not by the file's rows.
-            self._activity.append(activity.newest_per_user(activity.activity_rows(valid)))
+            # Folding per chunk keeps memory bounded by users x MAX_RECENT, not by the file's rows.
+            self._activity = activity.fold_newest(self._activity, activity.activity_rows(valid))
 
     def finish(self) -> None:
         for valid in self._catalog:
             self.items_written += dynamodb.batch_put(
                 self.targets.catalog_table, _catalog_items(valid), key_names=["item_id"], dynamodb=self.dynamo
             )
-        if not self._activity:
+            self.report_progress({"phase": "dynamodb", "items_written": self.items_written})
+        self._catalog = []
+        if self._activity is None:
             return
-        incoming = activity.group_by_user(activity.newest_per_user(pa.concat_tables(self._activity)))
-        users = list(incoming)
-        stored = dynamodb.batch_get(self.targets.user_activity_table, "user_id", users, dynamodb=self.dynamo)
-        items = (
-            activity.activity_item(
-                user_id,
-                activity.merge_recent(list(stored.get(user_id, {}).get("recent", [])), incoming[user_id]),
+        # Whole users per block: one read and one write per user, with only a block's Python objects alive.
+        for block in activity.user_blocks(self._activity, ACTIVITY_USERS_PER_BLOCK):
+            incoming = activity.group_by_user(block)
+            stored = dynamodb.batch_get(
+                self.targets.user_activity_table,
+                "user_id",
+                list(incoming),
+                attributes=["recent"],
+                dynamodb=self.dynamo,
             )
-            for user_id in users
-        )
-        self.items_written += dynamodb.batch_put(
-            self.targets.user_activity_table, items, key_names=["user_id"], dynamodb=self.dynamo
-        )
+            items = (
+                activity.activity_item(
+                    user_id, activity.merge_recent(list(stored.get(user_id, {}).get("recent", [])), events)
+                )
+                for user_id, events in incoming.items()
+            )
+            self.items_written += dynamodb.batch_put(
+                self.targets.user_activity_table, items, key_names=["user_id"], dynamodb=self.dynamo
+            )
+            self.report_progress({"phase": "dynamodb", "items_written": self.items_written})
+        self._activity = None
 
 
-def _catalog_items(valid: pa.Table) -> list[dict[str, Any]]:
-    items = []
-    for row in valid.to_pylist():
-        item = {name: value for name, value in row.items() if value is not None and value != ""}
-        if "price" in item:
-            item["price"] = dynamodb.to_decimal(item["price"])
-        items.append(item)
-    return items
+def _catalog_items(valid: pa.Table) -> Iterator[dict[str, Any]]:
+    for batch in valid.to_batches(max_chunksize=CATALOG_ROWS_PER_BATCH):
+        for row in batch.to_pylist():
+            item = {name: value for name, value in row.items() if value is not None and value != ""}
+            if "price" in item:
+                item["price"] = dynamodb.to_decimal(item["price"])
+            yield item
 
 
 def _header_problem(contract: FileContract, columns: list[str]) -> str | None:
@@ -270,6 +288,11 @@ def _ingest_rows(
     progress: Progress | None,
 ) -> FileError | None:
     contract = CONTRACTS[kind]
+
+    def tell_progress(update: dict[str, Any]) -> None:
+        if progress:
+            progress({"key": key, **update})
+
     source = workdir / "source"
     if s3.download_file(source_bucket, key, str(source), s3_client=s3_client) is None:
         return FileError(code="missing_object", reason="the object no longer exists")
@@ -285,7 +308,7 @@ def _ingest_rows(
         if not contract.keep_extra_columns:
             manifest["ignored_columns"] = [name for name in table_file.columns if name not in known]
         parts = _PartWriters(kind, file_id, workdir)
-        online = _OnlineSink(kind, targets, dynamo)
+        online = _OnlineSink(kind, targets, dynamo, tell_progress)
         totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "blank_lines": 0}
         for number, chunk in enumerate(table_file.chunks(), start=1):
             validated = validate_chunk(contract, chunk)
@@ -296,12 +319,12 @@ def _ingest_rows(
             totals["rows_landed"] += validated.valid.num_rows
             totals["rows_rejected"] += validated.rows_rejected
             totals["blank_lines"] += validated.blank_rows
-            if progress:
-                progress({"key": key, "chunk": number, **totals})
+            tell_progress({"chunk": number, **totals})
     except FileRejected as rejected:
         return FileError(code=rejected.code, reason=rejected.reason)
     manifest.update(totals)
     manifest["curated_keys"] = parts.upload(targets.data_bucket, s3_client)
+    tell_progress({"phase": "files_written", **totals})
     online.finish()
     manifest["dynamodb_items_written"] = online.items_written
     return None

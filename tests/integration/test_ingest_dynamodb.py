@@ -1,0 +1,92 @@
+"""The DynamoDB adapter's parallel batch reads and writes, and the block-wise activity merge, against moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from shelfwise.aws import dynamodb
+from shelfwise.ingest import pipeline
+from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "shelfwise-data"
+TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        for table, key in (("catalog", "item_id"), ("activity", "user_id")):
+            boto3.client("dynamodb").create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield s3
+
+
+def test_parallel_writes_keep_the_last_item_given_for_each_key(aws: Any) -> None:
+    # 1,000 distinct items then a second version of every tenth one, spanning several write rounds.
+    items = [{"item_id": f"sku-{n}", "title": "first"} for n in range(1000)]
+    items += [{"item_id": f"sku-{n}", "title": "second"} for n in range(0, 1000, 10)]
+    items += [{"item_id": "sku-5", "title": "a"}, {"item_id": "sku-5", "title": "last"}]
+
+    assert dynamodb.batch_put("catalog", iter(items), key_names=["item_id"], workers=3) == len(items)
+
+    stored = dynamodb.batch_get("catalog", "item_id", [f"sku-{n}" for n in range(1000)])
+    assert len(stored) == 1000
+    assert stored["sku-10"]["title"] == "second" and stored["sku-11"]["title"] == "first"
+    assert stored["sku-5"]["title"] == "last"
+
+
+def test_batch_get_reads_many_keys_in_parallel_and_only_the_asked_attributes(aws: Any) -> None:
+    dynamodb.batch_put(
+        "catalog",
+        ({"item_id": f"sku-{n}", "title": f"t{n}", "brand": "b"} for n in range(250)),
+        key_names=["item_id"],
+    )
+
+    found = dynamodb.batch_get("catalog", "item_id", [f"sku-{n}" for n in range(260)], attributes=["title"])
+
+    assert len(found) == 250 and "sku-255" not in found
+    assert found["sku-249"] == {"item_id": "sku-249", "title": "t249"}
+
+
+def test_activity_is_merged_with_stored_items_block_by_block(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "ACTIVITY_USERS_PER_BLOCK", 2)
+    dynamodb.batch_put(
+        "activity",
+        [{"user_id": "u3", "recent": [{"item_id": "old", "event_type": "view", "ts": 1_700_000_000}]}],
+        key_names=["user_id"],
+    )
+    body = "user_id,item_id,event_type,value,timestamp\n" + "".join(
+        f"u{n},sku-{n},cart,1,{1_761_955_200 + n}\n" for n in range(5)
+    )
+    key = "incoming/interactions/blocks.csv"
+    aws.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+
+    manifest = ingest_object(
+        BUCKET, key, aws.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=aws
+    )
+
+    assert manifest.dynamodb_items_written == 5
+    stored = dynamodb.batch_get("activity", "user_id", [f"u{n}" for n in range(5)])
+    assert set(stored) == {f"u{n}" for n in range(5)}
+    assert [(event["item_id"], int(event["ts"])) for event in stored["u3"]["recent"]] == [
+        ("sku-3", 1_761_955_203),
+        ("old", 1_700_000_000),
+    ]
