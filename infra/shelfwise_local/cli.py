@@ -1,0 +1,301 @@
+"""The `shelfwise` command line: run the platform locally and work with it.
+
+shelfwise local up [--port 3000] [--state-dir .shelfwise]
+shelfwise drop KIND FILE
+shelfwise run SCHEDULE [--wait] [--timeout S]
+shelfwise invoke FUNCTION EVENT.json
+shelfwise demo [--port 3000] [--seed 7]
+shelfwise openapi [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shelfwise_infra import spec
+
+DEFAULT_STATE_DIR = Path(".shelfwise")
+DEFAULT_PORT = 3000
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a stack trace."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _http_json(method: str, url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        try:
+            return error.code, json.loads(payload or b"null")
+        except json.JSONDecodeError:
+            return error.code, {"raw": payload.decode("utf-8", "replace")}
+
+
+def running_cloud(state_dir: Path) -> dict[str, Any] | None:
+    """local.json of the local cloud for `state_dir`, if that cloud answers; None otherwise."""
+    from shelfwise_local.cloud import read_local_file
+
+    description = read_local_file(state_dir)
+    if description is None:
+        return None
+    try:
+        status, _ = _http_json("GET", f"{description['api_url']}/_local/status", timeout=3.0)
+    except (urllib.error.URLError, OSError, KeyError):
+        return None
+    return description if status == 200 else None
+
+
+def _require_cloud(state_dir: Path) -> dict[str, Any]:
+    description = running_cloud(state_dir)
+    if description is None:
+        raise CommandError(
+            f"no local cloud is running for state dir {state_dir} — start one with "
+            f"`shelfwise local up --state-dir {state_dir}`"
+        )
+    return description
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+def command_local_up(args: argparse.Namespace) -> int:
+    from shelfwise_local.cloud import LocalCloud
+
+    cloud = LocalCloud(args.state_dir, port=args.port, functions_dir=args.functions_dir)
+    try:
+        cloud.start()
+    except OSError as problem:
+        raise CommandError(str(problem)) from problem
+    print(cloud.banner(), flush=True)
+    cloud.run_until_signalled()
+    return 0
+
+
+def command_drop(args: argparse.Namespace) -> int:
+    import boto3
+
+    from shelfwise_local.dropbox import upload_file
+
+    _check_kind(args.kind)
+    path: Path = args.file
+    if not path.is_file():
+        raise CommandError(f"{path} is not a file", EXIT_USAGE)
+    description = _require_cloud(args.state_dir)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=description["aws_endpoint_url"],
+        region_name=description["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    key = upload_file(s3, args.kind, path)
+    print(f"s3://{spec.DATA_BUCKET.local_name}/{key}")
+    return 0
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in spec.INGEST_KINDS:
+        raise CommandError(f"unknown kind {kind!r}; known kinds: {', '.join(spec.INGEST_KINDS)}", EXIT_USAGE)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    try:
+        spec.schedule(args.schedule)
+    except KeyError:
+        known = "\n".join(f"  {s.name:<24} {s.expression:<22} {s.description}" for s in spec.SCHEDULES)
+        raise CommandError(
+            f"unknown schedule {args.schedule!r}; known schedules:\n{known}", EXIT_USAGE
+        ) from None
+    description = _require_cloud(args.state_dir)
+    api_url = description["api_url"]
+    status, payload = _http_json("POST", f"{api_url}/_local/schedules/{args.schedule}/runs")
+    if status != 202:
+        raise CommandError(f"the local cloud refused to start {args.schedule}: {json.dumps(payload)}")
+    run_id = payload["run_id"]
+    print(f"started {args.schedule}: run {run_id}", flush=True)
+    if not args.wait:
+        return 0
+    return _follow_run(api_url, run_id, args.timeout)
+
+
+def _follow_run(api_url: str, run_id: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, record = _http_json("GET", f"{api_url}/_local/runs/{run_id}")
+        if status == 200 and record.get("status") in {"succeeded", "failed"}:
+            print(json.dumps(record, indent=2, default=str))
+            if record["status"] == "failed":
+                print(f"run {run_id} failed: {record.get('error')}", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"run {run_id} succeeded")
+            return 0
+        time.sleep(0.5)
+    print(f"run {run_id} did not finish within {timeout:g} s", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _resolve_event_file(name: str) -> Path:
+    candidate = Path(name)
+    for path in (candidate, spec.EVENTS_DIR / candidate, spec.REPO_ROOT / candidate):
+        if path.is_file():
+            return path
+    raise CommandError(
+        f"no event file {name!r} (looked here, in {spec.EVENTS_DIR} and in {spec.REPO_ROOT})", EXIT_USAGE
+    )
+
+
+def command_invoke(args: argparse.Namespace) -> int:
+    from shelfwise_local import functions
+
+    try:
+        spec.function(args.function)
+    except KeyError as unknown:
+        raise CommandError(str(unknown).strip("'\""), EXIT_USAGE) from None
+    event_path = _resolve_event_file(args.event)
+    try:
+        event = json.loads(event_path.read_text("utf-8"))
+    except json.JSONDecodeError as problem:
+        raise CommandError(f"{event_path} is not valid JSON: {problem}", EXIT_USAGE) from None
+    description = running_cloud(args.state_dir)
+    if description is not None:
+        functions.point_process_at(description["aws_endpoint_url"])
+        functions.apply_shared_environment()
+        result = functions.invoke(args.function, event, functions_dir=args.functions_dir)
+    else:
+        result = _invoke_on_private_moto(args.function, event, args.functions_dir)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _invoke_on_private_moto(name: str, event: dict[str, Any], functions_dir: Path | None) -> Any:
+    """No local cloud is running: an in-process moto with the spec's resources, gone when the call returns."""
+    from moto import mock_aws
+
+    from shelfwise_local import functions
+    from shelfwise_local.resources import create_all
+    from shelfwise_local.s3_events import complete_moto_s3_events
+
+    complete_moto_s3_events()
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts calls to AWS endpoints, not custom ones
+    os.environ.update(functions.FAKE_CREDENTIALS)
+    functions.apply_shared_environment()
+    with mock_aws():
+        create_all()
+        return functions.invoke(name, event, functions_dir=functions_dir)
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from shelfwise_local.demo_run import run_demo
+
+    return run_demo(
+        state_dir=args.state_dir, port=args.port, seed=args.seed, functions_dir=args.functions_dir
+    )
+
+
+def command_openapi(args: argparse.Namespace) -> int:
+    from shelfwise_local.openapi import build_openapi
+
+    document = json.dumps(build_openapi(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(document)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(document, "utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+# -- argument parsing ------------------------------------------------------------------------------------
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="local cloud state (default: .shelfwise)"
+    )
+
+
+def _add_functions_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--functions-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shelfwise", description="Run and work with shelfwise locally.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser("local", help="the local cloud")
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    up = local_commands.add_parser("up", help="start the whole platform on this machine (Ctrl-C stops it)")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP API port (default: 3000)")
+    _add_state_dir(up)
+    _add_functions_dir(up)
+    up.set_defaults(handler=command_local_up)
+
+    drop = commands.add_parser("drop", help="upload a file to incoming/KIND/ of the running local cloud")
+    drop.add_argument("kind", help=f"one of: {', '.join(spec.INGEST_KINDS)}")
+    drop.add_argument("file", type=Path)
+    _add_state_dir(drop)
+    drop.set_defaults(handler=command_drop)
+
+    run = commands.add_parser("run", help="fire a schedule now")
+    run.add_argument("schedule", help=f"one of: {', '.join(s.name for s in spec.SCHEDULES)}")
+    run.add_argument(
+        "--wait", action="store_true", help="wait for the run to finish; non-zero exit on failure"
+    )
+    run.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds to wait with --wait (default: 900)"
+    )
+    _add_state_dir(run)
+    run.set_defaults(handler=command_run)
+
+    invoke = commands.add_parser("invoke", help="run one function on one event file and print its result")
+    invoke.add_argument("function", help=f"one of: {', '.join(f.name for f in spec.FUNCTIONS)}")
+    invoke.add_argument("event", help="event JSON file (a path, or a name under events/)")
+    _add_state_dir(invoke)
+    _add_functions_dir(invoke)
+    invoke.set_defaults(handler=command_invoke)
+
+    demo = commands.add_parser("demo", help="start the local cloud with a generated demo shop")
+    demo.add_argument("--port", type=int, default=DEFAULT_PORT)
+    demo.add_argument("--seed", type=int, default=7)
+    _add_state_dir(demo)
+    _add_functions_dir(demo)
+    demo.set_defaults(handler=command_demo)
+
+    openapi = commands.add_parser("openapi", help="print or write the OpenAPI document of the HTTP API")
+    openapi.add_argument("--out", type=Path, default=None)
+    openapi.set_defaults(handler=command_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CommandError as problem:
+        print(f"shelfwise: {problem}", file=sys.stderr)
+        return problem.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The local cloud: moto as the local AWS, the platform's resources, and everything that makes the handlers
+run as they do in AWS — the HTTP gateway, the SQS event-source mapping, the drop folder, the scheduler —
+with state snapshotted to disk so data survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+from shelfwise_infra import spec
+
+from shelfwise_local import functions
+from shelfwise_local.dropbox import Dropbox
+from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
+from shelfwise_local.gateway import GatewayBackend, make_gateway
+from shelfwise_local.resources import QueueInfo, configure_notifications, create_all, resource_description
+from shelfwise_local.routing import Router
+from shelfwise_local.s3_events import complete_moto_s3_events
+from shelfwise_local.scheduler import RunLog, Scheduler
+from shelfwise_local.snapshot import ChangeCounter, restore_snapshot, take_snapshot
+
+log = logging.getLogger("shelfwise.local")
+
+HOST = "127.0.0.1"
+LOCAL_FILE = "local.json"
+SNAPSHOT_EVERY_SECONDS = 3.0
+DRAIN_AT_SHUTDOWN_SECONDS = 30.0
+
+
+def configure_console_logging() -> None:
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [local] %(levelname)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers do: connections of a previous run lingering in TIME_WAIT do not make a port busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def read_local_file(state_dir: Path) -> dict[str, Any] | None:
+    path = state_dir / LOCAL_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text("utf-8"))
+
+
+class LocalCloud:
+    def __init__(self, state_dir: Path, port: int = 3000, functions_dir: Path | None = None) -> None:
+        self.state_dir = state_dir.resolve()
+        self.port = port
+        self.functions_dir = functions_dir
+        self.snapshot_dir = self.state_dir / "snapshot"
+        self.dropbox = Dropbox(self.state_dir / "dropbox")
+        self.queues: dict[str, QueueInfo] = {}
+        self.endpoint_url = ""
+        self.api_url = f"http://{HOST}:{port}"
+        self._moto: ThreadedMotoServer | None = None
+        self._changes: ChangeCounter | None = None
+        self._snapshot_generation = -1
+        self._snapshot_lock = threading.Lock()
+        self._last_snapshot: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        configure_console_logging()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not port_is_free(self.port):
+            raise OSError(f"port {self.port} on {HOST} is in use; choose another with --port")
+        self._start_moto()
+        self.queues = create_all(with_notifications=False)
+        restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"))
+        if restored["objects"] or restored["items"]:
+            log.info("restored %(objects)d objects and %(items)d items from the snapshot", restored)
+        # Notifications only after the restore, so restored objects are not announced as new uploads.
+        configure_notifications(boto3.client("s3"))
+        self._discard_test_events()
+        assert self._changes is not None
+        self._snapshot_generation = self._changes.generation
+        self._load_functions()
+
+        self.run_log = RunLog()
+        self.scheduler = Scheduler(self.invoke, self.run_log)
+        self.poller = QueuePoller(mappings_from_spec(self.queues), self.invoke)
+        self.gateway = make_gateway(HOST, self.port, self._gateway_backend())
+        self._spawn("gateway", self.gateway.serve_forever)
+        self.poller.start()
+        self.dropbox.start()
+        self._spawn("scheduler", self.scheduler.run_forever)
+        self._spawn("snapshots", self._snapshot_loop)
+        self._write_local_file()
+
+    def _start_moto(self) -> None:
+        moto_port = self.port + 1 if port_is_free(self.port + 1) else 0
+        complete_moto_s3_events()
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
+        self._moto.start()
+        server = self._moto._server
+        assert server is not None
+        self._changes = ChangeCounter(server.app)
+        server.app = self._changes  # werkzeug's request handler calls `server.app` per request
+        host, bound_port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{bound_port}"
+        functions.point_process_at(self.endpoint_url)
+        functions.apply_shared_environment()
+
+    def _discard_test_events(self) -> None:
+        """Applying a notification configuration makes S3 send one `s3:TestEvent` to each queue. AWS does that
+        once, at deploy time; the local cloud applies the configuration at every start, so the queues (new
+        and empty at this point) are purged rather than feeding the function a test event per restart."""
+        sqs = boto3.client("sqs")
+        for info in self.queues.values():
+            sqs.purge_queue(QueueUrl=info.url)
+
+    def _load_functions(self) -> None:
+        for fn in spec.FUNCTIONS:
+            try:
+                functions.load_handler(fn.name, functions_dir=self.functions_dir)
+            except functions.FunctionNotFoundError as missing:
+                log.warning(
+                    "%s — its routes, queues and schedules answer with errors until it exists", missing
+                )
+            except Exception:
+                log.exception("function %s failed to import; it will be retried on first use", fn.name)
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Graceful shutdown: stop intake, let queued work finish, take the final snapshot, stop moto."""
+        log.info("shutting down")
+        self._stop.set()
+        self.dropbox.stop()
+        self.wait_until_idle(DRAIN_AT_SHUTDOWN_SECONDS)
+        self.poller.stop()
+        self.scheduler.stop()
+        self.gateway.shutdown()
+        self.gateway.server_close()
+        saved = self.snapshot(force=True)
+        log.info("final snapshot: %(objects)d objects, %(items)d items", saved)
+        if self._moto is not None:
+            self._moto.stop()
+
+    def run_until_signalled(self) -> None:
+        """Serve in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
+        stop_requested = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop_requested.set()
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stop_requested.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.stop()
+
+    # -- function invocation ----------------------------------------------------------------------------
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        return functions.invoke(name, event, functions_dir=self.functions_dir)
+
+    # -- snapshots ---------------------------------------------------------------------------------------
+
+    def snapshot(self, *, force: bool = False) -> dict[str, int]:
+        assert self._changes is not None
+        with self._snapshot_lock:
+            generation = self._changes.generation
+            if not force and generation == self._snapshot_generation:
+                return {"objects": 0, "items": 0}
+            saved = take_snapshot(self.snapshot_dir, s3=boto3.client("s3"))
+            self._snapshot_generation = generation
+            self._last_snapshot = {"taken_at": datetime.now(UTC).isoformat(), **saved}
+            return saved
+
+    def _snapshot_loop(self) -> None:
+        while not self._stop.wait(SNAPSHOT_EVERY_SECONDS):
+            try:
+                self.snapshot()
+            except Exception:
+                log.exception("snapshot failed; will try again")
+
+    # -- state for the CLI and the control endpoints -----------------------------------------------------
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Wait until the drop folder is empty, no function is running and the trigger queues are empty."""
+        deadline = time.monotonic() + timeout
+        quiet_polls = 0
+        while time.monotonic() < deadline:
+            depths = queue_depths(self.queues)
+            queued = sum(
+                depths[info.name]["visible"] + depths[info.name]["in_flight"] for info in self.queues.values()
+            )
+            idle = queued == 0 and not self.poller.busy and not self.dropbox.pending_files()
+            # Idle twice in a row: a message sent by S3 right after an upload is not missed.
+            quiet_polls = quiet_polls + 1 if idle else 0
+            if quiet_polls >= 2:
+                return True
+            time.sleep(0.25)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        next_runs = self.scheduler.next_runs
+        return {
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.endpoint_url,
+            "region": functions.REGION,
+            "resources": resource_description(self.queues),
+            "schedules": [
+                {
+                    "name": schedule.name,
+                    "expression": schedule.expression,
+                    "function": schedule.function,
+                    "next_run": next_runs[schedule.name].isoformat()
+                    if next_runs.get(schedule.name)
+                    else None,
+                }
+                for schedule in spec.SCHEDULES
+            ],
+            "queues": queue_depths(self.queues),
+            "dropbox": {"pending": [str(path) for path in self.dropbox.pending_files()]},
+            "last_snapshot": self._last_snapshot,
+        }
+
+    def _start_run(self, name: str) -> str | None:
+        try:
+            schedule = spec.schedule(name)
+        except KeyError:
+            return None
+        return self.scheduler.trigger(schedule)
+
+    def _gateway_backend(self) -> GatewayBackend:
+        return GatewayBackend(
+            router=Router(spec.ROUTES),
+            invoke=self.invoke,
+            start_run=self._start_run,
+            get_run=self.run_log.get,
+            status=self.status,
+            known_schedules=lambda: [schedule.name for schedule in spec.SCHEDULES],
+        )
+
+    def local_description(self) -> dict[str, Any]:
+        return {
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.endpoint_url,
+            "region": functions.REGION,
+            "state_dir": str(self.state_dir),
+            "dropbox": str(self.dropbox.root),
+            **resource_description(self.queues),
+        }
+
+    def _write_local_file(self) -> None:
+        path = self.state_dir / LOCAL_FILE
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.local_description(), indent=2) + "\n", "utf-8")
+        temporary.replace(path)
+
+    def banner(self) -> str:
+        description = self.local_description()
+        lines = [
+            "shelfwise local cloud is up",
+            f"  API            {self.api_url}   (try {self.api_url}/v1/health)",
+            f"  AWS endpoint   {self.endpoint_url}   (region {functions.REGION}, any credentials)",
+            f"  drop folder    {self.dropbox.root}/<{'|'.join(spec.INGEST_KINDS)}>/",
+            f"  bucket         {', '.join(description['buckets'].values())}",
+            f"  tables         {', '.join(description['tables'].values())}",
+            f"  queues         {', '.join(q['name'] for q in description['queues'].values())} (+ DLQs)",
+            f"  event bus      {description['event_bus']}",
+            f"  schedules      {', '.join(s.name for s in spec.SCHEDULES)}  (shelfwise run NAME)",
+            f"  state          {self.state_dir}  (local.json, snapshot/)",
+            "Ctrl-C stops it; data is kept for the next start.",
+        ]
+        return "\n".join(lines)

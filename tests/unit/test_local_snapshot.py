@@ -1,0 +1,148 @@
+"""Snapshots keep the local cloud's S3 objects and DynamoDB items across restarts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from shelfwise_infra import spec
+from shelfwise_local.resources import create_buckets, create_tables
+from shelfwise_local.snapshot import is_state_change, restore_snapshot, take_snapshot
+
+BUCKET = spec.DATA_BUCKET.local_name
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def fresh_cloud() -> Iterator[tuple[object, object]]:
+    """A new, empty moto with the spec's buckets and tables, as after a restart."""
+    with mock_aws():
+        s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+        create_buckets(s3)
+        create_tables(dynamodb)
+        yield s3, dynamodb
+
+
+def fill(s3: object, dynamodb: object) -> None:
+    s3.put_object(
+        Bucket=BUCKET, Key="curated/interactions/dt=2024-03-01/part-a.parquet", Body=b"PAR1\x00\xff"
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="rejected/interactions/x.csv",
+        Body=b"line,field\n3,value\n",
+        ContentType="text/csv",
+        Metadata={"source-key": "incoming/interactions/x.csv"},
+    )
+    dynamodb.put_item(
+        TableName=spec.MODELS_TABLE.local_name,
+        Item={
+            "model_name": {"S": "recs"},
+            "version": {"S": "2024-03-01"},
+            "metrics": {"M": {"ndcg": {"N": "0.489"}, "tags": {"SS": ["a", "b"]}}},
+            "blob": {"B": b"\x00\x01binary"},
+            "history": {"L": [{"N": "1"}, {"NULL": True}, {"BOOL": False}]},
+        },
+    )
+    with_many = [
+        {"PutRequest": {"Item": {"item_id": {"S": f"i{n}"}, "price": {"N": str(n)}}}} for n in range(25)
+    ]
+    dynamodb.batch_write_item(RequestItems={spec.CATALOG_TABLE.local_name: with_many})
+
+
+def state_of(s3: object, dynamodb: object) -> dict[str, object]:
+    objects = {}
+    for entry in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        response = s3.get_object(Bucket=BUCKET, Key=entry["Key"])
+        objects[entry["Key"]] = (response["Body"].read(), response["ContentType"], response["Metadata"])
+    tables = {
+        table.local_name: sorted(
+            json.dumps(item, sort_keys=True, default=repr)
+            for item in dynamodb.scan(TableName=table.local_name)["Items"]
+        )
+        for table in spec.TABLES
+    }
+    return {"objects": objects, "tables": tables}
+
+
+def test_snapshot_and_restore_round_trip(tmp_path: Path) -> None:
+    with mock_aws():
+        s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+        create_buckets(s3)
+        create_tables(dynamodb)
+        fill(s3, dynamodb)
+        before = state_of(s3, dynamodb)
+        saved = take_snapshot(tmp_path, s3=s3)
+
+    assert saved == {"objects": 2, "items": 26}
+    with mock_aws():
+        s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+        create_buckets(s3)
+        create_tables(dynamodb)
+        assert state_of(s3, dynamodb)["objects"] == {}
+
+        restored = restore_snapshot(tmp_path, s3=s3)
+
+        assert restored == saved
+        assert state_of(s3, dynamodb) == before
+
+
+def test_restore_without_a_snapshot_changes_nothing(
+    tmp_path: Path, fresh_cloud: tuple[object, object]
+) -> None:
+    s3, _ = fresh_cloud
+
+    assert restore_snapshot(tmp_path / "none", s3=s3) == {"objects": 0, "items": 0}
+
+
+def test_a_later_snapshot_replaces_the_earlier_and_drops_stale_files(
+    tmp_path: Path, fresh_cloud: tuple[object, object]
+) -> None:
+    s3, _ = fresh_cloud
+    s3.put_object(Bucket=BUCKET, Key="a", Body=b"first")
+    take_snapshot(tmp_path, s3=s3)
+    s3.delete_object(Bucket=BUCKET, Key="a")
+    s3.put_object(Bucket=BUCKET, Key="b", Body=b"second")
+
+    take_snapshot(tmp_path, s3=s3)
+
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert [entry["key"] for entry in state["s3"][BUCKET]] == ["b"]
+    assert len(list((tmp_path / "blobs").iterdir())) == 1
+    assert len(list((tmp_path / "dynamodb").iterdir())) == len(spec.TABLES)
+    assert not [path for path in tmp_path.rglob("*") if ".tmp-" in path.name]
+
+
+def signed(service: str, method: str = "POST", target: str = "") -> dict[str, str]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "HTTP_AUTHORIZATION": (
+            f"AWS4-HMAC-SHA256 Credential=testing/20240301/us-east-1/{service}/aws4_request, "
+            "SignedHeaders=host, Signature=abc"
+        ),
+    }
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    return environ
+
+
+def test_only_requests_that_change_saved_state_count_as_changes() -> None:
+    assert is_state_change(signed("s3", "PUT"))
+    assert is_state_change(signed("s3", "DELETE"))
+    assert not is_state_change(signed("s3", "GET"))
+    assert is_state_change(signed("dynamodb", target="DynamoDB_20120810.PutItem"))
+    assert is_state_change(signed("dynamodb", target="DynamoDB_20120810.BatchWriteItem"))
+    assert not is_state_change(signed("dynamodb", target="DynamoDB_20120810.Scan"))
+    assert not is_state_change(signed("sqs", target="AmazonSQS.ReceiveMessage"))
+    assert not is_state_change({"REQUEST_METHOD": "PUT"})
