@@ -1,0 +1,178 @@
+"""The recommender training library: weighting, split, metrics, models and the job entrypoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
+sys.path.insert(0, str(TRAINING_DIR))
+
+import train as train_entrypoint  # noqa: E402
+from recommender.config import TrainConfig, WeightingConfig  # noqa: E402
+from recommender.data import InteractionMatrix, TrainingDataError, event_confidences  # noqa: E402
+from recommender.evaluate import evaluate_model  # noqa: E402
+from recommender.metrics import (  # noqa: E402
+    average_precision_at_k,
+    average_precision_full_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    ranking_report,
+    recall_at_k,
+)
+from recommender.models import EaseLowRank, Ials, Popularity  # noqa: E402
+from recommender.pipeline import train  # noqa: E402
+from recommender.progress import Progress  # noqa: E402
+from recommender.split import stratified_user_split  # noqa: E402
+from recommender.synthetic import planted_shop  # noqa: E402
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    recommended = ["a", "b", "c", "d"]
+    relevant = {"a", "c", "x"}
+    assert precision_at_k(recommended, relevant, 4) == pytest.approx(0.5)
+    assert recall_at_k(recommended, relevant, 4) == pytest.approx(2 / 3)
+    dcg = 1.0 + 1.0 / math.log2(4)
+    ideal = 1.0 + 1.0 / math.log2(3) + 1.0 / math.log2(4)
+    assert ndcg_at_k(recommended, relevant, 4) == pytest.approx(dcg / ideal)
+    # Hits at ranks 1 and 3: precisions 1/1 and 2/3.
+    assert average_precision_at_k(recommended, relevant, 4) == pytest.approx((1 + 2 / 3) / 3)
+    assert average_precision_at_k(recommended, relevant, 2) == pytest.approx(1 / 2)
+    assert average_precision_full_at_k(recommended, relevant, 2) == pytest.approx(1 / 3)
+
+
+def test_ranking_report_skips_users_without_held_out_items_and_measures_coverage() -> None:
+    report = ranking_report(
+        {"u1": ["a", "b"], "u2": ["a", "c"], "u3": ["d", "e"]},
+        {"u1": {"a"}, "u2": {"z"}, "u3": set()},
+        2,
+        item_popularity={"a": 0.5, "b": 0.25, "c": 0.25},
+        n_catalog_items=10,
+    )
+    assert report["users_evaluated"] == 2
+    assert report["precision@2"] == pytest.approx(0.25)
+    assert report["ndcg@2"] == pytest.approx(0.5)
+    assert report["catalog_coverage"] == pytest.approx(0.3)
+    assert report["novelty_bits"] == pytest.approx((1 + 2 + 1 + 2) / 4)
+
+
+def test_purchases_outweigh_carts_outweigh_views_and_old_events_decay() -> None:
+    day = 86_400
+    events = pd.DataFrame(
+        {
+            "user_id": ["u"] * 5,
+            "item_id": ["viewed", "carted", "bought", "bought", "old"],
+            "event_type": ["view", "cart", "purchase", "view", "purchase"],
+            "timestamp": [100 * day, 100 * day, 100 * day, 100 * day, 70 * day],
+        }
+    )
+    pairs = event_confidences(events, WeightingConfig(half_life_days=30.0)).set_index("item_id")["confidence"]
+    assert pairs["bought"] > pairs["carted"] > pairs["viewed"]
+    assert pairs["bought"] == pytest.approx(1.0)  # a pair keeps its strongest event, views do not add up
+    assert pairs["old"] == pytest.approx(0.5)  # exactly one half-life older than the newest event
+
+
+def test_interactions_without_required_columns_are_rejected_with_the_column_name() -> None:
+    with pytest.raises(TrainingDataError, match="event_type"):
+        event_confidences(
+            pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [1]}), WeightingConfig()
+        )
+
+
+def test_stratified_split_keeps_every_user_on_both_sides_and_is_reproducible() -> None:
+    interactions, _ = planted_shop(n_users=50, per_user=8)
+    pairs = event_confidences(interactions, WeightingConfig())
+    train_pairs, test_pairs = stratified_user_split(pairs, 0.25, seed=42)
+    assert len(train_pairs) + len(test_pairs) == len(pairs)
+    assert set(train_pairs["user_id"]) == set(test_pairs["user_id"]) == set(pairs["user_id"])
+    assert (test_pairs.groupby("user_id").size() == 2).all()
+    again, _ = stratified_user_split(pairs, 0.25, seed=42)
+    pd.testing.assert_frame_equal(train_pairs, again)
+    merged = train_pairs.merge(test_pairs, on=["user_id", "item_id"])
+    assert merged.empty
+
+
+def test_ease_lowrank_beats_popularity_on_held_out_items_with_planted_structure() -> None:
+    interactions, _ = planted_shop()
+    pairs = event_confidences(interactions, WeightingConfig(half_life_days=None))
+    train_pairs, test_pairs = stratified_user_split(pairs, 0.25, seed=42)
+    matrix = InteractionMatrix.from_confidences(train_pairs)
+    popularity = evaluate_model(Popularity(), matrix, test_pairs, k=10).metrics
+    learned = evaluate_model(EaseLowRank(l2=20.0, rank=16), matrix, test_pairs, k=10).metrics
+    assert learned["ndcg@10"] > popularity["ndcg@10"] * 1.2
+    assert learned["recall@10"] > popularity["recall@10"]
+    assert learned["catalog_coverage"] > popularity["catalog_coverage"]
+
+
+def test_training_job_writes_a_complete_version_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    interactions, catalog = planted_shop(n_users=120, n_items=60)
+    config = replace(TrainConfig(), l2=20.0, rank=16)
+    result = train(interactions, catalog, config, tmp_path, Progress())
+    manifest = json.loads((result.model_dir / "manifest.json").read_text())
+    assert result.model_dir.parent == tmp_path / "recommender"
+    assert manifest["version"] == result.model_dir.name
+    for name in manifest["files"].values():
+        assert (result.model_dir / name).is_file(), name
+    metrics = json.loads((result.model_dir / "metrics.json").read_text())
+    assert metrics["evaluation"]["ease_lowrank"]["ndcg@10"] > metrics["evaluation"]["popularity"]["ndcg@10"]
+    assert metrics["scorer_recall_vs_exact"] >= 0.9
+    assert "ease_lowrank" in (result.model_dir / "model_card.md").read_text()
+    assert "[step" in capsys.readouterr().out
+
+
+def test_entrypoint_reads_channels_and_reports_failures_in_the_failure_file(tmp_path: Path) -> None:
+    interactions, catalog = planted_shop(n_users=60, n_items=40)
+    (tmp_path / "interactions").mkdir()
+    (tmp_path / "catalog").mkdir()
+    interactions.to_parquet(tmp_path / "interactions" / "part-1.parquet")
+    catalog.to_csv(tmp_path / "catalog" / "catalog.csv", index=False)
+    args = [
+        "--model-dir",
+        str(tmp_path / "model"),
+        "--failure-file",
+        str(tmp_path / "failure"),
+        "--rank",
+        "8",
+    ]
+    channels = ["--interactions", str(tmp_path / "interactions"), "--catalog", str(tmp_path / "catalog")]
+    assert train_entrypoint.main([*channels, *args]) == 0
+    assert len(list((tmp_path / "model" / "recommender").iterdir())) == 1
+    assert not (tmp_path / "failure").exists()
+
+    empty = ["--interactions", str(tmp_path / "nothing"), "--catalog", str(tmp_path / "catalog")]
+    assert train_entrypoint.main([*empty, *args]) == 1
+    assert "no .parquet/.csv/.csv.gz files" in (tmp_path / "failure").read_text()
+
+
+def test_ials_learns_the_planted_structure_and_exports_a_servable_model(tmp_path: Path) -> None:
+    interactions, catalog = planted_shop(n_users=160, n_items=60)
+    pairs = event_confidences(interactions, WeightingConfig(half_life_days=None))
+    train_pairs, test_pairs = stratified_user_split(pairs, 0.25, seed=42)
+    matrix = InteractionMatrix.from_confidences(train_pairs)
+    popularity = evaluate_model(Popularity(), matrix, test_pairs, k=10).metrics
+    ials = evaluate_model(Ials(16, 5.0, 5.0, 6), matrix, test_pairs, k=10).metrics
+    assert ials["ndcg@10"] > popularity["ndcg@10"]
+    config = replace(TrainConfig(), model="ials", ials_factors=16, ials_iterations=4)
+    result = train(interactions, catalog, config, tmp_path, Progress())
+    assert result.metrics["scorer_recall_vs_exact"] >= 0.9
+
+
+def test_ease_lowrank_sparse_path_for_large_catalogs_ranks_like_the_dense_path() -> None:
+    interactions, _ = planted_shop(n_users=200, n_items=80)
+    matrix = InteractionMatrix.from_confidences(event_confidences(interactions, WeightingConfig()))
+    dense = EaseLowRank(l2=20.0, rank=12).fit(matrix.matrix)
+    sparse_model = EaseLowRank(l2=20.0, rank=12)
+    sparse_model.dense_limit = 10  # force the truncated-SVD route a 1M-item catalog takes
+    sparse_model.fit(matrix.matrix)
+    users = matrix.matrix[:50]
+    dense_top = set(map(tuple, (-dense.score(users)).argsort(axis=1)[:, :5]))
+    sparse_top = set(map(tuple, (-sparse_model.score(users)).argsort(axis=1)[:, :5]))
+    assert len(dense_top & sparse_top) >= 40

@@ -1,0 +1,212 @@
+"""Write a trained model as a self-describing version directory the serving library loads.
+
+Layout of `models/recommender/<version>/` (all paths relative, listed in manifest.json):
+  manifest.json        format version, model version, sizes, weighting, file names
+  scorer.onnx          query[1,d] · item matrix (initializer, int8 or fp32) → * column_scale[n]
+                       → + score_bias[n]
+                       → TopK(k) giving candidate_scores / candidate_indices
+  user_factors.npy     (n_items, d) float32: a user's query is Σ weight · row of each item they touched
+  item_factors.npy     (n_items, d) float32: exact re-ranking of the candidates, reasons, similar-item queries
+  item_scales.npy      (n_items,) float32: per-item dequantisation scale (ones for fp32)
+  embedding_*_scale.npy  item embeddings for cosine similarity are diag(row) · item_factors · diag(dim)
+  items.json           item ids in matrix order, category names and each item's category index
+  popularity.json      most popular items with their user counts, the fallback for users with no history
+  users.json + user_*.npy   training users' histories (CSR), so a known user id can be scored directly
+  metrics.json, model_card.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .data import InteractionMatrix
+from .models import ServingFactors
+
+FORMAT_VERSION = 1
+MODEL_NAME = "recommender"
+OPSET = 17
+
+
+@dataclass
+class ExportInputs:
+    factors: ServingFactors
+    matrix: InteractionMatrix
+    item_categories: list[str | None]
+    popularity: list[tuple[str, float]]
+    weighting: dict[str, Any]
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    quantize: str
+
+
+def quantize_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-row int8: row ≈ codes · scale. All-zero rows get scale 1 so nothing divides by zero."""
+    peak = np.abs(matrix).max(axis=1)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    codes = np.clip(np.rint(matrix / scales[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+def build_scorer_graph(item_side: np.ndarray, quantize: str) -> tuple[onnx.ModelProto, np.ndarray]:
+    """The scoring graph and the per-item scale the caller multiplies in (ones for fp32).
+
+    int8: DynamicQuantizeLinear turns the query into uint8 with a zero point, MatMulInteger reads a quarter of
+    the bytes fp32 would, and the dequantisation folds into the per-item column_scale input.
+    """
+    n_items, dims = item_side.shape
+    inputs = [
+        helper.make_tensor_value_info("query", TensorProto.FLOAT, [1, dims]),
+        helper.make_tensor_value_info("column_scale", TensorProto.FLOAT, [n_items]),
+        helper.make_tensor_value_info("score_bias", TensorProto.FLOAT, [n_items]),
+        helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("candidate_scores", TensorProto.FLOAT, [1, "k"]),
+        helper.make_tensor_value_info("candidate_indices", TensorProto.INT64, [1, "k"]),
+    ]
+    if quantize == "int8":
+        codes, scales = quantize_rows(item_side)
+        weights = numpy_helper.from_array(np.ascontiguousarray(codes.T), "item_matrix")
+        nodes = [
+            helper.make_node("DynamicQuantizeLinear", ["query"], ["query_q", "query_scale", "query_zero"]),
+            helper.make_node("MatMulInteger", ["query_q", "item_matrix", "query_zero"], ["raw_int"]),
+            helper.make_node("Cast", ["raw_int"], ["raw"], to=TensorProto.FLOAT),
+        ]
+    elif quantize == "none":
+        scales = np.ones(n_items, dtype=np.float32)
+        weights = numpy_helper.from_array(np.ascontiguousarray(item_side.T, dtype=np.float32), "item_matrix")
+        nodes = [helper.make_node("MatMul", ["query", "item_matrix"], ["raw"])]
+    else:
+        raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
+    nodes += [
+        helper.make_node("Mul", ["raw", "column_scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "score_bias"], ["biased"]),
+        helper.make_node(
+            "TopK", ["biased", "k"], ["candidate_scores", "candidate_indices"], largest=1, sorted=1
+        ),
+    ]
+    graph = helper.make_graph(nodes, "shelfwise_recommender_scorer", inputs, outputs, [weights])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="shelfwise"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, scales
+
+
+def model_version(factors: ServingFactors, config: dict[str, Any], now: datetime | None = None) -> str:
+    digest = hashlib.sha256(factors.item_side.tobytes())
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{digest.hexdigest()[:8]}"
+
+
+def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = None) -> Path:
+    """Write every artifact into `model_root/recommender/<version>/` and return that directory."""
+    version = model_version(inputs.factors, inputs.config, now)
+    target = Path(model_root) / MODEL_NAME / version
+    target.mkdir(parents=True, exist_ok=False)
+    scorer, scales = build_scorer_graph(inputs.factors.item_side, inputs.quantize)
+    onnx.save_model(scorer, str(target / "scorer.onnx"))
+    np.save(target / "user_factors.npy", inputs.factors.user_side.astype(np.float32))
+    np.save(target / "item_factors.npy", inputs.factors.item_side.astype(np.float32))
+    np.save(target / "item_scales.npy", scales.astype(np.float32))
+    n_items, dims = inputs.factors.item_side.shape
+    row_scale = inputs.factors.embedding_row_scale
+    dim_scale = inputs.factors.embedding_dim_scale
+    np.save(
+        target / "embedding_row_scale.npy", np.ones(n_items, np.float32) if row_scale is None else row_scale
+    )
+    np.save(target / "embedding_dim_scale.npy", np.ones(dims, np.float32) if dim_scale is None else dim_scale)
+    category_names = sorted({category for category in inputs.item_categories if category})
+    category_index = {name: position for position, name in enumerate(category_names)}
+    _write_json(
+        target / "items.json",
+        {
+            "item_ids": [str(item) for item in inputs.matrix.item_ids],
+            "categories": category_names,
+            "item_category": [category_index.get(category, -1) for category in inputs.item_categories],
+        },
+    )
+    _write_json(
+        target / "popularity.json",
+        {"items": [{"item_id": item, "count": float(count)} for item, count in inputs.popularity]},
+    )
+    histories = inputs.matrix.matrix.tocsr()
+    _write_json(target / "users.json", {"user_ids": [str(user) for user in inputs.matrix.user_ids]})
+    np.save(target / "user_indptr.npy", histories.indptr.astype(np.int64))
+    np.save(target / "user_items.npy", histories.indices.astype(np.int32))
+    np.save(target / "user_weights.npy", histories.data.astype(np.float32))
+    _write_json(target / "metrics.json", inputs.metrics)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_name": MODEL_NAME,
+        "version": version,
+        "created_at": (now or datetime.now(UTC)).isoformat(),
+        "model": inputs.config.get("model"),
+        "n_items": int(inputs.factors.item_side.shape[0]),
+        "n_users": int(inputs.matrix.n_users),
+        "dims": int(inputs.factors.item_side.shape[1]),
+        "quantize": inputs.quantize,
+        "weighting": inputs.weighting,
+        "config": inputs.config,
+        "files": {
+            "scorer": "scorer.onnx",
+            "user_factors": "user_factors.npy",
+            "item_factors": "item_factors.npy",
+            "item_scales": "item_scales.npy",
+            "embedding_row_scale": "embedding_row_scale.npy",
+            "embedding_dim_scale": "embedding_dim_scale.npy",
+            "items": "items.json",
+            "popularity": "popularity.json",
+            "users": "users.json",
+            "user_indptr": "user_indptr.npy",
+            "user_items": "user_items.npy",
+            "user_weights": "user_weights.npy",
+            "metrics": "metrics.json",
+            "model_card": "model_card.md",
+        },
+    }
+    _write_json(target / "manifest.json", manifest)
+    (target / "model_card.md").write_text(model_card(manifest, inputs.metrics), encoding="utf-8")
+    return target
+
+
+def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
+    lines = [
+        f"# Recommender model {manifest['version']}",
+        "",
+        f"- Model: `{manifest['model']}` — {manifest['dims']}-dimensional factors over "
+        f"{manifest['n_items']} items, "
+        f"trained on {manifest['n_users']} users.",
+        f"- Serving matrix: {manifest['quantize']} (candidates re-ranked exactly in fp32).",
+        f"- Event weights: {manifest['weighting'].get('event_weights')}; recency half-life: "
+        f"{manifest['weighting'].get('half_life_days')} days.",
+        "- Intended use: ranking catalog items for a shopper from their recent interactions; popularity "
+        "fallback for shoppers with no history. Not for decisions about people.",
+        "- Limits: items never interacted with in training cannot be recommended (they score zero); "
+        "offline metrics come from a random per-user hold-out, not from live traffic.",
+        "",
+        "## Offline evaluation (held-out split)",
+        "",
+        "| model | metric | value |",
+        "| --- | --- | --- |",
+    ]
+    for model_name, values in sorted(metrics.get("evaluation", {}).items()):
+        for name, value in sorted(values.items()):
+            lines.append(f"| {model_name} | {name} | {value:.4f} |" if isinstance(value, float) else "")
+    lines.append("")
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=None, separators=(",", ":"), default=str), encoding="utf-8")

@@ -1,0 +1,114 @@
+"""Recommender training job, following the SageMaker training-container contract.
+
+Inputs:  $SM_CHANNEL_INTERACTIONS (default /opt/ml/input/data/interactions) — interactions as Parquet/CSV
+         $SM_CHANNEL_CATALOG      (default /opt/ml/input/data/catalog)      — catalog as Parquet/CSV, optional
+Output:  $SM_MODEL_DIR            (default /opt/ml/model) — recommender/<version>/ with the ONNX scorer et al.
+Failure: /opt/ml/output/failure (or $SM_OUTPUT_FAILURE) gets a one-paragraph reason; the exit code is 1.
+Flags override every path and hyper-parameter for local runs: `python training/recommender/train.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from recommender.config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig
+from recommender.data import TrainingDataError
+from recommender.io import read_channel
+from recommender.pipeline import SERVABLE_MODELS, train
+from recommender.progress import Progress
+
+DEFAULT_FAILURE_FILE = "/opt/ml/output/failure"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description="Train the shelfwise recommender and export it as ONNX.")
+    # SageMaker runs training images as `<image> train`.
+    parser.add_argument("mode", nargs="?", choices=("train",), default="train", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--interactions",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_INTERACTIONS", "/opt/ml/input/data/interactions")),
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_CATALOG", "/opt/ml/input/data/catalog")),
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
+    parser.add_argument(
+        "--failure-file", type=Path, default=Path(os.environ.get("SM_OUTPUT_FAILURE", DEFAULT_FAILURE_FILE))
+    )
+    parser.add_argument("--model", choices=SERVABLE_MODELS, default=defaults.model)
+    parser.add_argument("--l2", type=float, default=defaults.l2)
+    parser.add_argument("--rank", type=int, default=defaults.rank)
+    parser.add_argument("--quantize", choices=("int8", "none"), default=defaults.quantize)
+    parser.add_argument(
+        "--half-life-days",
+        type=float,
+        default=defaults.weighting.half_life_days,
+        help="recency half-life of an event's weight; 0 turns decay off",
+    )
+    for event_type, weight in DEFAULT_EVENT_WEIGHTS.items():
+        parser.add_argument(f"--weight-{event_type}", type=float, default=weight)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    weighting = WeightingConfig(
+        event_weights={
+            event_type: getattr(args, f"weight_{event_type}") for event_type in DEFAULT_EVENT_WEIGHTS
+        },
+        half_life_days=args.half_life_days or None,
+    )
+    return replace(
+        TrainConfig(),
+        model=args.model,
+        l2=args.l2,
+        rank=args.rank,
+        quantize=args.quantize,
+        weighting=weighting,
+        seed=args.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = Progress()
+    try:
+        config = config_from_args(args)
+        progress.step(f"reading interactions from {args.interactions} and catalog from {args.catalog}")
+        interactions = read_channel(args.interactions, required=True)
+        catalog = read_channel(args.catalog, required=False)
+        result = train(interactions, catalog, config, args.model_dir, progress)
+    except (TrainingDataError, ValueError, OSError) as error:
+        _write_failure(args.failure_file, f"{type(error).__name__}: {error}")
+        print(f"training failed: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the contract wants every failure explained in the failure file
+        _write_failure(args.failure_file, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+        raise
+    progress.step(f"done: {result.model_dir}")
+    return 0
+
+
+def _write_failure(path: Path, reason: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason + "\n", encoding="utf-8")
+    except OSError as error:
+        print(f"could not write the failure file {path}: {error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
