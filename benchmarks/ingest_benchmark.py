@@ -179,8 +179,6 @@ def ingest_in_this_process(key: str) -> dict[str, Any]:
     from shelfwise.aws import dynamodb
     from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 
-    s3_client = boto3.client("s3")
-    dynamo = dynamodb.resource()
     requests = {"BatchWriteItem": 0, "BatchGetItem": 0, "write_items": 0, "write_payload_bytes": 0}
     lock = threading.Lock()
 
@@ -195,10 +193,15 @@ def ingest_in_this_process(key: str) -> dict[str, Any]:
             with lock:
                 requests["write_payload_bytes"] += len(request.body or b"")
 
-    events = dynamo.meta.client.meta.events
+    # Registered on the session before any client exists: every client copies the session's handlers when it
+    # is created, including the one the pipeline creates for typed activity items.
+    boto3.setup_default_session()
+    events = boto3.DEFAULT_SESSION.events
     for operation in ("BatchWriteItem", "BatchGetItem"):
         events.register(f"provide-client-params.dynamodb.{operation}", count_request)
     events.register("request-created.dynamodb", count_payload)
+    s3_client = boto3.client("s3")
+    dynamo = dynamodb.resource()
 
     head = s3_client.head_object(Bucket=BUCKET, Key=key)
     targets = IngestTargets(

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 from shelfwise.aws import dynamodb
 from shelfwise.ingest import pipeline
+from shelfwise.ingest.activity import RecentEvent, activity_item, decode_recent
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 
 pytestmark = pytest.mark.integration
@@ -68,10 +69,8 @@ def test_activity_is_merged_with_stored_items_block_by_block(
     aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "ACTIVITY_USERS_PER_BLOCK", 2)
-    dynamodb.batch_put(
-        "activity",
-        [{"user_id": "u3", "recent": [{"item_id": "old", "event_type": "view", "ts": 1_700_000_000}]}],
-        key_names=["user_id"],
+    dynamodb.batch_put_typed(
+        "activity", [activity_item("u3", [RecentEvent("old", "view", 1_700_000_000)])], key_names=["user_id"]
     )
     body = "user_id,item_id,event_type,value,timestamp\n" + "".join(
         f"u{n},sku-{n},cart,1,{1_761_955_200 + n}\n" for n in range(5)
@@ -86,7 +85,48 @@ def test_activity_is_merged_with_stored_items_block_by_block(
     assert manifest.dynamodb_items_written == 5
     stored = dynamodb.batch_get("activity", "user_id", [f"u{n}" for n in range(5)])
     assert set(stored) == {f"u{n}" for n in range(5)}
-    assert [(event["item_id"], int(event["ts"])) for event in stored["u3"]["recent"]] == [
-        ("sku-3", 1_761_955_203),
-        ("old", 1_700_000_000),
+    assert decode_recent(stored["u3"]["recent"]) == [
+        ("sku-3", "cart", 1_761_955_203),
+        ("old", "view", 1_700_000_000),
     ]
+    assert stored["u3"]["format_version"] == 1
+    assert stored["u3"]["expires_at"] == 1_761_955_203 + 90 * 86_400
+
+
+def test_a_stored_item_that_cannot_be_read_is_replaced_not_fatal(aws: Any) -> None:
+    dynamodb.batch_put(
+        "activity",
+        [
+            {"user_id": "u1", "recent": "[[broken", "format_version": 1},
+            {"user_id": "u2", "recent": [{"item_id": "old", "event_type": "view", "ts": 1}]},
+        ],
+        key_names=["user_id"],
+    )
+    body = (
+        "user_id,item_id,event_type,value,timestamp\nu1,sku-1,view,1,1761955200\nu2,sku-2,cart,1,1761955201\n"
+    )
+    key = "incoming/interactions/over-damaged.csv"
+    aws.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+
+    manifest = ingest_object(
+        BUCKET, key, aws.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=aws
+    )
+
+    assert manifest.status == "landed" and manifest.dynamodb_items_written == 2
+    stored = dynamodb.batch_get("activity", "user_id", ["u1", "u2"])
+    assert decode_recent(stored["u1"]["recent"]) == [("sku-1", "view", 1_761_955_200)]
+    assert decode_recent(stored["u2"]["recent"]) == [("sku-2", "cart", 1_761_955_201)]
+
+
+def test_typed_writes_and_reads_keep_the_last_item_per_key(aws: Any) -> None:
+    items = [{"user_id": {"S": f"u{n}"}, "note": {"S": "first"}} for n in range(120)]
+    items.append({"user_id": {"S": "u7"}, "note": {"S": "last"}})
+
+    assert dynamodb.batch_put_typed("activity", iter(items), key_names=["user_id"], workers=2) == 121
+
+    found = dynamodb.batch_get_typed(
+        "activity", "user_id", [f"u{n}" for n in range(130)], attributes=["note"]
+    )
+    assert len(found) == 120 and "u125" not in found
+    assert found["u7"] == {"user_id": {"S": "u7"}, "note": {"S": "last"}}
+    assert dynamodb.batch_get("activity", "user_id", ["u8"])["u8"] == {"user_id": "u8", "note": "first"}

@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 from shelfwise import curated
 from shelfwise.aws import dynamodb
+from shelfwise.ingest.activity import FORMAT_VERSION, decode_recent
 from shelfwise_infra import spec
 
 pytestmark = pytest.mark.integration
@@ -246,10 +247,10 @@ def test_the_sample_event_lands_the_sample_file_and_fills_user_activity(platform
     assert (manifest["rows_landed"], manifest["rows_rejected"]) == (6, 3)
     activity = dynamodb.batch_get(spec.USER_ACTIVITY_TABLE.local_name, "user_id", ["u-1001", "u-1004"])
     assert set(activity) == {"u-1001"}
-    recent = activity["u-1001"]["recent"]
-    assert [entry["event_type"] for entry in recent] == ["purchase", "cart", "view"]
-    newest = int(recent[0]["ts"])
-    assert int(activity["u-1001"]["expires_at"]) == newest + 90 * 24 * 3600
+    recent = decode_recent(activity["u-1001"]["recent"])
+    assert [event.event_type for event in recent] == ["purchase", "cart", "view"]
+    assert int(activity["u-1001"]["format_version"]) == FORMAT_VERSION
+    assert int(activity["u-1001"]["expires_at"]) == recent[0].ts + 90 * 24 * 3600
 
 
 def test_catalog_lands_in_dynamodb_with_decimal_prices_and_extra_attributes(platform: ModuleType) -> None:

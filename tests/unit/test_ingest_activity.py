@@ -1,16 +1,27 @@
-"""Per-user recent activity: newest first, at most 50, merged without repeats, TTL from the newest event."""
+"""Per-user recent activity: newest first, at most 50, merged without repeats, TTL from the newest event,
+stored as one compact JSON string per user."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pyarrow as pa
+import pytest
 from shelfwise.ingest.activity import (
+    FORMAT_VERSION,
     MAX_RECENT,
     TTL_SECONDS,
+    RecentEvent,
+    UnreadableRecent,
     activity_item,
+    decode_recent,
+    encode_recent,
     fold_newest,
     group_by_user,
     merge_recent,
     newest_per_user,
+    stored_recent,
     user_blocks,
 )
 
@@ -27,38 +38,132 @@ def test_a_file_is_reduced_to_each_users_newest_distinct_events() -> None:
     ]
     grouped = group_by_user(newest_per_user(rows(events)))
     assert len(grouped["a"]) == MAX_RECENT
-    assert [event["ts"] for event in grouped["a"][:3]] == [1079, 1078, 1077]
-    assert grouped["b"] == [{"item_id": "x", "event_type": "cart", "ts": 5}]
+    assert [event.ts for event in grouped["a"][:3]] == [1079, 1078, 1077]
+    assert grouped["b"] == [RecentEvent("x", "cart", 5)]
 
 
 def test_merge_with_stored_activity_dedupes_and_keeps_the_newest() -> None:
-    stored = [
-        {"item_id": "old", "event_type": "view", "ts": 10},
-        {"item_id": "same", "event_type": "view", "ts": 20},
-    ]
+    stored = [RecentEvent("old", "view", 10), RecentEvent("same", "view", 20)]
     incoming = [
-        {"item_id": "same", "event_type": "view", "ts": 20},
-        {"item_id": "new", "event_type": "cart", "ts": 30},
+        RecentEvent("same", "view", 20),
+        RecentEvent("same", "cart", 20),
+        RecentEvent("new", "cart", 30),
     ]
     merged = merge_recent(stored, incoming)
     assert merged == [
-        {"item_id": "new", "event_type": "cart", "ts": 30},
-        {"item_id": "same", "event_type": "view", "ts": 20},
-        {"item_id": "old", "event_type": "view", "ts": 10},
+        RecentEvent("new", "cart", 30),
+        RecentEvent("same", "view", 20),
+        RecentEvent("same", "cart", 20),
+        RecentEvent("old", "view", 10),
     ]
 
 
 def test_merge_caps_the_list_and_drops_the_oldest() -> None:
-    stored = [{"item_id": f"s{n}", "event_type": "view", "ts": n} for n in range(40)]
-    incoming = [{"item_id": f"n{n}", "event_type": "view", "ts": 100 + n} for n in range(20)]
+    stored = [RecentEvent(f"s{n}", "view", n) for n in range(40)]
+    incoming = [RecentEvent(f"n{n}", "view", 100 + n) for n in range(20)]
     merged = merge_recent(stored, incoming)
     assert len(merged) == MAX_RECENT
-    assert merged[0]["ts"] == 119 and merged[-1]["ts"] == 10
+    assert merged[0].ts == 119 and merged[-1].ts == 10
 
 
 def test_item_expires_ninety_days_after_the_newest_event() -> None:
-    item = activity_item("a", [{"item_id": "x", "event_type": "view", "ts": 500}])
-    assert item["expires_at"] == 500 + TTL_SECONDS == 500 + 90 * 86400
+    item = activity_item("a", [RecentEvent("x", "view", 500), RecentEvent("y", "view", 400)])
+    assert item["expires_at"] == {"N": str(500 + 90 * 86400)}
+    assert TTL_SECONDS == 90 * 86400
+
+
+def test_the_item_is_one_compact_json_string_of_triples_with_a_format_version() -> None:
+    events = [RecentEvent("sku-7", "purchase", 1_761_955_300), RecentEvent("sku-2", "view", 1_761_955_200)]
+    item = activity_item("u1", events)
+    assert item == {
+        "user_id": {"S": "u1"},
+        "recent": {"S": '[["sku-7","purchase",1761955300],["sku-2","view",1761955200]]'},
+        "format_version": {"N": str(FORMAT_VERSION)},
+        "expires_at": {"N": str(1_761_955_300 + TTL_SECONDS)},
+    }
+
+
+def test_encode_and_decode_round_trip_keeps_order_and_unusual_ids() -> None:
+    events = [
+        RecentEvent('sku "quoted", with comma', "rating", 1_800_000_000),
+        RecentEvent("café-ü", "cart", 1_700_000_000),
+        RecentEvent("[x]", "view", 0),
+    ]
+    assert decode_recent(encode_recent(events)) == events
+    assert decode_recent(encode_recent([])) == []
+    assert "café-ü" in encode_recent(events)  # stored as UTF-8, not escaped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "",
+        '{"item_id": "x"}',
+        '[{"item_id": "x", "event_type": "view", "ts": 1}]',
+        '[["x", "view"]]',
+        '[["x", "view", "1700000000"]]',
+        '[["x", "view", 1.5]]',
+        '[["x", "view", true]]',
+        '[["x", 3, 1]]',
+    ],
+)
+def test_decode_rejects_anything_but_a_list_of_triples(text: str) -> None:
+    with pytest.raises(UnreadableRecent):
+        decode_recent(text)
+
+
+def typed(events: list[RecentEvent], *, version: int = FORMAT_VERSION) -> dict[str, dict[str, str]]:
+    return {
+        "user_id": {"S": "u1"},
+        "recent": {"S": encode_recent(events)},
+        "format_version": {"N": str(version)},
+    }
+
+
+def test_merge_with_a_stored_item_in_the_stored_format() -> None:
+    stored = typed([RecentEvent("b", "view", 20), RecentEvent("a", "view", 10)])
+    incoming = [RecentEvent("c", "cart", 30), RecentEvent("b", "view", 20)]
+    merged = merge_recent(stored_recent(stored), incoming)
+    assert merged == [
+        RecentEvent("c", "cart", 30),
+        RecentEvent("b", "view", 20),
+        RecentEvent("a", "view", 10),
+    ]
+    assert json.loads(activity_item("u1", merged)["recent"]["S"]) == [
+        ["c", "cart", 30],
+        ["b", "view", 20],
+        ["a", "view", 10],
+    ]
+
+
+def test_a_user_without_a_stored_item_has_no_stored_events() -> None:
+    assert stored_recent(None) == []
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"user_id": {"S": "u1"}, "recent": {"S": '[["a","view"'}, "format_version": {"N": "1"}},
+        {"user_id": {"S": "u1"}, "recent": {"S": '[["a","view",1]]'}, "format_version": {"N": "7"}},
+        {"user_id": {"S": "u1"}, "recent": {"S": '[["a","view",1]]'}},
+        {
+            "user_id": {"S": "u1"},
+            "recent": {"L": [{"M": {"item_id": {"S": "a"}}}]},
+            "format_version": {"N": "1"},
+        },
+    ],
+    ids=["truncated-json", "other-version", "no-version", "list-of-maps"],
+)
+def test_an_unreadable_stored_item_counts_as_empty_and_is_logged(
+    item: dict[str, dict[str, object]], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        events = stored_recent(item)
+    assert events == []
+    assert "unreadable user activity" in caplog.text
+    incoming = [RecentEvent("new", "cart", 30)]
+    assert merge_recent(events, incoming) == incoming
 
 
 def test_folding_chunk_by_chunk_keeps_the_same_events_as_reducing_the_whole_file() -> None:

@@ -1,24 +1,41 @@
 """Per-user recent activity for online serving (the user-activity table).
 
-Each user's item holds `recent`: the newest events first, at most `MAX_RECENT`, each {item_id, event_type, ts}
-with ts in epoch seconds, and `expires_at`, `TTL_DAYS` after the newest event. A file is reduced per user in a
-vectorized way first, so storing it costs one read and one write per user, not per row; the reduction is
-folded chunk by chunk (`fold_newest`) and written in blocks of users (`user_blocks`), so neither the file's
-rows nor all users' Python objects are ever held at once.
+Item format (format_version 1), one item per user:
+
+- `user_id` (S): the partition key.
+- `recent` (S): compact JSON, a list of `[item_id, event_type, ts]` triples, ts in epoch seconds, newest
+  first, at most `MAX_RECENT`, no two alike, e.g.
+  `[["sku-7","purchase",1761955300],["sku-2","view",1761955200]]`.
+  `encode_recent` writes it and `decode_recent` reads it back; serving code uses the same two functions.
+- `format_version` (N): `FORMAT_VERSION` (1). A reader accepts only this version; `stored_recent` treats an
+  item in any other shape, or with a `recent` that does not decode, as holding no events and logs a warning.
+- `expires_at` (N): the TTL, `TTL_DAYS` after the newest event.
+
+One string instead of a list of maps: DynamoDB clients and servers otherwise (de)serialize every event as a
+nested typed map, which made storing a large file's users cost several times the file work itself.
+
+A file is reduced per user in a vectorized way first, so storing it costs one read and one write per user,
+not per row; the reduction is folded chunk by chunk (`fold_newest`) and written in blocks of users
+(`user_blocks`), so neither the file's rows nor all users' Python objects are ever held at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TypedDict
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from aws_lambda_powertools import Logger
 
 MAX_RECENT = 50
 TTL_DAYS = 90
 TTL_SECONDS = TTL_DAYS * 24 * 3600
+FORMAT_VERSION = 1
+
+logger = Logger(child=True)
 
 ACTIVITY_SCHEMA = pa.schema(
     [
@@ -30,10 +47,71 @@ ACTIVITY_SCHEMA = pa.schema(
 )
 
 
-class RecentEvent(TypedDict):
+class RecentEvent(NamedTuple):
+    """One event as stored: a plain tuple, so it encodes as a JSON triple and feeds `EventWeighting` as is."""
+
     item_id: str
     event_type: str
     ts: int
+
+
+class UnreadableRecent(ValueError):
+    """A stored `recent` value that is not this format's JSON list of [item_id, event_type, ts] triples."""
+
+
+def encode_recent(events: Sequence[RecentEvent]) -> str:
+    """`recent` as stored: compact JSON triples, in the order given (callers pass them newest first)."""
+    return json.dumps(
+        [[event[0], event[1], event[2]] for event in events], separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def decode_recent(text: str) -> list[RecentEvent]:
+    """The events of a stored `recent`, in stored order (newest first); raises `UnreadableRecent`."""
+    try:
+        entries = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise UnreadableRecent(f"not JSON: {error}") from None
+    if not isinstance(entries, list):
+        raise UnreadableRecent(f"expected a JSON list, got {type(entries).__name__}")
+    events: list[RecentEvent] = []
+    for position, entry in enumerate(entries):
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], str)
+            and isinstance(entry[2], int)
+            and not isinstance(entry[2], bool)
+        ):
+            raise UnreadableRecent(f"entry {position} is not an [item_id, event_type, ts] triple: {entry!r}")
+        events.append(RecentEvent(entry[0], entry[1], entry[2]))
+    return events
+
+
+def stored_recent(item: Mapping[str, Any] | None) -> list[RecentEvent]:
+    """The events of a user-activity item as the low-level client returns it (`{"S": ...}` values).
+
+    No item means no events. An item in another format, or whose `recent` does not decode, also counts as no
+    events, with a warning: one damaged user must not stop a file's ingestion, and the events the file brings
+    replace what could not be read.
+    """
+    if not item:
+        return []
+    user_id = item.get("user_id", {}).get("S")
+    version = item.get("format_version", {}).get("N")
+    recent = item.get("recent", {}).get("S")
+    try:
+        if version != str(FORMAT_VERSION):
+            raise UnreadableRecent(f"format_version is {version!r}, expected {FORMAT_VERSION}")
+        if recent is None:
+            raise UnreadableRecent("`recent` is missing or not a string")
+        return decode_recent(recent)
+    except UnreadableRecent as error:
+        logger.warning(
+            "unreadable user activity treated as empty", extra={"user_id": user_id, "reason": str(error)}
+        )
+        return []
 
 
 def activity_rows(interactions: pa.Table) -> pa.Table:
@@ -94,27 +172,32 @@ def group_by_user(newest: pa.Table) -> dict[str, list[RecentEvent]]:
     for user_id, item_id, event_type, ts in zip(
         columns["user_id"], columns["item_id"], columns["event_type"], columns["ts"], strict=True
     ):
-        grouped.setdefault(user_id, []).append({"item_id": item_id, "event_type": event_type, "ts": int(ts)})
+        grouped.setdefault(user_id, []).append(RecentEvent(item_id, event_type, ts))
     return grouped
 
 
 def merge_recent(
-    stored: list[RecentEvent], incoming: list[RecentEvent], limit: int = MAX_RECENT
+    stored: Sequence[RecentEvent], incoming: Sequence[RecentEvent], limit: int = MAX_RECENT
 ) -> list[RecentEvent]:
     """Union of both lists without repeats (same item, type and second), newest first, at most `limit`."""
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[RecentEvent] = set()
     merged: list[RecentEvent] = []
-    for event in sorted([*incoming, *stored], key=lambda event: -int(event["ts"])):
-        identity = (str(event["item_id"]), str(event["event_type"]), int(event["ts"]))
-        if identity in seen:
+    for event in sorted([*incoming, *stored], key=lambda event: -event.ts):
+        if event in seen:
             continue
-        seen.add(identity)
-        merged.append({"item_id": identity[0], "event_type": identity[1], "ts": identity[2]})
+        seen.add(event)
+        merged.append(event)
         if len(merged) == limit:
             break
     return merged
 
 
-def activity_item(user_id: str, recent: list[RecentEvent]) -> dict[str, object]:
-    newest = max(event["ts"] for event in recent)
-    return {"user_id": user_id, "recent": recent, "expires_at": newest + TTL_SECONDS}
+def activity_item(user_id: str, recent: Sequence[RecentEvent]) -> dict[str, dict[str, str]]:
+    """The stored item in DynamoDB's typed form, ready for the low-level client (see the module docstring)."""
+    newest = max(event.ts for event in recent)
+    return {
+        "user_id": {"S": user_id},
+        "recent": {"S": encode_recent(recent)},
+        "format_version": {"N": str(FORMAT_VERSION)},
+        "expires_at": {"N": str(newest + TTL_SECONDS)},
+    }

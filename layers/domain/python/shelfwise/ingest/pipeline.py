@@ -161,23 +161,25 @@ class _OnlineSink:
         if self._activity is None:
             return
         # Whole users per block: one read and one write per user, with only a block's Python objects alive.
+        # Activity items are built in typed form and go through a client that sends them as they are.
+        client = dynamodb.typed_client(self.dynamo)
         for block in activity.user_blocks(self._activity, ACTIVITY_USERS_PER_BLOCK):
             incoming = activity.group_by_user(block)
-            stored = dynamodb.batch_get(
+            stored = dynamodb.batch_get_typed(
                 self.targets.user_activity_table,
                 "user_id",
                 list(incoming),
-                attributes=["recent"],
-                dynamodb=self.dynamo,
+                attributes=["recent", "format_version"],
+                client=client,
             )
             items = (
                 activity.activity_item(
-                    user_id, activity.merge_recent(list(stored.get(user_id, {}).get("recent", [])), events)
+                    user_id, activity.merge_recent(activity.stored_recent(stored.get(user_id)), events)
                 )
                 for user_id, events in incoming.items()
             )
-            self.items_written += dynamodb.batch_put(
-                self.targets.user_activity_table, items, key_names=["user_id"], dynamodb=self.dynamo
+            self.items_written += dynamodb.batch_put_typed(
+                self.targets.user_activity_table, items, key_names=["user_id"], client=client
             )
             self.report_progress({"phase": "dynamodb", "items_written": self.items_written})
         self._activity = None
