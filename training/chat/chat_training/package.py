@@ -1,0 +1,95 @@
+"""Writing a chat model version directory that `shelfwise.chat.model.ChatModel.load` reads."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shelfwise.chat.model import MANIFEST
+from shelfwise.chat.text import FORMAT_VERSION
+
+from chat_training.data import Rejection, write_rejections
+from chat_training.export import save_linear_head
+from chat_training.fit import TrainedClassifier
+
+MANIFEST_FORMAT = 1
+
+
+def new_version() -> str:
+    return "chat-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_version(
+    version_dir: Path,
+    *,
+    version: str,
+    intent: TrainedClassifier,
+    sentiment: TrainedClassifier,
+    sources: dict[str, str],
+    rejections: dict[str, list[Rejection]],
+) -> None:
+    version_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, object] = {
+        "version": version,
+        "format_version": MANIFEST_FORMAT,
+        "vectorizer_format": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "labels": "labels.json",
+    }
+    for name, classifier in (("intent", intent), ("sentiment", sentiment)):
+        save_linear_head(version_dir / f"{name}.onnx", classifier.coef, classifier.intercept, name=name)
+        classifier.vectorizer.save(version_dir / f"{name}_vectorizer.json")
+        manifest[name] = {"onnx": f"{name}.onnx", "vectorizer": f"{name}_vectorizer.json"}
+    (version_dir / "labels.json").write_text(
+        json.dumps({"intent": intent.labels, "sentiment": sentiment.labels}, indent=1), "utf-8"
+    )
+    (version_dir / MANIFEST).write_text(json.dumps(manifest, indent=1), "utf-8")
+    metrics = {
+        "version": version,
+        "intent": intent.metrics,
+        "sentiment": sentiment.metrics,
+        "sources": sources,
+    }
+    (version_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), "utf-8")
+    for name, rows in rejections.items():
+        if rows:
+            write_rejections(version_dir / f"rejected_{name}_rows.csv", rows)
+    (version_dir / "model_card.md").write_text(_model_card(version, intent, sentiment, sources, rejections))
+
+
+def _model_card(
+    version: str,
+    intent: TrainedClassifier,
+    sentiment: TrainedClassifier,
+    sources: dict[str, str],
+    rejections: dict[str, list[Rejection]],
+) -> str:
+    def section(title: str, classifier: TrainedClassifier, source: str, rejected: list[Rejection]) -> str:
+        held = classifier.metrics["held_out"]
+        assert isinstance(held, dict)
+        return (
+            f"## {title}\n\n"
+            f"- Training data: {source}\n"
+            f"- Rows used: {classifier.metrics['train_rows']}; rows rejected: {len(rejected)}"
+            + (" (see the rejected_*_rows.csv file)" if rejected else "")
+            + "\n"
+            f"- Labels ({len(classifier.labels)}): {', '.join(classifier.labels)}\n"
+            f"- Features: {classifier.metrics['features']} word 1-2-grams and character n-grams, sublinear "
+            "tf-idf\n"
+            f"- Held-out ({classifier.metrics['held_out_fraction']:.0%} stratified, seed 42): accuracy "
+            f"{held['accuracy']}, macro-F1 {held['macro_f1']}, log-loss {held['log_loss']}\n"
+        )
+
+    return (
+        f"# Chat triage model {version}\n\n"
+        "Linear classifiers over word and character n-gram tf-idf, exported to ONNX (Gather → weighted sum → "
+        "linear → softmax); the tokenizer ships as JSON and is reproduced exactly by `shelfwise.chat.text`.\n"
+        "Intended use: routing customer-service chat messages and flagging unhappy customers for a person. "
+        "Not for decisions about a customer without a person reviewing them.\n\n"
+        + section("Intent", intent, sources["intent"], rejections.get("intent", []))
+        + "\n"
+        + section("Sentiment", sentiment, sources["sentiment"], rejections.get("sentiment", []))
+        + f"\nTrained with Python {platform.python_version()} on {platform.machine()}.\n"
+    )
