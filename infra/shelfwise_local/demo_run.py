@@ -27,11 +27,14 @@ def _count_objects(s3: Any, prefix: str) -> int:
 
 
 def _some_customer(files: dict[str, Path]) -> str | None:
-    """A customer id to show in the example calls: a scored one if segments exist, else one from the data."""
+    """A customer id to show in the example calls: a champion if segments exist, else one from the data."""
     table = boto3.resource("dynamodb").Table(spec.SEGMENTS_TABLE.local_name)
-    scored = table.scan(Limit=1).get("Items", [])
-    if scored:
-        return str(scored[0]["user_id"])
+    scored = table.scan(
+        ProjectionExpression="user_id, #segment", ExpressionAttributeNames={"#segment": "segment"}
+    ).get("Items", [])
+    champions = sorted(str(item["user_id"]) for item in scored if item.get("segment") == "champions")
+    if champions or scored:
+        return champions[0] if champions else str(scored[0]["user_id"])
     interactions = files.get("interactions")
     if interactions is not None and interactions.suffix.lower() == ".csv":
         with interactions.open("r", encoding="utf-8") as handle:
