@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from shelfwise.aws import dynamodb
 from shelfwise.ingest import pipeline
 from shelfwise.ingest.activity import RecentEvent, activity_item, decode_recent
@@ -15,27 +12,13 @@ from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "shelfwise-data"
+BUCKET = "shelfwise-data"  # the bucket the shared `ingest_s3` fixture creates
 TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        for table, key in (("catalog", "item_id"), ("activity", "user_id")):
-            boto3.client("dynamodb").create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        yield s3
+def aws(ingest_s3: Any) -> Any:
+    return ingest_s3
 
 
 def test_parallel_writes_keep_the_last_item_given_for_each_key(aws: Any) -> None:

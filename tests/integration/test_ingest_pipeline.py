@@ -5,41 +5,23 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 from shelfwise import curated
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "shelfwise-data"
+BUCKET = "shelfwise-data"  # the bucket the shared `ingest_s3` fixture creates
 TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        for table in ("catalog", "activity"):
-            key = "item_id" if table == "catalog" else "user_id"
-            boto3.client("dynamodb").create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        yield client
+def s3(ingest_s3: Any) -> Any:
+    return ingest_s3
 
 
 def drop(s3: Any, key: str, body: bytes) -> Any:

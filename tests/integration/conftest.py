@@ -1,0 +1,30 @@
+"""Shared fixtures for integration tests against in-process moto."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+INGEST_BUCKET = "shelfwise-data"
+
+
+@pytest.fixture
+def ingest_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 client on a fresh moto with the ingest bucket and the catalog and activity tables."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=INGEST_BUCKET)
+        for table, key in (("catalog", "item_id"), ("activity", "user_id")):
+            boto3.client("dynamodb").create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield s3
