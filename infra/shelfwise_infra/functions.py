@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -22,6 +25,35 @@ from shelfwise_infra.storage import Storage
 
 HANDLER = "app.handler"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
+# Container images (the forecast function, the training jobs) build from the repository root, because their
+# Dockerfiles copy the domain library next to their own code. What no image needs stays out of the context,
+# which keeps both the asset hash and the upload to the Docker daemon small.
+IMAGE_CONTEXT_EXCLUDES = [
+    ".git",
+    ".venv",
+    "**/.venv",
+    "node_modules",
+    "cdk.out",
+    "**/cdk.out",
+    ".shelfwise",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "*.egg-info",
+    "**/__pycache__",
+    "**/*.pyc",
+    "tests",
+    "benchmarks",
+    "docs",
+    "events",
+    "data/*",
+    "!data/chat",
+]
+
+
+def image_dockerfile(dockerfile: Path) -> str:
+    """The Dockerfile's path relative to the repository root, the context every image builds from."""
+    return os.path.relpath(dockerfile, spec.REPO_ROOT)
 
 
 def construct_id(name: str) -> str:
@@ -106,7 +138,10 @@ class Functions(Construct):
                 self,
                 name,
                 code=lambda_.DockerImageCode.from_image_asset(
-                    str(fn.directory), platform=ecr_assets.Platform.LINUX_ARM64, exclude=CODE_EXCLUDES
+                    str(spec.REPO_ROOT),
+                    file=image_dockerfile(fn.directory / "Dockerfile"),
+                    platform=ecr_assets.Platform.LINUX_ARM64,
+                    exclude=IMAGE_CONTEXT_EXCLUDES,
                 ),
                 **common,
             )

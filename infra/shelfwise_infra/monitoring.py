@@ -1,4 +1,5 @@
-"""Alarms on what needs a person: dead letters, function errors and API server errors."""
+"""Alarms on what needs a person: dead letters, function errors, failed training and workflow runs, and API
+server errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from shelfwise_infra.functions import construct_id
@@ -27,6 +29,7 @@ class Monitoring(Construct):
         *,
         dead_letter_queues: dict[str, sqs.Queue],
         functions: dict[str, lambda_.Function],
+        state_machines: dict[str, sfn.StateMachine],
         rest_api: apigateway.RestApi,
         alarm_email: str | None,
     ) -> None:
@@ -65,6 +68,19 @@ class Monitoring(Construct):
                 threshold=1,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             )
+        for name, machine in state_machines.items():
+            # A run that failed, timed out or was aborted left no new model or plan behind.
+            for outcome, metric in (
+                ("Failed", machine.metric_failed(period=PERIOD, statistic="Sum")),
+                ("TimedOut", machine.metric_timed_out(period=PERIOD, statistic="Sum")),
+            ):
+                self._alarm(
+                    f"{construct_id(name)}{outcome}Alarm",
+                    metric,
+                    f"A {name} run {outcome.lower().replace('timedout', 'timed out')}",
+                    threshold=1,
+                    comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                )
         self._alarm(
             "Api5xxAlarm",
             rest_api.metric_server_error(period=PERIOD, statistic="Sum"),

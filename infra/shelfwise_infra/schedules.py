@@ -1,4 +1,8 @@
-"""One EventBridge rule per spec schedule, targeting the schedule's function."""
+"""One EventBridge rule per spec schedule, targeting its function, training job or workflow.
+
+A function gets the Scheduled Event directly; a training job's or workflow's state machine gets it as the
+execution input (the workflow passes it to its plan step as `scheduled_event`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from aws_cdk import Aws
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from shelfwise_infra import spec
@@ -18,25 +23,41 @@ def rule_name(stage: str, schedule: spec.Schedule) -> str:
 
 class Schedules(Construct):
     def __init__(
-        self, scope: Construct, construct_id_: str, *, stage: str, functions: dict[str, lambda_.Function]
+        self,
+        scope: Construct,
+        construct_id_: str,
+        *,
+        stage: str,
+        functions: dict[str, lambda_.Function],
+        training_jobs: dict[str, sfn.StateMachine],
+        workflows: dict[str, sfn.StateMachine],
     ) -> None:
         super().__init__(scope, construct_id_)
         self.rules: dict[str, events.Rule] = {}
         for schedule in spec.SCHEDULES:
-            if schedule.function not in functions:
-                raise ValueError(f"schedule {schedule.name!r} targets unknown function {schedule.function!r}")
             name = rule_name(stage, schedule)
+            event = scheduled_event_input(name, schedule)
+            target_type, target_name = schedule.target
+            target: events.IRuleTarget
+            if target_type == "function":
+                if target_name not in functions:
+                    raise ValueError(f"schedule {schedule.name!r} targets unknown function {target_name!r}")
+                target = targets.LambdaFunction(functions[target_name], event=event)
+            else:
+                machines = training_jobs if target_type == "training_job" else workflows
+                if target_name not in machines:
+                    raise ValueError(
+                        f"schedule {schedule.name!r} targets unknown {target_type.replace('_', ' ')} "
+                        f"{target_name!r}"
+                    )
+                target = targets.SfnStateMachine(machines[target_name], input=event)
             self.rules[schedule.name] = events.Rule(
                 self,
                 construct_id(schedule.name),
                 rule_name=name,
                 description=schedule.description,
                 schedule=events.Schedule.expression(schedule.expression),
-                targets=[
-                    targets.LambdaFunction(
-                        functions[schedule.function], event=scheduled_event_input(name, schedule)
-                    )
-                ],
+                targets=[target],
             )
 
 

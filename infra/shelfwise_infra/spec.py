@@ -23,7 +23,12 @@ INCOMING_PREFIX = "incoming/"
 CURATED_PREFIX = "curated/"
 REJECTED_PREFIX = "rejected/"
 MODELS_PREFIX = "models/"
-INGEST_KINDS = ("catalog", "interactions", "sales", "inventory")
+# Training jobs write `<prefix><job>/<training-job-name>/output/model.tar.gz` here (the SageMaker layout); the
+# model registry unpacks each archive into `models/<model_name>/<version>/` and validates it.
+TRAINING_OUTPUT_PREFIX = "models/_jobs/"
+FORECASTS_PREFIX = "forecasts/"
+PLANS_PREFIX = "plans/"
+INGEST_KINDS = ("catalog", "interactions", "sales", "inventory", "chat-training", "chat-sentiment")
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,79 @@ class Route:
 
 
 @dataclass(frozen=True)
+class TrainingJob:
+    """A model training container (SageMaker training-container contract).
+
+    In AWS a schedule starts it as a SageMaker training job from the image built from `dockerfile`; locally
+    the same entrypoint runs as a process. Channels are downloaded from the data bucket prefixes named here
+    and exposed as `SM_CHANNEL_<NAME>`; whatever the job writes to `SM_MODEL_DIR` is archived to
+    `TRAINING_OUTPUT_PREFIX<name>/<training-job-name>/output/model.tar.gz`, where the model registry picks it
+    up.
+    """
+
+    name: str
+    description: str
+    directory: str  # relative to the repository root, holds the entrypoint `train.py`
+    channels: dict[str, str]  # channel name -> data bucket prefix
+    instance_type: str = "ml.m5.large"
+    volume_gb: int = 30
+    max_runtime_seconds: int = 3600
+
+    @property
+    def dockerfile(self) -> Path:
+        return REPO_ROOT / self.directory / "Dockerfile"
+
+    @property
+    def entrypoint(self) -> Path:
+        return REPO_ROOT / self.directory / "train.py"
+
+    @property
+    def output_prefix(self) -> str:
+        return f"{TRAINING_OUTPUT_PREFIX}{self.name}/"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """Plan, fan out, finalize: one function invoked three ways.
+
+    The function receives `{"step": "plan", "run_id", "scheduled_event"}` and returns
+    `{"run_id", "shards": [<shard>, ...], ...}`; then `{"step": "shard", "run_id", "shard": <shard>}` once per
+    shard (in AWS a Step Functions Distributed Map, locally a process pool), each retried up to
+    `shard_retries` times; then `{"step": "finalize", "run_id", "plan": <plan output>, "results": [...]}`
+    where a shard that still failed appears as `{"shard": <shard>, "error": "<reason>"}`.
+    """
+
+    name: str
+    description: str
+    function: str
+    max_concurrency: int = 50
+    shard_retries: int = 2
+
+
+@dataclass(frozen=True)
 class Schedule:
+    """A cron/rate rule that runs exactly one target: a function, a training job or a workflow."""
+
     name: str  # what `shelfwise run NAME` takes
     description: str
     expression: str  # EventBridge cron/rate expression, UTC
-    function: str
+    function: str | None = None
+    training_job: str | None = None
+    workflow: str | None = None
     detail: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        targets = [t for t in (self.function, self.training_job, self.workflow) if t]
+        if len(targets) != 1:
+            raise ValueError(f"schedule {self.name!r} needs exactly one of function, training_job, workflow")
+
+    @property
+    def target(self) -> tuple[Literal["function", "training_job", "workflow"], str]:
+        if self.function:
+            return "function", self.function
+        if self.training_job:
+            return "training_job", self.training_job
+        return "workflow", str(self.workflow)
 
 
 DATA_BUCKET = Bucket(id="DataBucket", local_name="shelfwise-data", env=settings.DATA_BUCKET_ENV)
@@ -151,7 +223,30 @@ RUNS_TABLE = Table(
     ttl_attribute="expires_at",
 )
 
+CHAT_SESSIONS_TABLE = Table(
+    id="ChatSessionsTable",
+    local_name="shelfwise-chat-sessions",
+    env=settings.CHAT_SESSIONS_TABLE_ENV,
+    partition_key="session_id",
+    ttl_attribute="expires_at",
+)
+FORECASTS_TABLE = Table(
+    id="ForecastsTable",
+    local_name="shelfwise-forecasts",
+    env=settings.FORECASTS_TABLE_ENV,
+    partition_key="sku",
+    sort_key="location",
+)
+PLANS_TABLE = Table(
+    id="PlansTable",
+    local_name="shelfwise-plans",
+    env=settings.PLANS_TABLE_ENV,
+    partition_key="plan_date",
+    sort_key="item_key",
+)
+
 INGEST_QUEUE = Queue(id="IngestQueue", local_name="shelfwise-ingest")
+MODELS_QUEUE = Queue(id="ModelsQueue", local_name="shelfwise-models")
 
 EVENT_BUS = EventBus(id="EventBus", local_name="shelfwise", env=settings.EVENT_BUS_ENV)
 
@@ -163,8 +258,11 @@ TABLES: tuple[Table, ...] = (
     MODELS_TABLE,
     SEGMENTS_TABLE,
     RUNS_TABLE,
+    CHAT_SESSIONS_TABLE,
+    FORECASTS_TABLE,
+    PLANS_TABLE,
 )
-QUEUES: tuple[Queue, ...] = (INGEST_QUEUE,)
+QUEUES: tuple[Queue, ...] = (INGEST_QUEUE, MODELS_QUEUE)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -203,6 +301,79 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_seconds=10,
         reads=(SEGMENTS_TABLE.id,),
     ),
+    Function(
+        name="model_registry",
+        description="Unpacks trained model archives, validates each new version and promotes or rejects it.",
+        memory_mb=1024,
+        timeout_seconds=300,
+        layers=("domain", "inference"),
+        triggers=(QueueTrigger(queue=MODELS_QUEUE.id, prefix=MODELS_PREFIX, batch_size=1),),
+        writes=(DATA_BUCKET.id, MODELS_TABLE.id),
+        publishes_events=True,
+    ),
+    Function(
+        name="recommendations",
+        description="Personalized and similar-item recommendations; takes storefront events in real time.",
+        memory_mb=1769,
+        timeout_seconds=10,
+        layers=("domain", "inference"),
+        reads=(MODELS_TABLE.id, CATALOG_TABLE.id),
+        writes=(DATA_BUCKET.id, USER_ACTIVITY_TABLE.id),
+    ),
+    Function(
+        name="chat",
+        description="Chat triage: intent, sentiment, templated reply, escalation, PII redaction.",
+        memory_mb=1024,
+        timeout_seconds=10,
+        layers=("domain", "inference"),
+        reads=(DATA_BUCKET.id, MODELS_TABLE.id),
+        writes=(CHAT_SESSIONS_TABLE.id,),
+        publishes_events=True,
+    ),
+    Function(
+        name="forecast",
+        description="Nightly demand forecast and replenishment plan: plans shards, forecasts one, finalizes.",
+        memory_mb=3008,
+        timeout_seconds=900,
+        packaging="image",
+        writes=(DATA_BUCKET.id, FORECASTS_TABLE.id, PLANS_TABLE.id),
+        publishes_events=True,
+    ),
+    Function(
+        name="forecast_api",
+        description="Serves demand forecasts, replenishment plans and their reports.",
+        memory_mb=512,
+        timeout_seconds=10,
+        reads=(DATA_BUCKET.id, FORECASTS_TABLE.id, PLANS_TABLE.id),
+    ),
+)
+
+TRAINING_JOBS: tuple[TrainingJob, ...] = (
+    TrainingJob(
+        name="recommender",
+        description="Retrieval (and ranking) recommender from the curated interactions and catalog.",
+        directory="training/recommender",
+        channels={"interactions": f"{CURATED_PREFIX}interactions/", "catalog": f"{CURATED_PREFIX}catalog/"},
+        instance_type="ml.m5.2xlarge",
+    ),
+    TrainingJob(
+        name="chat",
+        description="Chat intent and sentiment classifiers from the retailer's labeled utterances.",
+        directory="training/chat",
+        channels={
+            "intents": f"{CURATED_PREFIX}chat-training/",
+            "sentiment": f"{CURATED_PREFIX}chat-sentiment/",
+        },
+        instance_type="ml.m5.xlarge",
+    ),
+)
+
+WORKFLOWS: tuple[Workflow, ...] = (
+    Workflow(
+        name="forecast",
+        description="Forecast every SKU and location by shard, then build the replenishment plan and report.",
+        function="forecast",
+    ),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -210,6 +381,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/models", "api"),
     Route("GET", "/v1/openapi.json", "api"),
     Route("GET", "/v1/customers/{user_id}/segment", "segments_api"),
+    Route("GET", "/v1/users/{user_id}/recommendations", "recommendations"),
+    Route("GET", "/v1/items/{item_id}/similar", "recommendations"),
+    Route("POST", "/v1/events", "recommendations"),
+    Route("POST", "/v1/chat/messages", "chat"),
+    Route("GET", "/v1/forecasts/{sku}", "forecast_api"),
+    Route("GET", "/v1/replenishment/plan", "forecast_api"),
+    Route("GET", "/v1/replenishment/report", "forecast_api"),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -218,6 +396,24 @@ SCHEDULES: tuple[Schedule, ...] = (
         description="Nightly RFM scoring of every customer from the curated interactions.",
         expression="cron(30 1 * * ? *)",
         function="segments",
+    ),
+    Schedule(
+        name="train-recommender",
+        description="Nightly recommender training from the curated interactions and catalog.",
+        expression="cron(0 3 * * ? *)",
+        training_job="recommender",
+    ),
+    Schedule(
+        name="train-chat",
+        description="Weekly chat model training from the retailer's labeled utterances.",
+        expression="cron(0 4 ? * SUN *)",
+        training_job="chat",
+    ),
+    Schedule(
+        name="forecast",
+        description="Nightly demand forecast and replenishment plan for every SKU and location.",
+        expression="cron(0 2 * * ? *)",
+        workflow="forecast",
     ),
 )
 
@@ -234,6 +430,20 @@ def schedule(name: str) -> Schedule:
         if candidate.name == name:
             return candidate
     raise KeyError(f"unknown schedule {name!r}; known: {', '.join(s.name for s in SCHEDULES) or 'none'}")
+
+
+def training_job(name: str) -> TrainingJob:
+    for candidate in TRAINING_JOBS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"unknown training job {name!r}; known: {', '.join(j.name for j in TRAINING_JOBS)}")
+
+
+def workflow(name: str) -> Workflow:
+    for candidate in WORKFLOWS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"unknown workflow {name!r}; known: {', '.join(w.name for w in WORKFLOWS)}")
 
 
 def public_routes() -> frozenset[tuple[str, str]]:

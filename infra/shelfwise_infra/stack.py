@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from shelfwise_infra import spec
 from shelfwise_infra.api import Api
 from shelfwise_infra.config import StageConfig
 from shelfwise_infra.functions import Functions
@@ -13,6 +14,8 @@ from shelfwise_infra.messaging import Messaging
 from shelfwise_infra.monitoring import Monitoring
 from shelfwise_infra.schedules import Schedules
 from shelfwise_infra.storage import Storage
+from shelfwise_infra.training import TrainingJobs
+from shelfwise_infra.workflows import Workflows
 
 
 class ShelfwiseStack(Stack):
@@ -35,12 +38,27 @@ class ShelfwiseStack(Stack):
             layers=self.layers,
         )
         self.api = Api(self, "Api", config=config, functions=self.functions.functions)
-        self.schedules = Schedules(self, "Schedules", stage=config.stage, functions=self.functions.functions)
+        self.training_jobs = TrainingJobs(
+            self, "TrainingJobs", config=config, bucket=self.storage.buckets[spec.DATA_BUCKET.id]
+        )
+        self.workflows = Workflows(self, "Workflows", config=config, functions=self.functions.functions)
+        self.schedules = Schedules(
+            self,
+            "Schedules",
+            stage=config.stage,
+            functions=self.functions.functions,
+            training_jobs=self.training_jobs.state_machines,
+            workflows=self.workflows.state_machines,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dead_letter_queues=self.messaging.dead_letter_queues,
             functions=self.functions.functions,
+            state_machines={
+                **{f"train-{name}": machine for name, machine in self.training_jobs.state_machines.items()},
+                **self.workflows.state_machines,
+            },
             rest_api=self.api.rest_api,
             alarm_email=config.alarm_email,
         )

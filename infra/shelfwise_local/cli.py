@@ -27,6 +27,8 @@ DEFAULT_STATE_DIR = Path(".shelfwise")
 DEFAULT_PORT = 3000
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# After a training run, how long `run --wait` waits at most for the model registry's verdict.
+REGISTRY_WAIT_SECONDS = 300.0
 
 
 class CommandError(Exception):
@@ -80,7 +82,9 @@ def _require_cloud(state_dir: Path) -> dict[str, Any]:
 def command_local_up(args: argparse.Namespace) -> int:
     from shelfwise_local.cloud import LocalCloud
 
-    cloud = LocalCloud(args.state_dir, port=args.port, functions_dir=args.functions_dir)
+    cloud = LocalCloud(
+        args.state_dir, port=args.port, functions_dir=args.functions_dir, training_dir=args.training_dir
+    )
     try:
         cloud.start()
     except OSError as problem:
@@ -119,7 +123,7 @@ def _check_kind(kind: str) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     try:
-        spec.schedule(args.schedule)
+        schedule = spec.schedule(args.schedule)
     except KeyError:
         known = "\n".join(f"  {s.name:<24} {s.expression:<22} {s.description}" for s in spec.SCHEDULES)
         raise CommandError(
@@ -131,26 +135,66 @@ def command_run(args: argparse.Namespace) -> int:
     if status != 202:
         raise CommandError(f"the local cloud refused to start {args.schedule}: {json.dumps(payload)}")
     run_id = payload["run_id"]
-    print(f"started {args.schedule}: run {run_id}", flush=True)
+    target_type, target = schedule.target
+    print(f"started {args.schedule} ({target_type} {target}): run {run_id}", flush=True)
     if not args.wait:
         return 0
-    return _follow_run(api_url, run_id, args.timeout)
+    deadline = time.monotonic() + args.timeout
+    record = _follow_run(api_url, run_id, deadline)
+    if record is None:
+        print(f"run {run_id} did not finish within {args.timeout:g} s", file=sys.stderr)
+        return EXIT_FAILED
+    if record["status"] == "failed":
+        print(f"run {run_id} failed: {record.get('error')}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"run {run_id} succeeded")
+    if target_type == "training_job":
+        return _await_registry(description, record, deadline)
+    return 0
 
 
-def _follow_run(api_url: str, run_id: str, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
+def _follow_run(api_url: str, run_id: str, deadline: float) -> dict[str, Any] | None:
     while time.monotonic() < deadline:
         status, record = _http_json("GET", f"{api_url}/_local/runs/{run_id}")
         if status == 200 and record.get("status") in {"succeeded", "failed"}:
             print(json.dumps(record, indent=2, default=str))
-            if record["status"] == "failed":
-                print(f"run {run_id} failed: {record.get('error')}", file=sys.stderr)
-                return EXIT_FAILED
-            print(f"run {run_id} succeeded")
-            return 0
+            return record
         time.sleep(0.5)
-    print(f"run {run_id} did not finish within {timeout:g} s", file=sys.stderr)
-    return EXIT_FAILED
+    return None
+
+
+def _await_registry(description: dict[str, Any], record: dict[str, Any], deadline: float) -> int:
+    """A training run is only useful once the model registry has promoted or rejected what it wrote."""
+    import boto3
+
+    from shelfwise_local.training import describe_registry_item, wait_for_registry_item
+
+    try:
+        result = json.loads(record.get("result") or "null")
+        job_name = result["training_job_name"]
+        archive = result["model_archive"]
+    except (json.JSONDecodeError, TypeError, KeyError):
+        print("the run record names no model archive; nothing to wait for", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"model archive {archive}; waiting for the model registry ...", flush=True)
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=description["aws_endpoint_url"],
+        region_name=description["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table(spec.MODELS_TABLE.local_name)
+    timeout = max(0.0, min(REGISTRY_WAIT_SECONDS, deadline - time.monotonic()))
+    item = wait_for_registry_item(table, job_name, timeout)
+    if item is None:
+        print(
+            f"the model registry wrote no item for {job_name} within {timeout:g} s "
+            "(is functions/model_registry deployed? see the local cloud log)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"model registry: {describe_registry_item(item)}")
+    return 0
 
 
 def _resolve_event_file(name: str) -> Path:
@@ -207,7 +251,11 @@ def command_demo(args: argparse.Namespace) -> int:
     from shelfwise_local.demo_run import run_demo
 
     return run_demo(
-        state_dir=args.state_dir, port=args.port, seed=args.seed, functions_dir=args.functions_dir
+        state_dir=args.state_dir,
+        port=args.port,
+        seed=args.seed,
+        functions_dir=args.functions_dir,
+        training_dir=args.training_dir,
     )
 
 
@@ -237,6 +285,10 @@ def _add_functions_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--functions-dir", type=Path, default=None, help=argparse.SUPPRESS)
 
 
+def _add_training_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--training-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shelfwise", description="Run and work with shelfwise locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -247,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP API port (default: 3000)")
     _add_state_dir(up)
     _add_functions_dir(up)
+    _add_training_dir(up)
     up.set_defaults(handler=command_local_up)
 
     drop = commands.add_parser("drop", help="upload a file to incoming/KIND/ of the running local cloud")
@@ -255,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_state_dir(drop)
     drop.set_defaults(handler=command_drop)
 
-    run = commands.add_parser("run", help="fire a schedule now")
+    run = commands.add_parser(
+        "run", help="fire a schedule now (a function, a training job or a workflow, as in AWS)"
+    )
     run.add_argument("schedule", help=f"one of: {', '.join(s.name for s in spec.SCHEDULES)}")
     run.add_argument(
         "--wait", action="store_true", help="wait for the run to finish; non-zero exit on failure"
@@ -278,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     _add_state_dir(demo)
     _add_functions_dir(demo)
+    _add_training_dir(demo)
     demo.set_defaults(handler=command_demo)
 
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI document of the HTTP API")

@@ -29,6 +29,8 @@ from shelfwise_local.routing import Router
 from shelfwise_local.s3_events import complete_moto_s3_events
 from shelfwise_local.scheduler import RunLog, Scheduler
 from shelfwise_local.snapshot import ChangeCounter, restore_snapshot, take_snapshot
+from shelfwise_local.training import run_training_job
+from shelfwise_local.workflows import ShardWorker, invoke_shard_in_worker, process_pool, run_workflow
 
 log = logging.getLogger("shelfwise.local")
 
@@ -68,10 +70,19 @@ def read_local_file(state_dir: Path) -> dict[str, Any] | None:
 
 
 class LocalCloud:
-    def __init__(self, state_dir: Path, port: int = 3000, functions_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int = 3000,
+        functions_dir: Path | None = None,
+        training_dir: Path | None = None,
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.port = port
-        self.functions_dir = functions_dir
+        self.functions_dir = functions_dir.resolve() if functions_dir else None
+        # Tests swap the training code: `<training_dir>/<job>/train.py` instead of the spec's entrypoint.
+        self.training_dir = training_dir.resolve() if training_dir else None
+        self.training_work_dir = self.state_dir / "training"
         self.snapshot_dir = self.state_dir / "snapshot"
         self.dropbox = Dropbox(self.state_dir / "dropbox")
         self.queues: dict[str, QueueInfo] = {}
@@ -105,7 +116,7 @@ class LocalCloud:
         self._load_functions()
 
         self.run_log = RunLog()
-        self.scheduler = Scheduler(self.invoke, self.run_log)
+        self.scheduler = Scheduler(self.run_target, self.run_log)
         self.poller = QueuePoller(mappings_from_spec(self.queues), self.invoke)
         self.gateway = make_gateway(HOST, self.port, self._gateway_backend())
         self._spawn("gateway", self.gateway.serve_forever)
@@ -189,6 +200,40 @@ class LocalCloud:
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         return functions.invoke(name, event, functions_dir=self.functions_dir)
 
+    def run_target(self, schedule: spec.Schedule, event: dict[str, Any], run_id: str) -> Any:
+        """What a schedule's EventBridge rule starts in AWS: a Lambda, a training job or a state machine."""
+        kind, name = schedule.target
+        if kind == "function":
+            return self.invoke(name, event)
+        if kind == "training_job":
+            return self.run_training_job(spec.training_job(name))
+        return self.run_workflow(spec.workflow(name), run_id, event)
+
+    def run_training_job(self, job: spec.TrainingJob) -> dict[str, Any]:
+        entrypoint = self.training_dir / job.name / "train.py" if self.training_dir else None
+        return run_training_job(
+            job,
+            s3=boto3.client("s3"),
+            bucket=spec.DATA_BUCKET.local_name,
+            work_dir=self.training_work_dir,
+            entrypoint=entrypoint,
+        )
+
+    def run_workflow(self, workflow: spec.Workflow, run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        worker = ShardWorker(
+            endpoint_url=self.endpoint_url,
+            functions_dir=str(self.functions_dir) if self.functions_dir else None,
+        )
+        return run_workflow(
+            workflow,
+            run_id,
+            event,
+            invoke=self.invoke,
+            executor_factory=process_pool,
+            call=invoke_shard_in_worker,
+            call_args=(worker,),
+        )
+
     # -- snapshots ---------------------------------------------------------------------------------------
 
     def snapshot(self, *, force: bool = False) -> dict[str, int]:
@@ -239,7 +284,8 @@ class LocalCloud:
                 {
                     "name": schedule.name,
                     "expression": schedule.expression,
-                    "function": schedule.function,
+                    "target_type": schedule.target[0],
+                    "target": schedule.target[1],
                     "next_run": next_runs[schedule.name].isoformat()
                     if next_runs.get(schedule.name)
                     else None,

@@ -12,10 +12,15 @@
 - `sales.csv` — two years of daily units for 400 SKUs (the catalog's best sellers) at two warehouses, with
   weekly and yearly seasonality, per-SKU trend, promotions (flagged, discounted, with uplift), some
   intermittent slow movers, and the selling price;
-- `inventory.csv` — the stock position and replenishment parameters of those SKUs at both warehouses.
+- `inventory.csv` — the stock position and replenishment parameters of those SKUs at both warehouses; about
+  one row in five leaves `service_level` blank, so the service level of the item's ABC/XYZ class applies.
 
-The data is clean on purpose: malformed input belongs in tests, not in a demo. Everything is vectorized
-numpy and deterministic for a seed (same seed and `today` -> byte-identical files).
+Like any real shop's exports, the files carry a few data issues the forecast run reports in its summary
+(`data_issues=False` leaves them out): a new item stocked at WH-NORTH but never sold, the last SKU sold at
+WH-SOUTH without an inventory record, ten days missing from the second SKU's WH-NORTH sales (an export
+outage), and one sales row of the third SKU sent twice. Every row still passes ingestion validation:
+malformed input belongs in tests, not in a demo. Everything is vectorized numpy and deterministic for a seed
+(same seed and `today` -> byte-identical files).
 """
 
 from __future__ import annotations
@@ -142,6 +147,22 @@ PURCHASE_RATED = 0.25
 PROMO_UPLIFT = 1.7
 PROMO_WEEKS_PER_YEAR = 5
 PROMO_DISCOUNT = 0.8
+BLANK_SERVICE_LEVEL_SHARE = 0.2
+GAP_DAYS = 10
+# The duplicated sales row is this many days before the last day.
+DUPLICATE_DAYS_AGO = 20
+
+
+@dataclass(frozen=True)
+class PlantedIssues:
+    """The data issues `generate_shop` puts in, as (sku, location) keys and dates."""
+
+    stocked_never_sold: tuple[str, str]
+    sold_not_stocked: tuple[str, str]
+    gap: tuple[str, str]
+    gap_dates: tuple[date, ...]
+    duplicated: tuple[str, str]
+    duplicated_date: date
 
 
 @dataclass(frozen=True)
@@ -163,10 +184,12 @@ def generate_shop(
     n_skus: int = 400,
     sales_days: int = 730,
     mean_views_per_user: float = 45.0,
+    data_issues: bool = True,
 ) -> dict[str, Path]:
     """Write the four shop files into `out_dir`; returns {kind: path} for each ingest kind.
 
-    `today` defaults to the current UTC date; all data ends the day before it.
+    `today` defaults to the current UTC date; all data ends the day before it. `data_issues` plants the
+    issues described in the module docstring.
     """
     if n_skus > n_items:
         raise ValueError(f"n_skus ({n_skus}) cannot exceed n_items ({n_items})")
@@ -187,9 +210,80 @@ def generate_shop(
     # The SKUs planned for replenishment are the catalog's best sellers.
     skus = np.sort(np.argsort(-catalog.popularity, kind="stable")[:n_skus])
     sales, mean_demand = _sales(rng, catalog, skus, today, sales_days)
+    inventory = _inventory(rng, catalog, skus, mean_demand)
+    if data_issues:
+        # A stream of its own, so the clean data is the same with or without the issues.
+        issues_rng = np.random.default_rng([seed, 1])
+        issues = _planted_issues(catalog, skus, today, sales_days)
+        sales, inventory = _plant_issues(issues_rng, catalog, issues, sales, inventory)
     _write_csv(sales, paths["sales"])
-    _write_csv(_inventory(rng, catalog, skus, mean_demand), paths["inventory"])
+    _write_csv(inventory, paths["inventory"])
     return paths
+
+
+def _planted_issues(catalog: Catalog, skus: np.ndarray, today: date, sales_days: int) -> PlantedIssues:
+    """Which series carry the planted data issues (fixed positions, so a reader can find them)."""
+    if len(skus) < 3 or len(skus) >= len(catalog.item_ids):
+        raise ValueError("data issues need at least 3 SKUs and a catalog item that is not one of them")
+    # The most appealing item outside the replenished SKUs: new, just received, not sold yet.
+    ranked = np.argsort(-catalog.popularity, kind="stable")
+    newcomer = ranked[~np.isin(ranked, skus)][0]
+    ids = catalog.item_ids
+    gap_length = min(GAP_DAYS, max(sales_days // 4, 1))
+    gap_start = today - timedelta(days=sales_days // 2)
+    duplicated_date = today - timedelta(days=min(DUPLICATE_DAYS_AGO, sales_days))
+    return PlantedIssues(
+        stocked_never_sold=(str(ids[newcomer]), LOCATIONS[0]),
+        sold_not_stocked=(str(ids[skus[-1]]), LOCATIONS[1]),
+        gap=(str(ids[skus[1]]), LOCATIONS[0]),
+        gap_dates=tuple(gap_start + timedelta(days=n) for n in range(gap_length)),
+        duplicated=(str(ids[skus[2]]), LOCATIONS[0]),
+        duplicated_date=duplicated_date,
+    )
+
+
+def _plant_issues(
+    rng: np.random.Generator, catalog: Catalog, issues: PlantedIssues, sales: pa.Table, inventory: pa.Table
+) -> tuple[pa.Table, pa.Table]:
+    def rows_of(table: pa.Table, key: tuple[str, str]) -> np.ndarray:
+        return (table["sku"].to_numpy(zero_copy_only=False) == key[0]) & (
+            table["location"].to_numpy(zero_copy_only=False) == key[1]
+        )
+
+    dates = sales["date"].to_numpy(zero_copy_only=False)
+    gap = rows_of(sales, issues.gap) & np.isin(dates, [d.isoformat() for d in issues.gap_dates])
+    (duplicate,) = np.flatnonzero(
+        rows_of(sales, issues.duplicated) & (dates == issues.duplicated_date.isoformat())
+    )
+    keep = np.flatnonzero(~gap)
+    # The re-sent row follows its original, as a retried export line would.
+    order = np.insert(keep, np.searchsorted(keep, duplicate) + 1, duplicate)
+    sales = sales.take(pa.array(order))
+
+    inventory = inventory.filter(pa.array(~rows_of(inventory, issues.sold_not_stocked)))
+    sku, location = issues.stocked_never_sold
+    price = float(catalog.prices[np.flatnonzero(catalog.item_ids == sku)[0]])
+    pack = 6
+    newcomer = {
+        "sku": [sku],
+        "location": [location],
+        "on_hand": [float(4 * pack)],
+        "on_order": [0.0],
+        "lead_time_days": [7.0],
+        "lead_time_sd_days": [1.5],
+        "unit_cost": [round(price * 0.55, 2)],
+        "order_cost": [35.0],
+        "holding_cost_rate": [0.22],
+        "service_level": [0.95],
+        "moq": [pack],
+        "pack_size": [pack],
+    }
+    inventory = pa.concat_tables([inventory, pa.table(newcomer, schema=inventory.schema)])
+    blank = rng.random(inventory.num_rows) < BLANK_SERVICE_LEVEL_SHARE
+    levels = pa.array(inventory["service_level"].to_numpy(), mask=blank)
+    return sales, inventory.set_column(
+        inventory.schema.get_field_index("service_level"), "service_level", levels
+    )
 
 
 def _catalog(rng: np.random.Generator, n_items: int) -> Catalog:

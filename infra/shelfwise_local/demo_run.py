@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import shutil
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,17 @@ import boto3
 from shelfwise_infra import spec
 
 from shelfwise_local.cloud import LocalCloud
+from shelfwise_local.training import describe_registry_item, wait_for_registry_item
 
 INGEST_TIMEOUT_SECONDS = 600.0
-SEGMENT_SCHEDULE = "segment-customers"
+# Run in this order once the shop is ingested: segments, both models, then the forecast and plan.
+DEMO_SCHEDULES = ("segment-customers", "train-recommender", "train-chat", "forecast")
+# A few dozen SKUs at two warehouses over a year: enough for weekly seasonality and promotions, small enough
+# that the forecast workflow finishes in a minute or two on a laptop.
+DEMO_SKUS = 40
+DEMO_SALES_DAYS = 365
+REGISTRY_TIMEOUT_SECONDS = 300.0
+WORKFLOW_TIMEOUT_SECONDS = 1800.0
 
 
 def _count_objects(s3: Any, prefix: str) -> int:
@@ -55,16 +66,23 @@ def _wait_for_run(cloud: LocalCloud, run_id: str, timeout: float) -> dict[str, A
     return None
 
 
-def run_demo(*, state_dir: Path, port: int, seed: int, functions_dir: Path | None = None) -> int:
+def run_demo(
+    *,
+    state_dir: Path,
+    port: int,
+    seed: int,
+    functions_dir: Path | None = None,
+    training_dir: Path | None = None,
+) -> int:
     try:
         from shelfwise_local.demo import generate_shop
     except ImportError as missing:
         print(f"shelfwise: the demo data generator is not available ({missing})", file=sys.stderr)
         return 1
 
-    cloud = LocalCloud(state_dir, port=port, functions_dir=functions_dir)
+    cloud = LocalCloud(state_dir, port=port, functions_dir=functions_dir, training_dir=training_dir)
     generated_dir = cloud.state_dir / "demo-data"
-    files = generate_shop(generated_dir, seed)
+    files = generate_shop(generated_dir, seed, n_skus=DEMO_SKUS, sales_days=DEMO_SALES_DAYS)
     cloud.start()
     print(cloud.banner(), flush=True)
     try:
@@ -80,8 +98,6 @@ def run_demo(*, state_dir: Path, port: int, seed: int, functions_dir: Path | Non
         print(f"placed {len(files)} demo files in {cloud.dropbox.root}; ingesting ...", flush=True)
         if not cloud.wait_until_idle(INGEST_TIMEOUT_SECONDS):
             print("ingestion did not finish in time; the platform keeps running", file=sys.stderr)
-        schedule = spec.schedule(SEGMENT_SCHEDULE)
-        record = _wait_for_run(cloud, cloud.scheduler.trigger(schedule), schedule_timeout(schedule))
         s3 = boto3.client("s3")
         print("\nlanded:")
         for kind in spec.INGEST_KINDS:
@@ -91,15 +107,10 @@ def run_demo(*, state_dir: Path, port: int, seed: int, functions_dir: Path | Non
             print(
                 f"  {kind:<13} {curated} curated parts, {manifests} manifests, {rejected} rejection reports"
             )
-        outcome = record["status"] if record else "still running"
-        print(f"  segments      {SEGMENT_SCHEDULE} run: {outcome}")
-        customer = _some_customer(files) or "<user_id>"
-        api = cloud.api_url
-        print("\ntry:")
-        print(f"  curl -s {api}/v1/health")
-        print(f"  curl -s {api}/v1/models")
-        print(f"  curl -s {api}/v1/openapi.json")
-        print(f"  curl -s {api}/v1/customers/{customer}/segment")
+        print("\nscheduled work (run now instead of waiting for the schedule):", flush=True)
+        for name in DEMO_SCHEDULES:
+            print(f"  {name:<18} {run_step(cloud, spec.schedule(name))}", flush=True)
+        _print_examples(cloud.api_url, files)
         print("\nserving until Ctrl-C", flush=True)
     except BaseException:
         cloud.stop()
@@ -108,5 +119,101 @@ def run_demo(*, state_dir: Path, port: int, seed: int, functions_dir: Path | Non
     return 0
 
 
+def run_step(cloud: LocalCloud, schedule: spec.Schedule) -> str:
+    """Run one schedule to the end and say how it went; a failing step never stops the demo."""
+    try:
+        run_id = cloud.scheduler.trigger(schedule)
+        record = _wait_for_run(cloud, run_id, schedule_timeout(schedule))
+    except Exception as problem:  # the demo goes on with whatever works
+        return f"could not start: {type(problem).__name__}: {problem}"
+    if record is None:
+        return f"still running after {schedule_timeout(schedule):g} s (run {run_id}; see the log)"
+    if record["status"] == "failed":
+        return f"FAILED — {record.get('error')} (run {run_id}; the other steps go on)"
+    target_type, _ = schedule.target
+    if target_type == "training_job":
+        return _registry_outcome(record)
+    if target_type == "workflow":
+        summary = _result(record)
+        return f"succeeded: {summary.get('shards', '?')} shards, {summary.get('failed_shards', '?')} failed"
+    return "succeeded"
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        result = json.loads(record.get("result") or "null")
+    except json.JSONDecodeError:
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
+def _registry_outcome(record: dict[str, Any]) -> str:
+    job_name = _result(record).get("training_job_name")
+    if not job_name:
+        return "trained, but the run record names no model archive"
+    table = boto3.resource("dynamodb").Table(spec.MODELS_TABLE.local_name)
+    item = wait_for_registry_item(table, job_name, REGISTRY_TIMEOUT_SECONDS)
+    if item is None:
+        return (
+            f"trained ({job_name}); the model registry gave no verdict within {REGISTRY_TIMEOUT_SECONDS:g} s"
+        )
+    return f"trained; model registry: {describe_registry_item(item)}"
+
+
+def _some_item_and_sku(files: dict[str, Path]) -> tuple[str, str, str]:
+    """An item id, a replenished SKU and its location from the generated files, for the example calls."""
+    item, sku, location = "<item_id>", "<sku>", "<location>"
+    for kind in ("catalog", "inventory"):
+        path = files.get(kind)
+        if path is None or path.suffix.lower() != ".csv":
+            continue
+        with path.open("r", encoding="utf-8", newline="") as handle:
+            row = next(csv.DictReader(handle), None)
+        if row is None:
+            continue
+        if kind == "catalog":
+            item = row.get("item_id", item)
+        else:
+            sku, location = row.get("sku", sku), row.get("location", location)
+    return item, sku, location
+
+
+def _print_examples(api: str, files: dict[str, Path]) -> None:
+    customer = _some_customer(files) or "<user_id>"
+    item, sku, location = _some_item_and_sku(files)
+    now = datetime.now(UTC)
+    event = json.dumps(
+        {
+            "events": [
+                {
+                    "user_id": customer,
+                    "item_id": item,
+                    "event_type": "view",
+                    "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            ]
+        }
+    )
+    chat = json.dumps({"session_id": "demo-1", "text": "Where is my order 123456? It is two weeks late!"})
+    json_post = "-X POST -H 'Content-Type: application/json' -d"
+    print("\ntry:")
+    print(f"  curl -s {api}/v1/health")
+    print(f"  curl -s {api}/v1/models")
+    print(f"  curl -s {api}/v1/openapi.json")
+    print(f"  curl -s {api}/v1/customers/{customer}/segment")
+    print(f"  curl -s '{api}/v1/users/{customer}/recommendations?k=10'")
+    print(f"  curl -s '{api}/v1/items/{item}/similar?k=10'")
+    print(f"  curl -s {json_post} '{event}' {api}/v1/events")
+    print(f"  curl -s {json_post} '{chat}' {api}/v1/chat/messages")
+    print(f"  curl -s '{api}/v1/forecasts/{sku}?location={location}'")
+    print(f"  curl -s '{api}/v1/replenishment/plan'")
+    print(f"  curl -s '{api}/v1/replenishment/report' > report.html")
+
+
 def schedule_timeout(schedule: spec.Schedule) -> float:
-    return float(spec.function(schedule.function).timeout_seconds)
+    target_type, target = schedule.target
+    if target_type == "training_job":
+        return float(spec.training_job(target).max_runtime_seconds)
+    if target_type == "workflow":
+        return WORKFLOW_TIMEOUT_SECONDS
+    return float(spec.function(target).timeout_seconds)

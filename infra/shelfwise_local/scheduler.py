@@ -1,7 +1,9 @@
 """The local EventBridge scheduler: fires spec.SCHEDULES on time or on demand and records every run.
 
-Each run is a row in the runs table (run_id, schedule, function, status running|succeeded|failed, error,
-started_at, finished_at), so `shelfwise run --wait` — or anyone with the table — can follow it.
+A schedule targets a function, a training job or a workflow (`spec.Schedule.target`); the local cloud passes
+a `TargetRunner` that knows how to run each kind. Each run is a row in the runs table (run_id, schedule,
+target_type, target, status running|succeeded|failed, error, result, started_at, finished_at), so
+`shelfwise run --wait` — or anyone with the table — can follow it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ RUN_RETENTION = timedelta(days=30)
 # The handler's result is kept with the run (as JSON text) so `shelfwise run --wait` can show it.
 MAX_RESULT_CHARS = 8000
 FAILED_STATUSES = {"failed", "rejected", "error"}
-Invoker = Callable[[str, dict[str, Any]], Any]
+# (schedule, the Scheduled Event, run id) -> what the target returned; raising fails the run.
+TargetRunner = Callable[[spec.Schedule, dict[str, Any], str], Any]
 
 
 def _iso(moment: datetime) -> str:
@@ -40,11 +43,13 @@ class RunLog:
         self._table = (dynamodb or boto3.resource("dynamodb")).Table(spec.RUNS_TABLE.local_name)
 
     def started(self, run_id: str, schedule: spec.Schedule, at: datetime, trigger: str) -> None:
+        target_type, target = schedule.target
         self._table.put_item(
             Item={
                 "run_id": run_id,
                 "schedule": schedule.name,
-                "function": schedule.function,
+                "target_type": target_type,
+                "target": target,
                 "trigger": trigger,
                 "status": "running",
                 "started_at": _iso(at),
@@ -88,9 +93,9 @@ class Scheduler:
     """Fires schedules at their next cron/rate time; `trigger` runs one now, on a worker thread."""
 
     def __init__(
-        self, invoke: Invoker, run_log: RunLog, schedules: tuple[spec.Schedule, ...] = spec.SCHEDULES
+        self, run_target: TargetRunner, run_log: RunLog, schedules: tuple[spec.Schedule, ...] = spec.SCHEDULES
     ):
-        self._invoke = invoke
+        self._run_target = run_target
         self._runs = run_log
         self._schedules = schedules
         self._created_at = datetime.now(UTC)
@@ -113,11 +118,12 @@ class Scheduler:
         return run_id
 
     def _execute(self, run_id: str, schedule: spec.Schedule, at: datetime) -> None:
-        log.info("schedule %s: run %s started (function %s)", schedule.name, run_id, schedule.function)
+        target_type, target = schedule.target
+        log.info("schedule %s: run %s started (%s %s)", schedule.name, run_id, target_type, target)
         error: str | None = None
         result: Any = None
         try:
-            result = self._invoke(schedule.function, scheduled_event(schedule, at))
+            result = self._run_target(schedule, scheduled_event(schedule, at), run_id)
             error = reported_failure(result)
             if error:
                 log.error("schedule %s: run %s reported a failure: %s", schedule.name, run_id, error)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from cdk_synthesis import Synthesized, synthesize
+from cdk_synthesis import Synthesized, functions_with_placeholders, synthesize
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+    root = tmp_path_factory.mktemp("cdk")
+    with functions_with_placeholders(root):
+        return synthesize(root / "cdk.out")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import aws_sqs as sqs
-from cdk_synthesis import OFFLINE, synthesize
+from cdk_synthesis import OFFLINE, functions_with_placeholders, synthesize
 from shelfwise_infra import spec
 from shelfwise_infra.application import build_app
 from shelfwise_infra.config import StageConfig, validate
@@ -28,49 +28,46 @@ class Context(dict[str, object]):
 def test_adding_a_function_route_and_schedule_to_the_spec_needs_no_cdk_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    functions_dir = tmp_path / "functions"
-    for fn in spec.FUNCTIONS:
-        shutil.copytree(fn.directory, functions_dir / fn.name, ignore=shutil.ignore_patterns("__pycache__"))
-    (functions_dir / "forecast").mkdir()
-    (functions_dir / "forecast" / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.12-arm64\n")
     image_function = spec.Function(
-        name="forecast", description="test", packaging="image", memory_mb=3008, timeout_seconds=900
+        name="replay", description="test", packaging="image", memory_mb=3008, timeout_seconds=900
     )
-    extra_route = spec.Route("GET", "/v1/forecasts/{sku}", "forecast")
+    extra_route = spec.Route("GET", "/v1/replays/{sku}", "replay")
     extra_schedule = spec.Schedule(
-        name="nightly-forecast",
+        name="nightly-replay",
         description="test",
         expression="rate(1 hour)",
-        function="forecast",
+        function="replay",
         detail={"job": "f"},
     )
-    monkeypatch.setattr(spec, "FUNCTIONS_DIR", functions_dir)
     monkeypatch.setattr(spec, "FUNCTIONS", (*spec.FUNCTIONS, image_function))
     monkeypatch.setattr(spec, "ROUTES", (*spec.ROUTES, extra_route))
     monkeypatch.setattr(spec, "SCHEDULES", (*spec.SCHEDULES, extra_schedule))
 
-    synthesized = synthesize(tmp_path / "cdk.out", {"stage": "staging"})
+    with functions_with_placeholders(tmp_path) as functions_dir:
+        (functions_dir / "replay" / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.12-arm64\n")
+        synthesized = synthesize(tmp_path / "cdk.out", {"stage": "staging"})
 
-    forecast = synthesized.resource(synthesized.stack.functions.functions["forecast"])["Properties"]
-    assert forecast["PackageType"] == "Image" and forecast["Architectures"] == ["arm64"]
-    assert set(forecast["Environment"]["Variables"]) == set(spec.local_environment(image_function))
-    assert "Layers" not in forecast
+    replay = synthesized.resource(synthesized.stack.functions.functions["replay"])["Properties"]
+    assert replay["PackageType"] == "Image" and replay["Architectures"] == ["arm64"]
+    assert set(replay["Environment"]["Variables"]) == set(spec.local_environment(image_function))
+    assert "Layers" not in replay
     method = synthesized.stack.api.rest_api.root.resource_for_path(extra_route.path).node.find_child("GET")
     assert synthesized.resource(method)["Properties"]["ApiKeyRequired"] is True
-    rule = synthesized.resource(synthesized.stack.schedules.rules["nightly-forecast"])["Properties"]
+    rule = synthesized.resource(synthesized.stack.schedules.rules["nightly-replay"])["Properties"]
     assert rule["ScheduleExpression"] == "rate(1 hour)"
-    assert rule["Name"] == "shelfwise-staging-nightly-forecast"
+    assert rule["Name"] == "shelfwise-staging-nightly-replay"
     assert '"detail":{"job":"f"}' in str(rule["Targets"][0]["InputTransformer"]["InputTemplate"])
     (stage,) = synthesized.template.find_resources("AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["StageName"] == "staging"
 
 
 def test_an_unacknowledged_cdk_nag_finding_stops_synthesis(tmp_path: Path) -> None:
-    app, stack = build_app(dict(OFFLINE), outdir=str(tmp_path))
+    with functions_with_placeholders(tmp_path):
+        app, stack = build_app(dict(OFFLINE), outdir=str(tmp_path / "cdk.out"))
     sqs.Queue(stack, "Plaintext", encryption=sqs.QueueEncryption.UNENCRYPTED)
     with pytest.raises(Exception, match="ValidationFailed"):
         app.synth()
-    report = (tmp_path / "validation-report.json").read_text()
+    report = (tmp_path / "cdk.out" / "validation-report.json").read_text()
     assert "AwsSolutions-SQS2" in report and "Plaintext" in report
 
 

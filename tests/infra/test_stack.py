@@ -136,11 +136,16 @@ def test_one_arm64_python_function_per_spec_entry_with_its_settings(synthesized:
     handlers = synthesized.template.find_resources(
         "AWS::Lambda::Function", {"Properties": {"Handler": "app.handler"}}
     )
-    assert len(handlers) == len(spec.FUNCTIONS)
+    images = synthesized.template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"PackageType": "Image"}}
+    )
+    assert len(handlers) == len([fn for fn in spec.FUNCTIONS if fn.packaging == "zip"])
+    assert len(images) == len([fn for fn in spec.FUNCTIONS if fn.packaging == "image"])
     for fn in spec.FUNCTIONS:
         properties = synthesized.resource(synthesized.stack.functions.functions[fn.name])["Properties"]
         assert properties["Architectures"] == ["arm64"]
-        assert properties["Runtime"] == "python3.12"
+        if fn.packaging == "zip":
+            assert properties["Runtime"] == "python3.12"
         assert properties["MemorySize"] == fn.memory_mb
         assert properties["Timeout"] == fn.timeout_seconds
         assert properties["TracingConfig"] == {"Mode": "Active"}
@@ -168,6 +173,8 @@ def test_functions_get_the_same_environment_variables_as_in_the_local_cloud(synt
 def test_functions_get_powertools_and_exactly_the_layers_the_spec_names(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     for fn in spec.FUNCTIONS:
+        if fn.packaging == "image":
+            continue  # an image carries its own dependencies; Lambda refuses layers on image functions
         powertools, *own = synthesized.resource(stack.functions.functions[fn.name])["Properties"]["Layers"]
         assert (
             f":017000801446:layer:{POWERTOOLS_LAYER_NAME}:{DEFAULT_POWERTOOLS_LAYER_VERSION}"
@@ -274,29 +281,42 @@ def test_gateway_rejections_use_the_platform_error_body(synthesized: Synthesized
         assert template.startswith('{"error": {"code": ') and '"details": []' in template
 
 
-def test_one_rule_per_schedule_with_its_expression_targeting_its_function(synthesized: Synthesized) -> None:
+def test_one_rule_per_schedule_with_its_expression_targeting_its_function_job_or_workflow(
+    synthesized: Synthesized,
+) -> None:
     stack = synthesized.stack
     synthesized.template.resource_count_is("AWS::Events::Rule", len(spec.SCHEDULES))
     for schedule in spec.SCHEDULES:
-        properties = synthesized.resource(stack.schedules.rules[schedule.name])["Properties"]
+        rule_id = synthesized.logical_id(stack.schedules.rules[schedule.name])
+        properties = synthesized.resources[rule_id]["Properties"]
         assert properties["ScheduleExpression"] == schedule.expression
         (target,) = properties["Targets"]
-        function_id = synthesized.logical_id(stack.functions.functions[schedule.function])
-        assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
         sent = json.dumps(target["InputTransformer"]["InputTemplate"])
         assert '\\"detail-type\\":\\"Scheduled Event\\"' in sent
         assert json.dumps(json.dumps(schedule.detail, separators=(",", ":")))[1:-1] in sent
         assert f"rule/shelfwise-{DEFAULTS.stage}-{schedule.name}" in sent
-        synthesized.template.has_resource_properties(
-            "AWS::Lambda::Permission",
-            {
-                "Principal": "events.amazonaws.com",
-                "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
-                "SourceArn": {
-                    "Fn::GetAtt": [synthesized.logical_id(stack.schedules.rules[schedule.name]), "Arn"]
+        target_type, name = schedule.target
+        if target_type == "function":
+            function_id = synthesized.logical_id(stack.functions.functions[name])
+            assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+            synthesized.template.has_resource_properties(
+                "AWS::Lambda::Permission",
+                {
+                    "Principal": "events.amazonaws.com",
+                    "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+                    "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
                 },
-            },
-        )
+            )
+        else:
+            machines = (
+                stack.training_jobs.state_machines
+                if target_type == "training_job"
+                else stack.workflows.state_machines
+            )
+            assert target["Arn"] == {"Ref": synthesized.logical_id(machines[name])}
+            assert target["RoleArn"]
+    kinds = {schedule.target[0] for schedule in spec.SCHEDULES}
+    assert kinds == {"function", "training_job", "workflow"}
 
 
 def test_alarms_watch_every_dead_letter_queue_every_function_and_api_errors(synthesized: Synthesized) -> None:

@@ -99,8 +99,10 @@ class RunningCloud:
         return self.log_path.read_text("utf-8", errors="replace")
 
 
-def start_cloud(state_dir: Path, cwd: Path) -> RunningCloud:
+def start_cloud(state_dir: Path, cwd: Path, *extra_args: str) -> RunningCloud:
     port = free_port_pair()
+    # A description left by an earlier run must not be mistaken for this one's; this run writes its own.
+    (state_dir / "local.json").unlink(missing_ok=True)
     log_path = cwd / f"local-up-{port}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
@@ -114,6 +116,7 @@ def start_cloud(state_dir: Path, cwd: Path) -> RunningCloud:
             str(port),
             "--state-dir",
             str(state_dir),
+            *extra_args,
         ],
         cwd=cwd,
         env=cli_environment(),
@@ -127,9 +130,15 @@ def start_cloud(state_dir: Path, cwd: Path) -> RunningCloud:
         if process.poll() is not None:
             raise AssertionError(f"local cloud exited early:\n{log_path.read_text()}")
         try:
-            if requests.get(f"{api_url}/v1/health", timeout=2).status_code == 200:
+            description_path = state_dir / "local.json"
+            # Another process may hold the port by now (the machine is shared): only our own cloud counts.
+            ours = (
+                description_path.is_file()
+                and json.loads(description_path.read_text()).get("api_url") == api_url
+            )
+            if ours and requests.get(f"{api_url}/v1/health", timeout=2).status_code == 200:
                 break
-        except requests.RequestException:
+        except (requests.RequestException, ValueError):
             pass
         time.sleep(0.2)
     else:

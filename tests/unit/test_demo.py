@@ -144,12 +144,27 @@ def test_weekends_are_busier_and_traffic_grows(interactions: pd.DataFrame) -> No
 def test_sales_cover_two_years_of_every_series(sales: pd.DataFrame) -> None:
     assert sales["sku"].nunique() == 400
     assert set(sales["location"]) == set(LOCATIONS)
-    per_series = sales.groupby(["sku", "location"])["date"].agg(["min", "max", "count"])
+    per_series = sales.groupby(["sku", "location"])["date"].agg(["min", "max", "nunique"])
     assert len(per_series) == 800
-    assert (per_series["count"] == 730).all()
+    assert (per_series["min"].dt.date == TODAY - timedelta(days=730)).all()
     assert (per_series["max"].dt.date == YESTERDAY).all()
+    assert (per_series["nunique"] == 730).sum() == 799  # one series has an export gap
     assert (sales["units"] >= 0).all()
     assert (sales["units"] == sales["units"].round()).all()
+
+
+def test_sales_have_one_gap_of_missing_days_and_one_row_sent_twice(sales: pd.DataFrame) -> None:
+    days = sales.groupby(["sku", "location"])["date"].nunique()
+    (gappy,) = days[days < 730].index
+    assert days[gappy] == 720 and gappy[1] == "WH-NORTH"
+    present = set(sales.loc[(sales["sku"] == gappy[0]) & (sales["location"] == gappy[1]), "date"].dt.date)
+    missing = sorted({TODAY - timedelta(days=n) for n in range(1, 731)} - present)
+    assert (missing[-1] - missing[0]).days == 9  # ten consecutive days, in the middle of the history
+    assert missing[0] == TODAY - timedelta(days=365)
+
+    repeated = sales[sales.duplicated(keep=False)]
+    assert len(repeated) == 2 and repeated.index[1] == repeated.index[0] + 1  # resent right after
+    assert not sales.drop_duplicates().duplicated(["sku", "location", "date"]).any()
 
 
 def test_promotions_are_flagged_discounted_and_lift_sales(sales: pd.DataFrame) -> None:
@@ -170,11 +185,19 @@ def test_sales_have_weekly_seasonality_and_slow_movers(sales: pd.DataFrame) -> N
     assert (zero_share < 0.05).sum() >= 200  # and so do fast movers
 
 
-def test_inventory_positions_match_the_sales_series(inventory: pd.DataFrame, sales: pd.DataFrame) -> None:
+def test_inventory_positions_match_the_sales_series_but_for_one_each_way(
+    inventory: pd.DataFrame, sales: pd.DataFrame, catalog: pd.DataFrame
+) -> None:
     keys = set(map(tuple, inventory[["sku", "location"]].to_numpy()))
-    assert keys == set(map(tuple, sales[["sku", "location"]].drop_duplicates().to_numpy()))
-    assert len(inventory) == 800
-    assert inventory["service_level"].between(0, 1, inclusive="neither").all()
+    sold = set(map(tuple, sales[["sku", "location"]].drop_duplicates().to_numpy()))
+    (stocked_never_sold,) = keys - sold
+    (sold_not_stocked,) = sold - keys
+    assert stocked_never_sold[0] not in set(sales["sku"]) and stocked_never_sold[0] in set(catalog["item_id"])
+    assert sold_not_stocked == (sorted(sales["sku"].unique())[-1], "WH-SOUTH")
+    assert len(inventory) == 800 and not inventory.duplicated(["sku", "location"]).any()
+    given = inventory["service_level"].dropna()
+    assert given.between(0, 1, inclusive="neither").all()
+    assert 0.1 < inventory["service_level"].isna().mean() < 0.3  # blank: the class default applies
     assert (inventory["moq"] % inventory["pack_size"] == 0).all()
     assert (inventory["pack_size"] >= 1).all()
     assert (inventory["lead_time_sd_days"] < inventory["lead_time_days"]).all()
@@ -190,6 +213,20 @@ def test_every_row_passes_ingestion_validation(tmp_path: Path) -> None:
             validated = validate_chunk(contract, chunk)
             assert validated.rows_rejected == 0, (kind, validated.rejections.to_pylist()[:3])
             assert validated.valid.num_rows == validated.rows_total > 0
+
+
+def test_without_data_issues_every_series_is_complete_and_stocked(tmp_path: Path) -> None:
+    sizes = {"n_items": 300, "n_users": 200, "n_skus": 20, "sales_days": 60, "today": TODAY}
+    clean = generate_shop(tmp_path / "clean", seed=5, data_issues=False, **sizes)
+    messy = generate_shop(tmp_path / "messy", seed=5, **sizes)
+    sales = pd.read_csv(clean["sales"], dtype={"sku": str})
+    inventory = pd.read_csv(clean["inventory"], dtype={"sku": str})
+    assert (sales.groupby(["sku", "location"]).size() == 60).all() and not sales.duplicated().any()
+    assert inventory["service_level"].notna().all() and len(inventory) == 40
+    # The issues are planted into the same shop, not a different one.
+    assert clean["catalog"].read_bytes() == messy["catalog"].read_bytes()
+    messy_sales = pd.read_csv(messy["sales"], dtype={"sku": str})
+    assert len(messy_sales) == len(sales) - 10 + 1
 
 
 def _digest(paths: dict[str, Path]) -> dict[str, str]:

@@ -16,6 +16,9 @@ IDEMPOTENCY_TABLE_ENV = "SHELFWISE_IDEMPOTENCY_TABLE"
 MODELS_TABLE_ENV = "SHELFWISE_MODELS_TABLE"
 SEGMENTS_TABLE_ENV = "SHELFWISE_SEGMENTS_TABLE"
 RUNS_TABLE_ENV = "SHELFWISE_RUNS_TABLE"
+CHAT_SESSIONS_TABLE_ENV = "SHELFWISE_CHAT_SESSIONS_TABLE"
+FORECASTS_TABLE_ENV = "SHELFWISE_FORECASTS_TABLE"
+PLANS_TABLE_ENV = "SHELFWISE_PLANS_TABLE"
 EVENT_BUS_ENV = "SHELFWISE_EVENT_BUS"
 STAGE_ENV = "SHELFWISE_STAGE"
 
@@ -38,6 +41,9 @@ class Settings:
     models_table: str
     segments_table: str
     runs_table: str
+    chat_sessions_table: str
+    forecasts_table: str
+    plans_table: str
     event_bus: str
     stage: str
 
@@ -51,6 +57,9 @@ class Settings:
             models_table=_required(MODELS_TABLE_ENV),
             segments_table=_required(SEGMENTS_TABLE_ENV),
             runs_table=_required(RUNS_TABLE_ENV),
+            chat_sessions_table=_required(CHAT_SESSIONS_TABLE_ENV),
+            forecasts_table=_required(FORECASTS_TABLE_ENV),
+            plans_table=_required(PLANS_TABLE_ENV),
             event_bus=_required(EVENT_BUS_ENV),
             stage=os.environ.get(STAGE_ENV, "local"),
         )

@@ -1,0 +1,157 @@
+"""Training jobs run locally with SageMaker's contract: environment, output archive, registry lookup."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from shelfwise_infra import spec
+from shelfwise_local.training import (
+    TrainingJobFailedError,
+    TrainingLayout,
+    build_model_archive,
+    read_failure,
+    registry_item_for,
+    run_training_job,
+    sagemaker_environment,
+    training_job_name,
+)
+
+JOB = spec.TrainingJob(
+    name="toy",
+    description="test",
+    directory="training/toy",
+    channels={"interactions": "curated/interactions/", "catalog": "curated/catalog/"},
+)
+STARTED = datetime(2024, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
+
+
+def test_job_name_is_stage_job_and_start_time_and_valid_for_sagemaker() -> None:
+    name = training_job_name(JOB, STARTED)
+
+    assert name == "local-toy-20240301T123005123"
+    # SageMaker: letters, digits and single hyphens, at most 63 characters.
+    assert len(name) <= 63 and name.replace("-", "").isalnum()
+
+
+def test_environment_names_every_channel_and_the_output_folders(tmp_path: Path) -> None:
+    layout = TrainingLayout(tmp_path / "job")
+
+    environment = sagemaker_environment(JOB, "local-toy-1", layout, {"KEEP": "me"})
+
+    assert environment["KEEP"] == "me"
+    assert environment["SM_CHANNEL_INTERACTIONS"] == str(tmp_path / "job/input/data/interactions")
+    assert environment["SM_CHANNEL_CATALOG"] == str(tmp_path / "job/input/data/catalog")
+    assert environment["SM_MODEL_DIR"] == str(tmp_path / "job/model")
+    assert environment["SM_OUTPUT_DATA_DIR"] == str(tmp_path / "job/output/data")
+    assert environment["SM_OUTPUT_FAILURE"] == str(tmp_path / "job/output/failure")
+    assert json.loads(environment["SM_CHANNELS"]) == ["catalog", "interactions"]
+    training_env = json.loads(environment["SM_TRAINING_ENV"])
+    assert training_env["job_name"] == "local-toy-1"
+    assert training_env["channel_input_dirs"]["catalog"] == environment["SM_CHANNEL_CATALOG"]
+    assert training_env["model_dir"] == environment["SM_MODEL_DIR"]
+
+
+def test_archive_holds_the_model_folder_contents_relative_to_it(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "v1" / "nested").mkdir(parents=True)
+    (model / "v1" / "manifest.json").write_text("{}")
+    (model / "v1" / "nested" / "weights.bin").write_bytes(b"\x00\x01")
+
+    members = build_model_archive(model, tmp_path / "out" / "model.tar.gz")
+
+    assert members == ["v1/manifest.json", "v1/nested/weights.bin"]
+    with tarfile.open(tmp_path / "out" / "model.tar.gz", "r:gz") as tar:
+        names = tar.getnames()
+        assert "v1/nested/weights.bin" in names and not any(name.startswith("/") for name in names)
+        extracted = tar.extractfile("v1/nested/weights.bin")
+        assert extracted is not None and extracted.read() == b"\x00\x01"
+
+
+def test_failure_reason_is_the_failure_file_or_says_there_was_none(tmp_path: Path) -> None:
+    layout = TrainingLayout(tmp_path)
+    assert "exited with code 3" in read_failure(layout, 3)
+
+    layout.failure.parent.mkdir(parents=True)
+    layout.failure.write_text("no interactions in the channel\n")
+    assert read_failure(layout, 1) == "no interactions in the channel"
+
+
+class EmptyBucket:
+    """The two S3 calls a training run makes when every channel is empty."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[str, str]] = []
+
+    def get_paginator(self, name: str) -> EmptyBucket:
+        return self
+
+    def paginate(self, **arguments: str) -> list[dict[str, list[object]]]:
+        return [{"Contents": []}]
+
+    def upload_file(self, path: str, bucket: str, key: str) -> None:
+        self.uploads.append((bucket, key))
+
+
+def write_script(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("import os, sys, pathlib\n" + body)
+    return path
+
+
+def test_a_job_that_writes_a_model_is_archived_under_its_job_name(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path / "toy" / "train.py",
+        "assert sys.argv[1] == 'train'\n"
+        "assert os.listdir(os.environ['SM_CHANNEL_CATALOG']) == []\n"
+        "out = pathlib.Path(os.environ['SM_MODEL_DIR']) / 'v1'\n"
+        "out.mkdir()\n"
+        "(out / 'manifest.json').write_text('{}')\n"
+        "print('epoch 1 done')\n",
+    )
+    bucket = EmptyBucket()
+
+    result = run_training_job(
+        JOB, s3=bucket, bucket="b", work_dir=tmp_path / "work", at=STARTED, entrypoint=script
+    )
+
+    key = "models/_jobs/toy/local-toy-20240301T123005123/output/model.tar.gz"
+    assert bucket.uploads == [("b", key)]
+    assert result["model_archive"] == f"s3://b/{key}"
+    assert result["model_files"] == ["v1/manifest.json"]
+    assert result["channels"] == {"catalog": 0, "interactions": 0}
+    # The downloaded input is removed once the job ends, as on SageMaker.
+    assert not (tmp_path / "work" / result["training_job_name"] / "input" / "data").exists()
+
+
+def test_a_failing_job_fails_with_its_failure_file_text_and_uploads_nothing(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path / "toy" / "train.py",
+        "pathlib.Path(os.environ['SM_OUTPUT_FAILURE']).write_text('need at least 20 rows')\nsys.exit(2)\n",
+    )
+    bucket = EmptyBucket()
+
+    with pytest.raises(TrainingJobFailedError, match="need at least 20 rows"):
+        run_training_job(JOB, s3=bucket, bucket="b", work_dir=tmp_path, at=STARTED, entrypoint=script)
+    assert bucket.uploads == []
+
+
+def test_a_job_that_writes_no_model_fails(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "toy" / "train.py", "print('nothing to do')\n")
+
+    with pytest.raises(TrainingJobFailedError, match="wrote nothing"):
+        run_training_job(JOB, s3=EmptyBucket(), bucket="b", work_dir=tmp_path, entrypoint=script)
+
+
+def test_registry_item_is_found_by_training_job_or_by_its_archive_key() -> None:
+    items = [
+        {"model_name": "chat", "version": "1", "training_job": "local-chat-1"},
+        {"model_name": "recommender", "version": "2", "source": "s3://b/models/_jobs/r/local-r-2/output/x"},
+    ]
+
+    assert registry_item_for(items, "local-chat-1") == items[0]
+    assert registry_item_for(items, "local-r-2") == items[1]
+    assert registry_item_for(items, "local-r-3") is None
