@@ -8,10 +8,8 @@ message that fails is reported as a partial batch failure, so only it is retried
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,15 +20,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+from shelfwise.aws.s3_notifications import notified_objects
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise.settings import IDEMPOTENCY_TABLE_ENV, Settings
 
 IDEMPOTENCY_DAYS = 30
-S3_TEST_EVENT = "s3:TestEvent"
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -88,22 +84,10 @@ def ingest_dropped_object(dropped: DroppedObject) -> dict[str, Any]:
 
 
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
-    body = json.loads(record.body)
-    if isinstance(body, dict) and body.get("Event") == S3_TEST_EVENT:
-        # S3 sends this once when the notification is configured; there is no object behind it.
-        logger.info("skipping S3 test event", extra={"bucket": body.get("Bucket")})
-        return []
-    notification = parse(event=body, model=S3Model)
     results = []
-    for s3_record in notification.Records:
-        if s3_record.s3.object is None:
-            continue
+    for notified in notified_objects(record):
         dropped = DroppedObject(
-            bucket=s3_record.s3.bucket.name,
-            # S3 URL-encodes keys in notifications, with spaces as '+'.
-            key=unquote_plus(s3_record.s3.object.key),
-            etag=s3_record.s3.object.eTag or "",
-            version_id=s3_record.s3.object.versionId,
+            bucket=notified.bucket, key=notified.key, etag=notified.etag, version_id=notified.version_id
         )
         logger.append_keys(object_key=dropped.key)
         results.append(ingest_dropped_object(dropped=dropped))

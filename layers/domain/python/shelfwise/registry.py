@@ -1,13 +1,15 @@
-"""The model registry, read side: which model versions exist, their status and offline metrics.
+"""The model registry: which model versions exist, their status and offline metrics.
 
-Training jobs write one item per (model_name, version) into the models table (pk `model_name`, sk `version`)
-with `status` (candidate|promoted|rejected), `created_at` (ISO-8601), `metrics` (map), `artifact_uri` and
-`reason`. This module turns those items into `ModelVersion`s for the API and for code that needs to know
-which version is in service.
+The model registry function writes one item per (model_name, version) into the models table (pk
+`model_name`, sk `version`) with `status` (candidate|promoted|rejected), `created_at` (ISO-8601, when it was
+trained), `metrics` (map), `artifact_uri`, `reason`, and `promoted_at` / `decided_at` / `training_job` /
+`comparable_key` where they apply. Read side: items -> `ModelVersion`s for the API and for serving code that
+needs the version in service. Write side: `claim` (the one writer that decides a version) and `record`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -34,6 +36,14 @@ class ModelVersion(BaseModel):
         default=None, description="Where the model artifact is, e.g. `s3://...`."
     )
     reason: str | None = Field(default=None, description="Why the version was promoted or rejected.")
+    promoted_at: str | None = Field(default=None, description="When it was promoted, ISO-8601 UTC.")
+    decided_at: str | None = Field(default=None, description="When it was promoted or rejected.")
+    training_job: str | None = Field(
+        default=None, description="The training job run whose archive brought this version, if any."
+    )
+    comparable_key: str | None = Field(
+        default=None, description="Versions are compared by the gate only when this matches."
+    )
 
 
 def plain(value: Any) -> Any:
@@ -87,6 +97,100 @@ def list_versions(
 
 
 def promoted(versions: Iterable[ModelVersion], model_name: str) -> ModelVersion | None:
-    """The version of `model_name` in service: the newest promoted one."""
+    """The version of `model_name` in service: the most recently promoted one.
+
+    Promotion time wins over training time, so a version promoted later (say, an older build uploaded by
+    hand after a newer one was rejected) is the one in service; items without `promoted_at` fall back to
+    their `created_at`.
+    """
     candidates = [v for v in versions if v.model_name == model_name and v.status == "promoted"]
-    return max(candidates, key=lambda v: (v.created_at, v.version), default=None)
+    return max(candidates, key=lambda v: (v.promoted_at or v.created_at, v.version), default=None)
+
+
+def in_service(
+    table_name: str, model_name: str, *, dynamodb_resource: dynamodb.DynamoResource | None = None
+) -> ModelVersion | None:
+    """The promoted version of `model_name` in the models table, or None when nothing was promoted yet."""
+    return promoted(
+        list_versions(table_name, model_name=model_name, dynamodb_resource=dynamodb_resource), model_name
+    )
+
+
+# --- Write side (the model registry function) --------------------------------------------------------------
+
+
+def get_version(
+    table_name: str,
+    model_name: str,
+    version: str,
+    *,
+    dynamodb_resource: dynamodb.DynamoResource | None = None,
+) -> ModelVersion | None:
+    item = dynamodb.get_item(
+        table_name, {"model_name": model_name, "version": version}, dynamodb=dynamodb_resource
+    )
+    if item is None:
+        return None
+    found = versions_from_items([item])
+    return found[0] if found else None
+
+
+def claim(
+    table_name: str,
+    candidate: ModelVersion,
+    *,
+    stale_before: str,
+    dynamodb_resource: dynamodb.DynamoResource | None = None,
+) -> bool:
+    """Write `candidate` (status candidate) unless another writer owns the version; True when we own it now.
+
+    We own it when there is no item yet, or the item is a candidate that was claimed before `stale_before`
+    (its writer died), or a candidate from the same training job (a retry of the same archive). A decided
+    version is never claimed again, which is what makes re-delivered notifications cheap no-ops.
+    """
+    item = _item(candidate) | {"claimed_at": candidate.decided_at or candidate.created_at}
+    # `training_job` appears only on the decided item: whoever waits for a job's outcome polls for it.
+    claimed_by_job = item.pop("training_job", None)
+    conditions = "attribute_not_exists(version) OR (#status = :candidate AND claimed_at < :stale)"
+    values: dict[str, Any] = {":candidate": "candidate", ":stale": stale_before}
+    if claimed_by_job:
+        item["claimed_by_job"] = claimed_by_job
+        conditions += " OR (#status = :candidate AND claimed_by_job = :job)"
+        values[":job"] = claimed_by_job
+    return dynamodb.put_item_if(
+        table_name,
+        item,
+        condition=conditions,
+        names={"#status": "status"},
+        values=values,
+        dynamodb=dynamodb_resource,
+    )
+
+
+def record(
+    table_name: str, version: ModelVersion, *, dynamodb_resource: dynamodb.DynamoResource | None = None
+) -> None:
+    """Store a decided version (promoted or rejected), replacing its candidate item."""
+    dynamodb.put_item(table_name, _item(version), dynamodb=dynamodb_resource)
+
+
+def _item(version: ModelVersion) -> dict[str, Any]:
+    item = version.model_dump(exclude_none=True)
+    item["metrics"] = _decimals(item.get("metrics", {}))
+    return item
+
+
+def _decimals(value: Any) -> Any:
+    """Floats -> Decimal for DynamoDB; non-finite numbers are dropped there, as DynamoDB cannot store them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return dynamodb.to_decimal(value) if math.isfinite(value) else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Mapping):
+        converted = {str(key): _decimals(item) for key, item in value.items()}
+        return {key: item for key, item in converted.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [item for item in (_decimals(entry) for entry in value) if item is not None]
+    return value

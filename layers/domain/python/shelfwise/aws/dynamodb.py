@@ -292,3 +292,87 @@ def scan_all(table_name: str, *, dynamodb: DynamoResource | None = None) -> list
         if "LastEvaluatedKey" not in response:
             return items
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# --- Single items (model registry, online activity updates) ------------------------------------------------
+
+
+def get_item(
+    table_name: str, key: dict[str, Any], *, dynamodb: DynamoResource | None = None, consistent: bool = True
+) -> dict[str, Any] | None:
+    """One item by its full key (plain Python values), or None."""
+    response = table(table_name, dynamodb=dynamodb).get_item(Key=key, ConsistentRead=consistent)
+    return response.get("Item")
+
+
+def put_item(table_name: str, item: dict[str, Any], *, dynamodb: DynamoResource | None = None) -> None:
+    table(table_name, dynamodb=dynamodb).put_item(Item=item)
+
+
+def put_item_if(
+    table_name: str,
+    item: dict[str, Any],
+    *,
+    condition: str,
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    dynamodb: DynamoResource | None = None,
+) -> bool:
+    """Put `item` only when `condition` holds for the stored one; False (nothing written) when it does not."""
+    from botocore.exceptions import ClientError
+
+    request: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = values
+    try:
+        table(table_name, dynamodb=dynamodb).put_item(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def query_page(
+    table_name: str,
+    key_name: str,
+    key_value: str,
+    *,
+    limit: int,
+    start_key: dict[str, Any] | None = None,
+    dynamodb: DynamoResource | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of at most `limit` items under a partition key, in sort-key order, and the key to go on from
+    (None on the last page): for APIs that hand a cursor to their callers."""
+    from boto3.dynamodb.conditions import Key
+
+    request: dict[str, Any] = {"KeyConditionExpression": Key(key_name).eq(key_value), "Limit": limit}
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    response = table(table_name, dynamodb=dynamodb).query(**request)
+    return response.get("Items", []), response.get("LastEvaluatedKey")
+
+
+def scan_some(
+    table_name: str,
+    max_items: int,
+    *,
+    attributes: Sequence[str] | None = None,
+    dynamodb: DynamoResource | None = None,
+) -> list[dict[str, Any]]:
+    """At most `max_items` items of a table in scan order: a bounded sample, never the whole table."""
+    source = table(table_name, dynamodb=dynamodb)
+    request: dict[str, Any] = {"Limit": max(1, min(max_items, 1000))}
+    if attributes:
+        request["ProjectionExpression"] = ", ".join(f"#a{index}" for index in range(len(attributes)))
+        request["ExpressionAttributeNames"] = {f"#a{index}": name for index, name in enumerate(attributes)}
+    items: list[dict[str, Any]] = []
+    while len(items) < max_items:
+        response = source.scan(**request)
+        items.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            break
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return items[:max_items]
