@@ -30,7 +30,8 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     catalog = pd.concat(
         [catalog, pd.DataFrame([{"item_id": "fresh", "category": "cat0"}])], ignore_index=True
     )
-    config = replace(TrainConfig(), l2=20.0, rank=16, quantize=request.param)
+    # Retrieval alone: these tests compare the served answer with exact factor scoring.
+    config = replace(TrainConfig(), l2=20.0, rank=16, quantize=request.param, ranker="off")
     result = train(interactions, catalog, config, tmp_path_factory.mktemp(request.param), Progress())
     return Recommender.load(result.model_dir)
 

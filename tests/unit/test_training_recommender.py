@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from shelfwise.recommend import Recommender
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
 sys.path.insert(0, str(TRAINING_DIR))
@@ -60,6 +63,8 @@ def test_ranking_report_skips_users_without_held_out_items_and_measures_coverage
     assert report["ndcg@2"] == pytest.approx(0.5)
     assert report["catalog_coverage"] == pytest.approx(0.3)
     assert report["novelty_bits"] == pytest.approx((1 + 2 + 1 + 2) / 4)
+    # Of the three known items, a is more popular than two (2/3) and b, c than none.
+    assert report["mean_popularity_percentile"] == pytest.approx((2 / 3 + 0 + 2 / 3 + 0) / 4)
 
 
 def test_purchases_outweigh_carts_outweigh_views_and_old_events_decay() -> None:
@@ -110,22 +115,70 @@ def test_ease_lowrank_beats_popularity_on_held_out_items_with_planted_structure(
     assert learned["catalog_coverage"] > popularity["catalog_coverage"]
 
 
-def test_training_job_writes_a_complete_version_directory(
+def test_training_job_writes_one_version_directory_that_fingerprints_every_file(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     interactions, catalog = planted_shop(n_users=120, n_items=60)
     config = replace(TrainConfig(), l2=20.0, rank=16)
     result = train(interactions, catalog, config, tmp_path, Progress())
+    assert list(tmp_path.iterdir()) == [result.model_dir]
     manifest = json.loads((result.model_dir / "manifest.json").read_text())
-    assert result.model_dir.parent == tmp_path / "recommender"
+    assert manifest["model_name"] == "recommender"
     assert manifest["version"] == result.model_dir.name
-    for name in manifest["files"].values():
-        assert (result.model_dir / name).is_file(), name
+    assert datetime.fromisoformat(manifest["created_at"]).utcoffset() == timedelta(0)
+    on_disk = {path.name for path in result.model_dir.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((result.model_dir / name).read_bytes()).hexdigest() == digest, name
+    assert set(manifest["artifacts"].values()) <= on_disk
     metrics = json.loads((result.model_dir / "metrics.json").read_text())
     assert metrics["evaluation"]["ease_lowrank"]["ndcg@10"] > metrics["evaluation"]["popularity"]["ndcg@10"]
     assert metrics["scorer_recall_vs_exact"] >= 0.9
-    assert "ease_lowrank" in (result.model_dir / "model_card.md").read_text()
+    gate = metrics["gate"]
+    assert gate["comparable_key"] == "recommender-v1"
+    assert set(gate["metrics"]) == {"ndcg_at_10", "recall_at_10", "ndcg_lift_over_popularity"}
+    assert gate["metrics"]["ndcg_at_10"] == metrics["evaluation"]["ease_lowrank"]["ndcg@10"]
+    assert gate["metrics"]["ndcg_lift_over_popularity"] > 1.0
+    for name in ("map@10", "catalog_coverage", "novelty_bits", "mean_popularity_percentile"):
+        assert name in metrics["evaluation"]["ease_lowrank"], name
+    card = (result.model_dir / "model_card.md").read_text()
+    assert "ease_lowrank" in card and "recommender-v1" in card
     assert "[step" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("n_users", [1, 5, 20])
+def test_tiny_shops_still_get_a_model_and_the_metrics_say_why_there_is_no_gate(
+    tmp_path: Path, n_users: int
+) -> None:
+    interactions, catalog = planted_shop(n_users=n_users, n_items=8, per_user=3)
+    result = train(interactions, catalog, replace(TrainConfig(), l2=5.0), tmp_path, Progress())
+    metrics = json.loads((result.model_dir / "metrics.json").read_text())
+    if n_users < 20:
+        assert metrics["gate"]["metrics"] == {}
+        assert "users" in metrics["gate"]["skipped"] and metrics["holdout"]["skipped"]
+    else:
+        assert metrics["gate"]["metrics"]["ndcg_at_10"] >= 0.0
+    # Far too few held-out positives to judge a ranking stage: it is left out, and the metrics say why.
+    assert metrics["ranker"]["kept"] is False and metrics["ranker"]["reason"]
+    assert "ranker" not in json.loads((result.model_dir / "manifest.json").read_text())
+    model = Recommender.load(result.model_dir)
+    assert len(model.recommend("u0", k=3)) == 3
+
+
+def test_a_shop_where_nobody_has_two_items_is_not_evaluated_but_still_trained(tmp_path: Path) -> None:
+    interactions = pd.DataFrame(
+        {
+            "user_id": [f"u{user}" for user in range(30)],
+            "item_id": [f"i{user % 6}" for user in range(30)],
+            "event_type": "purchase",
+            "value": 1.0,
+            "timestamp": pd.Timestamp("2025-03-01", tz="UTC"),
+        }
+    )
+    result = train(interactions, pd.DataFrame(), TrainConfig(), tmp_path, Progress())
+    metrics = json.loads((result.model_dir / "metrics.json").read_text())
+    assert "nothing can be held out" in metrics["gate"]["skipped"]
+    assert [rec.item_id for rec in Recommender.load(result.model_dir).recommend("nobody", k=2)]
 
 
 def test_entrypoint_reads_channels_and_reports_failures_in_the_failure_file(tmp_path: Path) -> None:
@@ -144,7 +197,7 @@ def test_entrypoint_reads_channels_and_reports_failures_in_the_failure_file(tmp_
     ]
     channels = ["--interactions", str(tmp_path / "interactions"), "--catalog", str(tmp_path / "catalog")]
     assert train_entrypoint.main([*channels, *args]) == 0
-    assert len(list((tmp_path / "model" / "recommender").iterdir())) == 1
+    assert len(list((tmp_path / "model").iterdir())) == 1
     assert not (tmp_path / "failure").exists()
 
     empty = ["--interactions", str(tmp_path / "nothing"), "--catalog", str(tmp_path / "catalog")]

@@ -2,7 +2,7 @@
 
 Inputs:  $SM_CHANNEL_INTERACTIONS (default /opt/ml/input/data/interactions) — interactions as Parquet/CSV
          $SM_CHANNEL_CATALOG      (default /opt/ml/input/data/catalog)      — catalog as Parquet/CSV, optional
-Output:  $SM_MODEL_DIR            (default /opt/ml/model) — recommender/<version>/ with the ONNX scorer et al.
+Output:  $SM_MODEL_DIR            (default /opt/ml/model) — one <version>/ directory (manifest, ONNX, ...)
 Failure: /opt/ml/output/failure (or $SM_OUTPUT_FAILURE) gets a one-paragraph reason; the exit code is 1.
 Flags override every path and hyper-parameter for local runs: `python training/recommender/train.py --help`.
 """
@@ -17,12 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The ranking features come from the serving library, so training and serving compute them with one function.
+# In the repository it sits under layers/; the container copies it next to this file.
+_DOMAIN = Path(__file__).resolve().parents[2] / "layers" / "domain" / "python"
+if _DOMAIN.is_dir():
+    sys.path.insert(0, str(_DOMAIN))
 
-from recommender.config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig
-from recommender.data import TrainingDataError
-from recommender.io import read_channel
-from recommender.pipeline import SERVABLE_MODELS, train
-from recommender.progress import Progress
+from recommender.config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig  # noqa: E402
+from recommender.data import TrainingDataError  # noqa: E402
+from recommender.io import read_channel  # noqa: E402
+from recommender.pipeline import SERVABLE_MODELS, train  # noqa: E402
+from recommender.progress import Progress  # noqa: E402
 
 DEFAULT_FAILURE_FILE = "/opt/ml/output/failure"
 
@@ -50,8 +55,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", choices=SERVABLE_MODELS, default=defaults.model)
     parser.add_argument("--l2", type=float, default=defaults.l2)
+    parser.add_argument(
+        "--diagonal-penalty",
+        type=float,
+        default=defaults.diagonal_penalty,
+        help="EDLAE: extra L2 per unit of an item's own popularity (0 = plain EASE)",
+    )
     parser.add_argument("--rank", type=int, default=defaults.rank)
     parser.add_argument("--quantize", choices=("int8", "none"), default=defaults.quantize)
+    parser.add_argument(
+        "--ranker",
+        choices=("auto", "off"),
+        default=defaults.ranker,
+        help="auto: train the FM re-ranker and ship it only if the hold-out improves",
+    )
     parser.add_argument(
         "--half-life-days",
         type=float,
@@ -75,8 +92,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         TrainConfig(),
         model=args.model,
         l2=args.l2,
+        diagonal_penalty=args.diagonal_penalty,
         rank=args.rank,
         quantize=args.quantize,
+        ranker=args.ranker,
         weighting=weighting,
         seed=args.seed,
     )

@@ -32,6 +32,8 @@ class TrainConfig:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     # EASE's L2 penalty; for binary data on catalogs of a few thousand items a few hundred works well.
     l2: float = 500.0
+    # EDLAE's popularity-proportional extra penalty on each item (0 = plain EASE); see models.EaseLowRank.
+    diagonal_penalty: float = 0.0
     # Rank of the factor model served by the ONNX scorer (the embedding size).
     rank: int = 256
     # iALS hyper-parameters (only used when model == "ials").
@@ -46,6 +48,12 @@ class TrainConfig:
     seed: int = 42
     # Items kept in the popularity fallback list shipped with the model.
     popular_items: int = 500
+    # Ranking stage (FM re-ranking the retrieval candidates): "auto" trains and measures it and ships it only
+    # when the hold-out improves by ranker_min_gain (relative nDCG@k) without losing recall; "off" skips it.
+    ranker: Literal["auto", "off"] = "auto"
+    ranker_candidates: int = 100
+    ranker_factors: int = 2
+    ranker_min_gain: float = 0.01
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,7 +1,8 @@
 """Write a trained model as a self-describing version directory the serving library loads.
 
-Layout of `models/recommender/<version>/` (all paths relative, listed in manifest.json):
-  manifest.json        format version, model version, sizes, weighting, file names
+Layout of `<version>/` (uploaded by the registry to `models/recommender/<version>/`; paths relative):
+  manifest.json        format version, model name and version, sizes, weighting, `artifacts` (role → file)
+                       and `files` (file → sha256 of every other file; the manifest is written last)
   scorer.onnx          query[1,d] · item matrix (initializer, int8 or fp32) → * column_scale[n]
                        → + score_bias[n]
                        → TopK(k) giving candidate_scores / candidate_indices
@@ -31,8 +32,9 @@ from onnx import TensorProto, helper, numpy_helper
 from .data import InteractionMatrix
 from .models import ServingFactors
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_NAME = "recommender"
+MANIFEST = "manifest.json"
 OPSET = 17
 
 
@@ -110,27 +112,53 @@ def model_version(factors: ServingFactors, config: dict[str, Any], now: datetime
     return f"{stamp}-{digest.hexdigest()[:8]}"
 
 
+ARTIFACTS = {
+    "scorer": "scorer.onnx",
+    "user_factors": "user_factors.npy",
+    "item_factors": "item_factors.npy",
+    "item_scales": "item_scales.npy",
+    "embedding_row_scale": "embedding_row_scale.npy",
+    "embedding_dim_scale": "embedding_dim_scale.npy",
+    "items": "items.json",
+    "popularity": "popularity.json",
+    "users": "users.json",
+    "user_indptr": "user_indptr.npy",
+    "user_items": "user_items.npy",
+    "user_weights": "user_weights.npy",
+    "metrics": "metrics.json",
+    "model_card": "model_card.md",
+}
+
+
 def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = None) -> Path:
-    """Write every artifact into `model_root/recommender/<version>/` and return that directory."""
+    """Write every artifact except the manifest into `model_root/<version>/` and return that directory.
+
+    The manifest is written by `write_manifest` once metrics.json and the model card are final, because it
+    carries the sha256 of every other file.
+    """
     version = model_version(inputs.factors, inputs.config, now)
-    target = Path(model_root) / MODEL_NAME / version
+    target = Path(model_root) / version
     target.mkdir(parents=True, exist_ok=False)
     scorer, scales = build_scorer_graph(inputs.factors.item_side, inputs.quantize)
-    onnx.save_model(scorer, str(target / "scorer.onnx"))
-    np.save(target / "user_factors.npy", inputs.factors.user_side.astype(np.float32))
-    np.save(target / "item_factors.npy", inputs.factors.item_side.astype(np.float32))
-    np.save(target / "item_scales.npy", scales.astype(np.float32))
+    onnx.save_model(scorer, str(target / ARTIFACTS["scorer"]))
+    np.save(target / ARTIFACTS["user_factors"], inputs.factors.user_side.astype(np.float32))
+    np.save(target / ARTIFACTS["item_factors"], inputs.factors.item_side.astype(np.float32))
+    np.save(target / ARTIFACTS["item_scales"], scales.astype(np.float32))
     n_items, dims = inputs.factors.item_side.shape
     row_scale = inputs.factors.embedding_row_scale
     dim_scale = inputs.factors.embedding_dim_scale
     np.save(
-        target / "embedding_row_scale.npy", np.ones(n_items, np.float32) if row_scale is None else row_scale
+        target / ARTIFACTS["embedding_row_scale"],
+        np.ones(n_items, np.float32) if row_scale is None else row_scale,
     )
-    np.save(target / "embedding_dim_scale.npy", np.ones(dims, np.float32) if dim_scale is None else dim_scale)
+    np.save(
+        target / ARTIFACTS["embedding_dim_scale"],
+        np.ones(dims, np.float32) if dim_scale is None else dim_scale,
+    )
     category_names = sorted({category for category in inputs.item_categories if category})
     category_index = {name: position for position, name in enumerate(category_names)}
     _write_json(
-        target / "items.json",
+        target / ARTIFACTS["items"],
         {
             "item_ids": [str(item) for item in inputs.matrix.item_ids],
             "categories": category_names,
@@ -138,16 +166,21 @@ def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = 
         },
     )
     _write_json(
-        target / "popularity.json",
+        target / ARTIFACTS["popularity"],
         {"items": [{"item_id": item, "count": float(count)} for item, count in inputs.popularity]},
     )
     histories = inputs.matrix.matrix.tocsr()
-    _write_json(target / "users.json", {"user_ids": [str(user) for user in inputs.matrix.user_ids]})
-    np.save(target / "user_indptr.npy", histories.indptr.astype(np.int64))
-    np.save(target / "user_items.npy", histories.indices.astype(np.int32))
-    np.save(target / "user_weights.npy", histories.data.astype(np.float32))
-    _write_json(target / "metrics.json", inputs.metrics)
-    manifest = {
+    _write_json(target / ARTIFACTS["users"], {"user_ids": [str(user) for user in inputs.matrix.user_ids]})
+    np.save(target / ARTIFACTS["user_indptr"], histories.indptr.astype(np.int64))
+    np.save(target / ARTIFACTS["user_items"], histories.indices.astype(np.int32))
+    np.save(target / ARTIFACTS["user_weights"], histories.data.astype(np.float32))
+    _write_json(target / ARTIFACTS["metrics"], inputs.metrics)
+    return target
+
+
+def manifest_header(inputs: ExportInputs, version: str, now: datetime | None = None) -> dict[str, Any]:
+    """Everything in manifest.json except the file hashes."""
+    return {
         "format_version": FORMAT_VERSION,
         "model_name": MODEL_NAME,
         "version": version,
@@ -159,36 +192,47 @@ def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = 
         "quantize": inputs.quantize,
         "weighting": inputs.weighting,
         "config": inputs.config,
-        "files": {
-            "scorer": "scorer.onnx",
-            "user_factors": "user_factors.npy",
-            "item_factors": "item_factors.npy",
-            "item_scales": "item_scales.npy",
-            "embedding_row_scale": "embedding_row_scale.npy",
-            "embedding_dim_scale": "embedding_dim_scale.npy",
-            "items": "items.json",
-            "popularity": "popularity.json",
-            "users": "users.json",
-            "user_indptr": "user_indptr.npy",
-            "user_items": "user_items.npy",
-            "user_weights": "user_weights.npy",
-            "metrics": "metrics.json",
-            "model_card": "model_card.md",
-        },
+        "artifacts": dict(ARTIFACTS),
     }
-    _write_json(target / "manifest.json", manifest)
-    (target / "model_card.md").write_text(model_card(manifest, inputs.metrics), encoding="utf-8")
-    return target
+
+
+def finalize_version(target: Path, header: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Write metrics.json and the model card, then the manifest that fingerprints them."""
+    _write_json(target / ARTIFACTS["metrics"], metrics)
+    (target / ARTIFACTS["model_card"]).write_text(model_card(header, metrics), encoding="utf-8")
+    return write_manifest(target, header)
+
+
+def write_manifest(target: Path, header: dict[str, Any]) -> dict[str, Any]:
+    """Write manifest.json last: `files` maps every other file of the version to its sha256."""
+    files = {
+        path.relative_to(target).as_posix(): _sha256(path)
+        for path in sorted(target.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+    manifest = {**header, "files": files}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
+    config = manifest.get("config", {})
     lines = [
         f"# Recommender model {manifest['version']}",
         "",
-        f"- Model: `{manifest['model']}` — {manifest['dims']}-dimensional factors over "
-        f"{manifest['n_items']} items, "
-        f"trained on {manifest['n_users']} users.",
-        f"- Serving matrix: {manifest['quantize']} (candidates re-ranked exactly in fp32).",
+        f"- Model: `{manifest['model']}` (λ={config.get('l2')}, diagonal penalty "
+        f"{config.get('diagonal_penalty')}) — {manifest['dims']}-dimensional factors over "
+        f"{manifest['n_items']} items, trained on {manifest['n_users']} users.",
+        f"- Serving matrix: {manifest['quantize']} (candidates re-ranked exactly in fp32); ONNX top-k agrees "
+        f"with exact scoring on {metrics.get('scorer_recall_vs_exact', float('nan')):.3f} of items.",
         f"- Event weights: {manifest['weighting'].get('event_weights')}; recency half-life: "
         f"{manifest['weighting'].get('half_life_days')} days.",
         "- Intended use: ranking catalog items for a shopper from their recent interactions; popularity "
@@ -198,14 +242,36 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "",
         "## Offline evaluation (held-out split)",
         "",
-        "| model | metric | value |",
-        "| --- | --- | --- |",
     ]
-    for model_name, values in sorted(metrics.get("evaluation", {}).items()):
-        for name, value in sorted(values.items()):
-            lines.append(f"| {model_name} | {name} | {value:.4f} |" if isinstance(value, float) else "")
-    lines.append("")
-    return "\n".join(line for line in lines if line is not None) + "\n"
+    holdout = metrics.get("holdout", {})
+    if "skipped" in holdout:
+        lines += [f"Not evaluated: {holdout['skipped']}. The gate has no metrics for this version.", ""]
+    else:
+        lines += [
+            f"Split: {holdout.get('protocol')}; {holdout.get('users_evaluated')} users evaluated, "
+            f"{holdout.get('test_pairs')} held-out pairs.",
+            "",
+        ]
+        evaluation = metrics.get("evaluation", {})
+        names = sorted({name for values in evaluation.values() for name in values})
+        lines += ["| metric | " + " | ".join(evaluation) + " |", "| --- |" + " --- |" * len(evaluation)]
+        for name in names:
+            cells = [_cell(values.get(name)) for values in evaluation.values()]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    gate = metrics.get("gate", {})
+    gate_values = ", ".join(f"{name} {value:.4f}" for name, value in gate.get("metrics", {}).items())
+    lines += [f"Gate ({gate.get('comparable_key')}): {gate_values or 'none'}.", ""]
+    ranker = metrics.get("ranker")
+    if ranker:
+        lines += ["## Ranking stage (FM re-ranker)", "", f"{ranker.get('reason', '')}.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and value >= 1 else f"{value:.4f}"
+    return "" if value is None else str(value)
 
 
 def _write_json(path: Path, payload: Any) -> None:

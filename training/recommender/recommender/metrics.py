@@ -57,7 +57,8 @@ def ranking_report(
 
     `item_popularity` maps an item to the share of training users who interacted with it; novelty is the mean
     self-information -log2(share) of recommended items (higher = less popularity-biased), and
-    `mean_popularity` the mean share itself.
+    `mean_item_popularity` the mean share itself, and `mean_popularity_percentile` the mean share of catalog
+    items less popular than each recommended one (1.0 = only the head; popularity itself sits near 1.0).
     """
     users = [user for user, items in relevant.items() if items]
     if not users:
@@ -65,6 +66,7 @@ def ranking_report(
     rows = {"precision": [], "recall": [], "ndcg": [], "map": [], "map_full": []}
     shown: set[object] = set()
     novelty: list[float] = []
+    ordered_shares = np.sort(np.fromiter(item_popularity.values(), float)) if item_popularity else None
     popularity: list[float] = []
     for user in users:
         ranked = list(recommendations.get(user, ()))[:k]
@@ -86,4 +88,6 @@ def ranking_report(
     if item_popularity is not None and novelty:
         report["novelty_bits"] = float(np.mean(novelty))
         report["mean_item_popularity"] = float(np.mean(popularity))
+        below = np.searchsorted(ordered_shares, np.asarray(popularity), side="left")
+        report["mean_popularity_percentile"] = float(np.mean(below / len(ordered_shares)))
     return report

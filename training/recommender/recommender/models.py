@@ -112,40 +112,56 @@ class EaseLowRank:
     # truncated SVD of X.
     dense_limit = 6000
 
-    def __init__(self, l2: float = 500.0, rank: int = 256, seed: int = 42) -> None:
+    def __init__(
+        self, l2: float = 500.0, rank: int = 256, seed: int = 42, diagonal_penalty: float = 0.0
+    ) -> None:
         self.l2 = l2
         self.rank = rank
         self.seed = seed
+        # EDLAE (Steck 2020): an item's penalty grows with its own popularity, Λ = λ + p·diag(XᵀX), which is
+        # what dropout-trained autoencoders optimise in closed form; 0 is plain EASE.
+        self.diagonal_penalty = diagonal_penalty
 
     def fit(self, interactions: sparse.csr_matrix, progress: ProgressCallback = _quiet) -> EaseLowRank:
         n_items = interactions.shape[1]
         rank = min(self.rank, n_items - 1) if n_items > 1 else 1
+        item_mass = np.asarray(interactions.multiply(interactions).sum(axis=0)).ravel().astype(np.float64)
+        # With Λ = diag(λ_i) and s = Λ^-1/2: (XᵀX + Λ)⁻¹ = S·(X̃ᵀX̃ + I)⁻¹·S for the column-scaled X̃ = X·S,
+        # so the plain-λ derivation carries over to the scaled matrix.
+        penalty = self.l2 + self.diagonal_penalty * item_mass
+        column_scale = 1.0 / np.sqrt(penalty)
+        scaled = interactions.astype(np.float64) @ sparse.diags(column_scale)
         if n_items <= self.dense_limit:
             progress(f"ease_lowrank: eigendecomposition of the {n_items}x{n_items} item Gram matrix")
-            gram = (interactions.T @ interactions).toarray().astype(np.float64)
+            gram = (scaled.T @ scaled).toarray()
             eigenvalues, vectors = linalg.eigh(gram, overwrite_a=True, check_finite=False)
             keep = np.argsort(-eigenvalues)[:rank]
             squared, basis = np.maximum(eigenvalues[keep], 0.0), vectors[:, keep]
         else:
             progress(f"ease_lowrank: rank-{rank} sparse SVD of the {interactions.shape} interaction matrix")
             start = np.random.default_rng(self.seed).standard_normal(min(interactions.shape))
-            _, singular, right_t = sparse_linalg.svds(interactions.astype(np.float64), k=rank, v0=start)
+            _, singular, right_t = sparse_linalg.svds(scaled.tocsr(), k=rank, v0=start)
             squared, basis = singular**2, right_t.T
-        energy = basis**2
-        # diag((XᵀX + λI)⁻¹) from the kept directions; the discarded ones are treated as σ² = 0.
-        inverse_diagonal = (1.0 - energy.sum(axis=1)) / self.l2 + energy @ (1.0 / (squared + self.l2))
-        shrink = squared / (squared + self.l2)
-        # Similar items compare user_side rows (what each item makes the model recommend); user_side =
-        # diag(λ·diag P) · item_side · diag(shrink), which the scorer can evaluate against item_side.
+        shrink = squared / (squared + 1.0)
+        # diag((XᵀX + Λ)⁻¹)·λ, from the kept directions; the discarded ones are treated as σ² = 0.
+        inverse_diagonal = column_scale**2 * self.l2 * (1.0 - (basis**2) @ shrink)
+        # Off its zero diagonal EASE's B is S·V·diag(shrink)·Vᵀ·S·diag(1/diag P): user_side carries the left
+        # half, item_side the right. Similar items compare user_side rows (what each item makes the model
+        # recommend); user_side = diag(λ·diag P) · item_side · diag(shrink), which the scorer evaluates
+        # against item_side.
+        root_l2 = np.sqrt(self.l2)
         self.factors = ServingFactors(
-            user_side=np.ascontiguousarray(basis * shrink, dtype=np.float32),
+            user_side=np.ascontiguousarray(basis * (column_scale * root_l2)[:, None] * shrink, np.float32),
             item_side=np.ascontiguousarray(
-                basis / inverse_diagonal[:, None] * (1.0 / self.l2), dtype=np.float32
+                basis * (column_scale * root_l2 / inverse_diagonal)[:, None], dtype=np.float32
             ),
-            embedding_row_scale=(inverse_diagonal * self.l2).astype(np.float32),
+            embedding_row_scale=inverse_diagonal.astype(np.float32),
             embedding_dim_scale=shrink.astype(np.float32),
         )
-        progress(f"ease_lowrank: kept {rank} directions (smallest σ²={squared.min():.1f}, λ={self.l2:g})")
+        progress(
+            f"ease_lowrank: kept {rank} directions "
+            f"(λ={self.l2:g}, diagonal penalty={self.diagonal_penalty:g})"
+        )
         return self
 
     def score(self, interactions: sparse.csr_matrix) -> np.ndarray:
@@ -255,6 +271,7 @@ def build_model(
     ials_alpha: float,
     ials_iterations: int,
     seed: int,
+    diagonal_penalty: float = 0.0,
 ) -> Popularity | Ease | EaseSvd | EaseLowRank | Ials:
     if kind == "popularity":
         return Popularity()
@@ -263,7 +280,7 @@ def build_model(
     if kind == "ease_svd":
         return EaseSvd(l2, rank, seed)
     if kind == "ease_lowrank":
-        return EaseLowRank(l2, rank, seed)
+        return EaseLowRank(l2, rank, seed, diagonal_penalty)
     if kind == "ials":
         return Ials(ials_factors, ials_regularization, ials_alpha, ials_iterations, seed)
     raise ValueError(f"unknown model kind {kind!r}; choose popularity, ease, ease_svd, ease_lowrank or ials")

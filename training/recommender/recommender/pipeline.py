@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,14 +14,18 @@ import pandas as pd
 from .config import TrainConfig
 from .data import InteractionMatrix, TrainingDataError, event_confidences
 from .evaluate import evaluate_model, top_k_unseen
-from .export import ExportInputs, export_model
+from .export import ExportInputs, export_model, finalize_version, manifest_header
 from .models import Popularity, ServingFactors, build_model
 from .progress import Progress
+from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
 from .split import stratified_user_split
 
 SERVABLE_MODELS = ("ease_lowrank", "ease_svd", "ials")
 # Below this many users a hold-out says more about noise than about the model, so it is skipped.
 MIN_USERS_FOR_EVALUATION = 20
+# The registry compares gate metrics only between versions that share this key.
+COMPARABLE_KEY = "recommender-v1"
+MAX_LIFT = 100.0
 
 
 @dataclass
@@ -41,6 +44,7 @@ def _model_from_config(config: TrainConfig, kind: str | None = None):
         ials_alpha=config.ials_alpha,
         ials_iterations=config.ials_iterations,
         seed=config.seed,
+        diagonal_penalty=config.diagonal_penalty,
     )
 
 
@@ -58,19 +62,8 @@ def train(
     pairs = event_confidences(interactions, config.weighting)
     progress.step(f"weighted {len(interactions)} events into {len(pairs)} user-item pairs")
     metrics: dict[str, Any] = {"k": config.top_k, "pairs": len(pairs), "evaluation": {}, "train_seconds": {}}
-    if pairs["user_id"].nunique() >= MIN_USERS_FOR_EVALUATION:
-        train_pairs, test_pairs = stratified_user_split(pairs, config.holdout_fraction, config.seed)
-        train_matrix = InteractionMatrix.from_confidences(train_pairs)
-        for kind in ("popularity", config.model):
-            model = Popularity() if kind == "popularity" else _model_from_config(config)
-            result = evaluate_model(model, train_matrix, test_pairs, config.top_k)
-            metrics["evaluation"][kind] = result.metrics
-            progress.step(
-                f"hold-out {kind}: ndcg@{config.top_k}={result.metrics[f'ndcg@{config.top_k}']:.4f} "
-                f"recall@{config.top_k}={result.metrics[f'recall@{config.top_k}']:.4f}"
-            )
-    else:
-        progress.step(f"fewer than {MIN_USERS_FOR_EVALUATION} users: skipping the hold-out evaluation")
+    holdout, ranker = holdout_evaluation(pairs, catalog, config, progress)
+    metrics.update(holdout)
 
     item_ids, categories = _catalog_items(pairs, catalog)
     matrix = InteractionMatrix.from_confidences(pairs, item_ids=item_ids)
@@ -84,29 +77,127 @@ def train(
     popularity = [(str(matrix.item_ids[index]), float(counts[index])) for index in order if counts[index] > 0]
     progress.step(f"fitted {config.model} on {matrix.n_users} users x {matrix.n_items} items")
 
-    model_dir = export_model(
-        ExportInputs(
-            factors=factors,
-            matrix=matrix,
-            item_categories=categories,
-            popularity=popularity,
-            weighting=config.weighting.to_dict(),
-            metrics=metrics,
-            config=config.to_dict(),
-            quantize=config.quantize,
-        ),
-        model_root,
-        now,
+    inputs = ExportInputs(
+        factors=factors,
+        matrix=matrix,
+        item_categories=categories,
+        popularity=popularity,
+        weighting=config.weighting.to_dict(),
+        metrics=metrics,
+        config=config.to_dict(),
+        quantize=config.quantize,
     )
+    model_dir = export_model(inputs, model_root, now)
+    header = manifest_header(inputs, model_dir.name, now)
+    if ranker is not None and ranker.kept and ranker.model is not None:
+        items = item_context(pairs, matrix, catalog)
+        header["ranker"] = export_ranker(model_dir, ranker.model, items, config.ranker_candidates)
+        progress.step(f"exported the ranking stage ({len(items.category)} items)")
     metrics["scorer_recall_vs_exact"] = scorer_agreement(
         model_dir, factors, matrix, config.top_k, config.seed
     )
-    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    manifest = finalize_version(model_dir, header, metrics)
     progress.step(
-        f"exported {model_dir.name}; ONNX top-{config.top_k} agrees with exact scoring on "
-        f"{metrics['scorer_recall_vs_exact']:.3f} of items"
+        f"exported {model_dir.name} ({len(manifest['files'])} files); ONNX top-{config.top_k} agrees with "
+        f"exact scoring on {metrics['scorer_recall_vs_exact']:.3f} of items"
     )
     return TrainResult(model_dir=model_dir, metrics=metrics)
+
+
+def holdout_evaluation(
+    pairs: pd.DataFrame, catalog: pd.DataFrame, config: TrainConfig, progress: Progress
+) -> tuple[dict[str, Any], RankerOutcome | None]:
+    """Popularity, the configured model and the ranking stage on a per-user random hold-out, and the gate.
+
+    The split holds out `holdout_fraction` of each user's items at random (the Microsoft Recommenders
+    protocol) rather than the newest ones: a time split would leave the users who were quiet lately out of
+    the measurement, and the gate compares versions, so what matters is that every version is measured the
+    same way. With too little data the gate is written empty with the reason, and the model is still written.
+    """
+    k = config.top_k
+    skipped = _holdout_skip_reason(pairs)
+    test_pairs = pd.DataFrame()
+    if skipped is None:
+        train_pairs, test_pairs = stratified_user_split(pairs, config.holdout_fraction, config.seed)
+        if test_pairs.empty:
+            skipped = "no user has more than one item, so nothing can be held out"
+    if skipped is not None:
+        progress.step(f"skipping the hold-out evaluation: {skipped}")
+        return {
+            "holdout": {"skipped": skipped},
+            "gate": {"metrics": {}, "comparable_key": COMPARABLE_KEY, "skipped": skipped},
+            "ranker": {"kept": False, "reason": f"not evaluated: {skipped}"},
+        }, None
+    train_matrix = InteractionMatrix.from_confidences(train_pairs)
+    evaluation: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+    retrieval = _model_from_config(config)
+    for kind in ("popularity", config.model):
+        model = Popularity() if kind == "popularity" else retrieval
+        result = evaluate_model(model, train_matrix, test_pairs, k)
+        evaluation[kind] = result.metrics
+        seconds[f"holdout_{kind}"] = round(result.train_seconds, 3)
+        progress.step(
+            f"hold-out {kind}: ndcg@{k}={result.metrics[f'ndcg@{k}']:.4f} "
+            f"recall@{k}={result.metrics[f'recall@{k}']:.4f} map@{k}={result.metrics[f'map@{k}']:.4f}"
+        )
+    served = evaluation[config.model]
+    ranker = None
+    ranker_report: dict[str, Any] = {"kept": False, "reason": "turned off (--ranker off)"}
+    if config.ranker == "auto":
+        started = progress.elapsed
+        ranker = evaluate_ranker(
+            retrieval,
+            lambda: _model_from_config(config),
+            train_pairs,
+            test_pairs,
+            catalog,
+            k=k,
+            n_candidates=config.ranker_candidates,
+            n_factors=config.ranker_factors,
+            min_gain=config.ranker_min_gain,
+            seed=config.seed,
+        )
+        seconds["ranker"] = round(progress.elapsed - started, 3)
+        ranker_report = ranker.report
+        progress.step(f"ranking stage: {ranker_report['reason']}")
+        if ranker.kept:
+            served = evaluation[f"{config.model}+fm_ranker"] = ranker_report["reranked"]  # type: ignore[assignment]
+    lift = ndcg_lift(served[f"ndcg@{k}"], evaluation["popularity"][f"ndcg@{k}"])
+    return {
+        "holdout": {
+            "protocol": f"per-user random {config.holdout_fraction:.0%} of each user's items "
+            f"(seed {config.seed})",
+            "train_pairs": len(train_pairs),
+            "test_pairs": len(test_pairs),
+            "users_evaluated": int(served["users_evaluated"]),
+        },
+        "evaluation": evaluation,
+        "train_seconds": seconds,
+        "gate": {
+            "metrics": {
+                "ndcg_at_10": served[f"ndcg@{k}"],
+                "recall_at_10": served[f"recall@{k}"],
+                "ndcg_lift_over_popularity": lift,
+            },
+            "comparable_key": COMPARABLE_KEY,
+        },
+        "ranker": ranker_report,
+    }, ranker
+
+
+def ndcg_lift(model_ndcg: float, popularity_ndcg: float) -> float:
+    """model / popularity nDCG; when popularity scores nothing the ratio is capped so it stays a number."""
+    if popularity_ndcg <= 0:
+        return MAX_LIFT if model_ndcg > 0 else 1.0
+    return min(model_ndcg / popularity_ndcg, MAX_LIFT)
+
+
+def _holdout_skip_reason(pairs: pd.DataFrame) -> str | None:
+    users = pairs["user_id"].nunique()
+    if users < MIN_USERS_FOR_EVALUATION:
+        return f"only {users} users; at least {MIN_USERS_FOR_EVALUATION} are needed for a meaningful hold-out"
+    return None
 
 
 def _catalog_items(pairs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow/numpy are imported inside the file-folding functions only: the online half of this module (encode,
+# decode, merge) runs in the recommendations function, which ships without the data layer.
 
 MAX_RECENT = 50
 TTL_DAYS = 90
@@ -37,14 +41,25 @@ FORMAT_VERSION = 1
 
 logger = Logger(child=True)
 
-ACTIVITY_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("item_id", pa.string()),
-        pa.field("event_type", pa.string()),
-        pa.field("ts", pa.int64()),
-    ]
-)
+
+@cache
+def activity_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("item_id", pa.string()),
+            pa.field("event_type", pa.string()),
+            pa.field("ts", pa.int64()),
+        ]
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ACTIVITY_SCHEMA":
+        return activity_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RecentEvent(NamedTuple):
@@ -116,6 +131,9 @@ def stored_recent(item: Mapping[str, Any] | None) -> list[RecentEvent]:
 
 def activity_rows(interactions: pa.Table) -> pa.Table:
     """The columns the activity table needs, with `ts` in epoch seconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     seconds = pc.divide(pc.cast(interactions.column("timestamp"), pa.int64()), 1000)
     return pa.table(
         {
@@ -124,14 +142,18 @@ def activity_rows(interactions: pa.Table) -> pa.Table:
             "event_type": interactions.column("event_type"),
             "ts": seconds,
         },
-        schema=ACTIVITY_SCHEMA,
+        schema=activity_schema(),
     )
 
 
 def newest_per_user(rows: pa.Table, limit: int = MAX_RECENT) -> pa.Table:
     """Distinct events, newest first within each user, cut to `limit` per user (sorted by user)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if rows.num_rows == 0:
-        return ACTIVITY_SCHEMA.empty_table()
+        return activity_schema().empty_table()
     distinct = rows.group_by(["user_id", "item_id", "event_type", "ts"], use_threads=False).aggregate([])
     ordered = distinct.sort_by([("user_id", "ascending"), ("ts", "descending"), ("item_id", "ascending")])
     users = ordered.column("user_id").combine_chunks()
@@ -139,7 +161,7 @@ def newest_per_user(rows: pa.Table, limit: int = MAX_RECENT) -> pa.Table:
     run_starts = np.concatenate(([0], run_ends[:-1]))
     lengths = run_ends - run_starts
     rank = np.arange(ordered.num_rows) - np.repeat(run_starts, lengths)
-    return ordered.select(ACTIVITY_SCHEMA.names).filter(pa.array(rank < limit))
+    return ordered.select(activity_schema().names).filter(pa.array(rank < limit))
 
 
 def fold_newest(kept: pa.Table | None, chunk: pa.Table, limit: int = MAX_RECENT) -> pa.Table:
@@ -147,6 +169,8 @@ def fold_newest(kept: pa.Table | None, chunk: pa.Table, limit: int = MAX_RECENT)
 
     Folding chunk by chunk bounds memory by users x `limit` however long the file is.
     """
+    import pyarrow as pa
+
     reduced = newest_per_user(chunk, limit)
     if kept is None or kept.num_rows == 0:
         return reduced
@@ -155,6 +179,8 @@ def fold_newest(kept: pa.Table | None, chunk: pa.Table, limit: int = MAX_RECENT)
 
 def user_blocks(newest: pa.Table, users_per_block: int) -> Iterator[pa.Table]:
     """Slices of a user-sorted table (`newest_per_user` output) of `users_per_block` whole users each."""
+    import pyarrow.compute as pc
+
     if newest.num_rows == 0:
         return
     run_ends = pc.run_end_encode(newest.column("user_id").combine_chunks()).run_ends.to_numpy()

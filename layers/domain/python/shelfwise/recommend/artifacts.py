@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-SUPPORTED_FORMAT_VERSION = 1
+# 2: `artifacts` maps a role to its file and `files` maps every file to its sha256 (the registry's contract).
+SUPPORTED_FORMAT_VERSION = 2
 
 
 class ModelFormatError(ValueError):
@@ -25,13 +26,19 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
             f"model format {manifest.get('format_version')!r} is not supported "
             f"(expected {SUPPORTED_FORMAT_VERSION})"
         )
+    if not isinstance(manifest.get("artifacts"), dict):
+        raise ModelFormatError(f"{manifest_path} has no `artifacts` map; it was not written by this trainer")
     return manifest
 
 
+def artifact_path(model_dir: Path, manifest: dict[str, Any], name: str) -> Path:
+    return Path(model_dir) / manifest["artifacts"][name]
+
+
 def read_json(model_dir: Path, manifest: dict[str, Any], name: str) -> Any:
-    return json.loads((Path(model_dir) / manifest["files"][name]).read_text(encoding="utf-8"))
+    return json.loads(artifact_path(model_dir, manifest, name).read_text(encoding="utf-8"))
 
 
 def read_array(model_dir: Path, manifest: dict[str, Any], name: str) -> np.ndarray:
     """Memory-mapped, so loading a large model costs page faults on use rather than a full read up front."""
-    return np.load(Path(model_dir) / manifest["files"][name], mmap_mode="r")
+    return np.load(artifact_path(model_dir, manifest, name), mmap_mode="r")

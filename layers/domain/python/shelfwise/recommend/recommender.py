@@ -9,6 +9,7 @@ match exact scoring while the full-catalog pass reads a quarter of the bytes.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from shelfwise.recommend.artifacts import read_array, read_json, read_manifest
+from shelfwise.recommend.artifacts import artifact_path, read_array, read_json, read_manifest
+from shelfwise.recommend.ranker import Ranker
 from shelfwise.recommend.weighting import EventWeighting
 
 # Candidates fetched beyond k for exact re-ranking; int8 rounding rarely moves an item further than this.
@@ -47,7 +49,13 @@ class Recommendation:
 
 
 class Recommender:
-    def __init__(self, model_dir: Path, manifest: dict[str, Any], session: ort.InferenceSession) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        manifest: dict[str, Any],
+        session: ort.InferenceSession,
+        use_ranker: bool = True,
+    ) -> None:
         self.model_dir = Path(model_dir)
         self.manifest = manifest
         self.version: str = manifest["version"]
@@ -79,11 +87,15 @@ class Recommender:
         self._zero_bias = np.zeros(self._n_items, dtype=np.float32)
         self._category_bias: OrderedDict[int, np.ndarray] = OrderedDict()
         self._users: dict[str, int] | None = None
+        # Optional second stage, shipped only when it beat retrieval alone on the training job's hold-out.
+        ranker_spec = manifest.get("ranker")
+        self._ranker = Ranker.load(self.model_dir, ranker_spec) if ranker_spec and use_ranker else None
         # The bias buffers are reused and patched per request, so requests on one instance take turns.
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> Recommender:
+    def load(cls, model_dir: str | Path, use_ranker: bool = True) -> Recommender:
+        """Open a version directory; `use_ranker=False` serves retrieval only even if a ranker ships."""
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
         options = ort.SessionOptions()
@@ -91,9 +103,9 @@ class Recommender:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session = ort.InferenceSession(
-            str(model_dir / manifest["files"]["scorer"]), options, providers=["CPUExecutionProvider"]
+            str(artifact_path(model_dir, manifest, "scorer")), options, providers=["CPUExecutionProvider"]
         )
-        return cls(model_dir, manifest, session)
+        return cls(model_dir, manifest, session, use_ranker)
 
     @property
     def n_items(self) -> int:
@@ -103,8 +115,17 @@ class Recommender:
     def categories(self) -> list[str]:
         return list(self._category_names)
 
+    @property
+    def has_ranker(self) -> bool:
+        return self._ranker is not None
+
     def knows_item(self, item_id: str) -> bool:
         return item_id in self._item_index
+
+    def training_items(self, user_id: str) -> list[str]:
+        """The items in `user_id`'s training history (none for a user the model was not trained on)."""
+        indices, _ = self._history(user_id)
+        return [str(self._item_ids[index]) for index in indices]
 
     def recommend(
         self,
@@ -113,11 +134,14 @@ class Recommender:
         category: str | None = None,
         exclude: Collection[str] = (),
         exclude_seen: bool = True,
+        now: float | None = None,
     ) -> list[Recommendation]:
         """Top-k items for a known user id or for an explicit history of (item_id, weight) pairs.
 
         Never returns an excluded item, an item outside `category`, or (with exclude_seen) an item in the
-        history; returns k items whenever that many remain after filtering.
+        history; returns k items whenever that many remain after filtering. With a ranking stage, the
+        retrieval model's top candidates are re-ordered by it and `score` is the ranker's; `now` (epoch
+        seconds, default the current time) is the moment its recency feature measures from.
         """
         if k <= 0:
             return []
@@ -128,7 +152,11 @@ class Recommender:
         query = self._query_from_history(indices, weights)
         if query is None:
             return self._popular_fallback(k, category, blocked)
-        ranked = self._rank(query, self._scales, None, k, category, blocked)
+        if self._ranker is None:
+            ranked = self._rank(query, self._scales, None, k, category, blocked)
+            retrieval_scores = [score for _, score in ranked]
+        else:
+            ranked, retrieval_scores = self._rerank(query, k, category, blocked, indices, weights, now)
         if not ranked:
             return []
         result_indices = np.array([index for index, _ in ranked])
@@ -140,10 +168,34 @@ class Recommender:
             Recommendation(
                 str(self._item_ids[index]),
                 score,
-                f"because you interacted with {self._item_ids[source]}" if score > 0 else NO_SIGNAL_REASON,
+                f"because you interacted with {self._item_ids[source]}" if signal > 0 else NO_SIGNAL_REASON,
             )
-            for (index, score), source in zip(ranked, strongest, strict=True)
+            for (index, score), signal, source in zip(ranked, retrieval_scores, strongest, strict=True)
         ]
+
+    def _rerank(
+        self,
+        query: np.ndarray,
+        k: int,
+        category: str | None,
+        blocked: set[int],
+        history: np.ndarray,
+        weights: np.ndarray,
+        now: float | None,
+    ) -> tuple[list[tuple[int, float]], list[float]]:
+        """The ranker's top k of the retrieval candidates, with their retrieval scores for the reasons."""
+        assert self._ranker is not None
+        pool = self._rank(query, self._scales, None, max(k, self._ranker.candidates), category, blocked)
+        if not pool:
+            return [], []
+        candidates = np.array([index for index, _ in pool], dtype=np.int64)
+        retrieval = np.array([score for _, score in pool], dtype=np.float64)
+        moment = time.time() if now is None else float(now)
+        history_weights = weights.astype(np.float64)
+        order, scores = self._ranker.rerank(retrieval, candidates, history, history_weights, moment)
+        by_index = dict(zip(candidates.tolist(), retrieval.tolist(), strict=True))
+        top = [(int(index), float(score)) for index, score in zip(order[:k], scores[:k], strict=True)]
+        return top, [by_index[index] for index, _ in top]
 
     def similar(
         self, item_id: str, k: int = 10, category: str | None = None, exclude: Collection[str] = ()
