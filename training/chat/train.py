@@ -1,31 +1,58 @@
 """Chat triage training job (SageMaker training-container contract; the same command runs locally).
 
-Channels: `intents` and `sentiment`, each a file or folder of `text,<label>` CSV/TSV files (gzip allowed),
-read from SM_CHANNEL_INTENTS / SM_CHANNEL_SENTIMENT (default /opt/ml/input/data/<channel>). A missing channel
-falls back to the shipped default corpus. The model version directory goes to SM_MODEL_DIR (default
-/opt/ml/model); a failure reason goes to /opt/ml/output/failure. Flags override everything for local runs:
+Channels: `intents` (`text,intent`) and `sentiment` (`text,sentiment` in negative|neutral|positive), read from
+SM_CHANNEL_INTENTS / SM_CHANNEL_SENTIMENT (default /opt/ml/input/data/<channel>). A channel is a file or a
+folder of curated Parquet parts (what the platform hands over from `curated/chat-training/` and
+`curated/chat-sentiment/`) and/or `text,<label>` CSV/TSV files (gzip allowed).
+
+What is trained: a channel with data trains its classifier from that data. A channel that is absent or empty
+has no retailer data, so its classifier is taken unchanged from the base model: the default model that ships
+with the chat function (`--base-model`). Curated data is kept, so once a retailer has sent sentiment labels
+every later run trains sentiment from them again; "no data" only ever means "the default is in service for
+this part", and the base model is exactly that default.
+
+Output: one version directory `SM_MODEL_DIR/<version>/` (default /opt/ml/model) with the model files,
+`metrics.json` carrying the registry's `gate` (`intent_accuracy`, `sentiment_accuracy`, and a
+`comparable_key` hashed from the label sets and from which parts were trained on the retailer's data) and
+`manifest.json` (`model_name: chat`, `version`, `created_at`, `files`: sha256 of every other file), written
+last. A failure reason goes to `/opt/ml/output/failure` (SM_OUTPUT_FAILURE, `--failure-file`); refused
+training data exits 2. For local runs:
 
     python training/chat/train.py --intents my_intents.csv --model-dir /tmp/chat-models
+    python training/chat/train.py --default-corpora --version default --model-dir /tmp/m   # the shipped model
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 _DOMAIN = Path(__file__).resolve().parents[2] / "layers" / "domain" / "python"
 if _DOMAIN.is_dir():
     sys.path.insert(0, str(_DOMAIN))
 
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
 from chat_training.corpora import default_intents, default_sentiment  # noqa: E402
 from chat_training.data import LabelledTexts, TrainingDataRefused, read_labelled  # noqa: E402
-from chat_training.fit import FitOptions, train_classifier  # noqa: E402
+from chat_training.fit import FitOptions, TrainedClassifier, train_classifier  # noqa: E402
 from chat_training.package import new_version, write_version  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+from shelfwise.chat.text import Vectorizer  # noqa: E402
 
+MODEL_NAME = "chat"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+PARTS = ("intent", "sentiment")
 SENTIMENT_LABEL_ALIASES = {
     "0": "negative",
     "1": "positive",
@@ -33,10 +60,24 @@ SENTIMENT_LABEL_ALIASES = {
     "neg": "negative",
     "pos": "positive",
 }
+DEFAULT_CORPORA = {"intent": default_intents, "sentiment": default_sentiment}
+DATA_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
+# In the container the default model is copied next to this file; in a checkout it ships in functions/chat.
+BASE_MODEL_CANDIDATES = (
+    Path(__file__).resolve().parent / "default_model",
+    Path(__file__).resolve().parents[2] / "functions" / "chat" / "default_model",
+)
 
 
 def _channel(name: str) -> Path:
     return Path(os.environ.get(f"SM_CHANNEL_{name.upper()}", f"/opt/ml/input/data/{name}"))
+
+
+def _default_base_model() -> Path:
+    configured = os.environ.get("SHELFWISE_CHAT_BASE_MODEL")
+    if configured:
+        return Path(configured)
+    return next((path for path in BASE_MODEL_CANDIDATES if path.is_dir()), BASE_MODEL_CANDIDATES[-1])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,15 +86,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--intents", type=Path, default=_channel("intents"), help="intent training file/folder"
-    )
+    parser.add_argument("--intents", type=Path, default=_channel("intents"), help="intent data file/folder")
     parser.add_argument("--sentiment", type=Path, default=_channel("sentiment"), help="sentiment file/folder")
+    parser.add_argument(
+        "--base-model",
+        type=Path,
+        default=_default_base_model(),
+        help="version directory whose classifier is kept for a channel without data",
+    )
     parser.add_argument(
         "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     )
     parser.add_argument(
         "--output-dir", type=Path, default=Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
+    )
+    parser.add_argument(
+        "--default-corpora",
+        action="store_true",
+        help="train a channel without data from the shipped default corpus instead of keeping the base "
+        "model's classifier (how functions/chat/default_model is built)",
+    )
+    parser.add_argument(
+        "--failure-file",
+        type=Path,
+        default=Path(os.environ["SM_OUTPUT_FAILURE"]) if os.environ.get("SM_OUTPUT_FAILURE") else None,
+        help="where the failure reason goes (default: <output-dir>/failure)",
     )
     parser.add_argument("--version", default=None, help="version directory name (default: chat-<UTC time>)")
     parser.add_argument("--c", type=float, default=0.7, help="SVM regularisation strength, intent model")
@@ -66,54 +123,201 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _load(
-    location: Path, default, what: str, label_map: dict[str, str] | None = None
-) -> tuple[LabelledTexts, str]:
-    if location.exists():
-        print(f"reading {what} data from {location}", flush=True)
-        return read_labelled(location, label_map=label_map), str(location)
-    print(f"no {what} channel at {location}; using the shipped default corpus", flush=True)
-    return default(), f"shipped default {what} corpus"
+def data_files(location: Path) -> list[Path]:
+    """The data files of a channel; empty when the channel is absent or holds nothing readable."""
+    if location.is_file():
+        return [location]
+    if not location.is_dir():
+        return []
+    return sorted(
+        path
+        for path in location.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and path.name.endswith(DATA_SUFFIXES)
+    )
+
+
+def _parquet_as_csv(part: Path, target: Path, label_column: str) -> None:
+    """Curated parts become `text,<label>` CSV so one reader applies the same row rules to every source."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part)
+    missing = [name for name in ("text", label_column) if name not in table.column_names]
+    if missing:
+        raise TrainingDataRefused(f"{part.name}: no {', '.join(missing)} column (found {table.column_names})")
+    with open(target, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", label_column])
+        for text, label in zip(
+            table.column("text").to_pylist(), table.column(label_column).to_pylist(), strict=True
+        ):
+            writer.writerow(["" if text is None else text, "" if label is None else label])
+
+
+def read_channel(location: Path, label_column: str, label_map: dict[str, str] | None = None) -> LabelledTexts:
+    files = data_files(location)
+    with tempfile.TemporaryDirectory(prefix="chat-channel-") as staging_name:
+        staging = Path(staging_name)
+        for index, path in enumerate(files):
+            # Index first: parts from different folders may share a name; the rest keeps the source readable.
+            if path.suffix == ".parquet":
+                _parquet_as_csv(path, staging / f"{index:04d}-{path.stem}.csv", label_column)
+            else:
+                (staging / f"{index:04d}-{path.name}").symlink_to(path.resolve())
+        return read_labelled(staging, label_map=label_map)
+
+
+def classifier_from_version(version_dir: Path, part: str) -> TrainedClassifier:
+    """One classifier of an existing version, as the packager needs it (weights read back from its ONNX)."""
+    manifest = json.loads((version_dir / MANIFEST).read_text("utf-8"))
+    labels = json.loads((version_dir / manifest.get("labels", "labels.json")).read_text("utf-8"))[part]
+    entry = manifest[part]
+    graph = onnx.load(str(version_dir / entry["onnx"])).graph
+    weights = {initializer.name: numpy_helper.to_array(initializer) for initializer in graph.initializer}
+    metrics_path = version_dir / METRICS
+    metrics = json.loads(metrics_path.read_text("utf-8")).get(part, {}) if metrics_path.exists() else {}
+    return TrainedClassifier(
+        vectorizer=Vectorizer.load(version_dir / entry["vectorizer"]),
+        coef=np.ascontiguousarray(weights["W"].T, dtype=np.float64),
+        intercept=np.asarray(weights["b"], dtype=np.float64),
+        labels=[str(label) for label in labels],
+        metrics=dict(metrics),
+    )
+
+
+def comparable_key(intent_labels: list[str], sentiment_labels: list[str], retrained: dict[str, bool]) -> str:
+    """Versions are compared only when they answer with the same labels, each part measured on the same kind
+    of data: a retailer's first sentiment model has the same three labels as the default, but its held-out
+    accuracy comes from the retailer's messages, so comparing it with the default's would mean nothing."""
+    payload = json.dumps(
+        {
+            "intent": sorted(intent_labels),
+            "sentiment": sorted(sentiment_labels),
+            "trained_on": {part: "retailer" if retrained[part] else "base" for part in sorted(retrained)},
+        }
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def held_out_accuracy(metrics: dict[str, Any], part: str) -> float:
+    held = metrics.get("held_out") or {}
+    if "accuracy" not in held:
+        raise RuntimeError(f"the {part} classifier has no held-out accuracy; it cannot be gated")
+    return float(held["accuracy"])
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def finish_version(
+    version_dir: Path,
+    *,
+    version: str,
+    intent: TrainedClassifier,
+    sentiment: TrainedClassifier,
+    retrained: dict[str, bool],
+) -> None:
+    """Adds the registry contract to what the packager wrote: the gate, then the manifest with file hashes."""
+    metrics_path = version_dir / METRICS
+    metrics = json.loads(metrics_path.read_text("utf-8"))
+    metrics["gate"] = {
+        "metrics": {
+            "intent_accuracy": held_out_accuracy(intent.metrics, "intent"),
+            "sentiment_accuracy": held_out_accuracy(sentiment.metrics, "sentiment"),
+        },
+        "comparable_key": comparable_key(intent.labels, sentiment.labels, retrained),
+    }
+    metrics_path.write_text(json.dumps(metrics, indent=1), "utf-8")
+    manifest_path = version_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest.update(model_name=MODEL_NAME, version=version)
+    manifest["files"] = {
+        path.relative_to(version_dir).as_posix(): sha256_of(path)
+        for path in sorted(version_dir.rglob("*"))
+        if path.is_file() and path != manifest_path
+    }
+    # Written last: a manifest present means every file it lists is complete.
+    manifest_path.write_text(json.dumps(manifest, indent=1), "utf-8")
+
+
+def _progress(line: str) -> None:
+    print(line, flush=True)
 
 
 def run(args: argparse.Namespace) -> Path:
     version = args.version or new_version()
-    options = FitOptions(c=args.c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit)
-    intents, intent_source = _load(args.intents, default_intents, "intent")
-    print(f"intent: {len(intents.texts)} rows, {len(intents.rejections)} rejected", flush=True)
-    sentiment, sentiment_source = _load(
-        args.sentiment, default_sentiment, "sentiment", SENTIMENT_LABEL_ALIASES
-    )
-    print(f"sentiment: {len(sentiment.texts)} rows, {len(sentiment.rejections)} rejected", flush=True)
-    print("training intent classifier", flush=True)
-    intent_model = train_classifier(intents, options, progress=lambda line: print(line, flush=True))
-    print("training sentiment classifier", flush=True)
-    sentiment_options = FitOptions(
-        c=args.sentiment_c,
-        holdout=args.holdout,
-        seed=args.seed,
-        refit_on_all=not args.no_refit,
-        # The default corpus has few neutral examples; a retailer's own file is fitted as it comes.
-        class_weight=None if args.sentiment.exists() else "balanced",
-    )
-    sentiment_model = train_classifier(sentiment, sentiment_options, lambda line: print(line, flush=True))
+    plans = {
+        "intent": (args.intents, "intent", None, args.c),
+        "sentiment": (args.sentiment, "sentiment", SENTIMENT_LABEL_ALIASES, args.sentiment_c),
+    }
+    trained: dict[str, TrainedClassifier] = {}
+    sources: dict[str, str] = {}
+    rejections: dict[str, list] = {}
+    retrained: dict[str, bool] = {}
+    for part, (location, label_column, label_map, c) in plans.items():
+        if not data_files(location) and args.default_corpora:
+            print(f"{part}: no data at {location}; training on the shipped default corpus", flush=True)
+            data = DEFAULT_CORPORA[part]()
+            # The default sentiment corpus has few neutral examples; a retailer's file is fitted as it comes.
+            options = FitOptions(
+                c=c,
+                holdout=args.holdout,
+                seed=args.seed,
+                refit_on_all=not args.no_refit,
+                class_weight="balanced" if part == "sentiment" else None,
+            )
+            trained[part] = train_classifier(data, options, progress=_progress)
+            sources[part] = f"shipped default {part} corpus"
+            rejections[part] = data.rejections
+            retrained[part] = False
+            continue
+        if not data_files(location):
+            print(f"{part}: no data at {location}; keeping the base model's classifier", flush=True)
+            base_version = json.loads((args.base_model / MANIFEST).read_text("utf-8")).get("version", "?")
+            trained[part] = classifier_from_version(args.base_model, part)
+            sources[part] = f"base model {base_version} (no {part} data in this run)"
+            rejections[part] = []
+            retrained[part] = False
+            continue
+        data = read_channel(location, label_column, label_map)
+        print(f"{part}: {len(data.texts)} rows, {len(data.rejections)} rejected", flush=True)
+        options = FitOptions(
+            c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit, class_weight=None
+        )
+        print(f"training {part} classifier", flush=True)
+        trained[part] = train_classifier(data, options, progress=_progress)
+        sources[part] = f"{len(data.texts)} labeled rows from {location}"
+        rejections[part] = data.rejections
+        retrained[part] = True
     version_dir = args.model_dir / version
     write_version(
         version_dir,
         version=version,
-        intent=intent_model,
-        sentiment=sentiment_model,
-        sources={"intent": intent_source, "sentiment": sentiment_source},
-        rejections={"intent": intents.rejections, "sentiment": sentiment.rejections},
+        intent=trained["intent"],
+        sentiment=trained["sentiment"],
+        sources=sources,
+        rejections=rejections,
+    )
+    finish_version(
+        version_dir,
+        version=version,
+        intent=trained["intent"],
+        sentiment=trained["sentiment"],
+        retrained=retrained,
     )
     print(f"model version {version} written to {version_dir}", flush=True)
     return version_dir
 
 
-def _write_failure(output_dir: Path, reason: str) -> None:
+def _write_failure(args: argparse.Namespace, reason: str) -> None:
+    failure = args.failure_file or args.output_dir / "failure"
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "failure").write_text(reason, "utf-8")
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(reason, "utf-8")
     except OSError as error:
         print(f"could not write the failure file: {error}", file=sys.stderr)
 
@@ -124,10 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
     except TrainingDataRefused as refusal:
         print(f"training refused: {refusal}", file=sys.stderr, flush=True)
-        _write_failure(args.output_dir, f"training refused: {refusal}")
+        _write_failure(args, f"training refused: {refusal}")
         return 2
     except Exception as error:  # the contract wants the reason in the failure file, whatever it is
-        _write_failure(args.output_dir, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+        _write_failure(args, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
         raise
     return 0
 

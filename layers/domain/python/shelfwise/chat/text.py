@@ -8,6 +8,11 @@ Han characters is one "word" whose character n-grams carry the meaning. Each vie
 tf x idf and L2-normalised on its own, then the two are concatenated. N-grams outside the vocabulary count
 in the norm with the largest idf (they are the rarest terms of all): a message the model mostly does not know
 keeps only a small known part, so its scores stay near the prior instead of trusting one familiar n-gram.
+
+With `negation` on (format 2), the word view marks every word inside a negation's scope - from "not", "no",
+"never", "don't", ... (English) to the next punctuation token - with a "not_" prefix, so "not good" and
+"good" become different features ("not good" → "not", "not_good"). Web addresses become one "_url_" token
+so that link shorteners do not spray random character n-grams over the message.
 """
 
 from __future__ import annotations
@@ -31,7 +36,22 @@ _SCRIPT_RUN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
 )
 _DIGITS = re.compile(r"\d+")
-FORMAT_VERSION = 1
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+URL_TOKEN = "_url_"
+NEGATION_PREFIX = "not_"
+# Negation cues after normalisation; the tokenizer splits "don't" into "don", "'", "t", so the stems count.
+_NEGATION_CUES = frozenset(
+    {
+        "not", "no", "never", "nothing", "nobody", "none", "nowhere", "neither", "nor", "cannot", "cant",
+        "without", "dont", "don", "doesnt", "doesn", "didnt", "didn", "isnt", "isn", "wasnt", "wasn", "arent",
+        "aren", "werent", "weren", "wont", "won", "wouldnt", "wouldn", "couldnt", "couldn", "shouldnt",
+        "shouldn", "havent", "haven", "hasnt", "hasn", "hadnt", "hadn", "aint", "ain",
+    }
+)  # fmt: skip
+# The apostrophe and the "t" of "don't" stay inside the scope; any other punctuation run ends it.
+_SCOPE_TRANSPARENT = frozenset({"'", "\u2019", "t"})
+FORMAT_VERSION = 2
+SUPPORTED_FORMATS = (1, 2)
 
 
 def normalize(text: str) -> str:
@@ -47,6 +67,24 @@ def tokens(text: str) -> list[str]:
     for match in _TOKEN.finditer(normalized):
         words.extend(_SCRIPT_RUN.findall(match.group(0)))
     return words
+
+
+def mark_negation(words: Sequence[str]) -> list[str]:
+    """Words after a negation cue, up to the next punctuation token, get the "not_" prefix."""
+    marked: list[str] = []
+    in_scope = False
+    for word in words:
+        if word in _NEGATION_CUES:
+            in_scope = True
+            marked.append(word)
+        elif word in _SCOPE_TRANSPARENT:
+            marked.append(word)
+        elif not word[0].isalnum() and word[0] != "_":
+            in_scope = False
+            marked.append(word)
+        else:
+            marked.append(NEGATION_PREFIX + word if in_scope else word)
+    return marked
 
 
 def word_ngrams(words: Sequence[str], max_n: int) -> Iterable[str]:
@@ -73,11 +111,15 @@ class NgramConfig:
     word_max_n: int = 2
     char_min_n: int = 2
     char_max_n: int = 5
+    negation: bool = False
 
     def terms(self, text: str) -> tuple[Counter[str], Counter[str]]:
         """Counts of the word view and of the character view (character terms carry a 'c:' prefix)."""
+        if self.negation:
+            text = _URL.sub(f" {URL_TOKEN} ", text)
         words = tokens(text)
-        word_counts = Counter(word_ngrams(words, self.word_max_n))
+        view = mark_negation(words) if self.negation else words
+        word_counts = Counter(word_ngrams(view, self.word_max_n))
         char_counts = Counter("c:" + gram for gram in char_ngrams(words, self.char_min_n, self.char_max_n))
         return word_counts, char_counts
 
@@ -127,18 +169,22 @@ class Vectorizer:
 
     def to_json(self) -> dict[str, object]:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        return {
-            "format_version": FORMAT_VERSION,
+        payload: dict[str, object] = {
+            # Format 1 readers do not know about negation; a model without it stays readable by them.
+            "format_version": FORMAT_VERSION if self.config.negation else 1,
             "word_max_n": self.config.word_max_n,
             "char_min_n": self.config.char_min_n,
             "char_max_n": self.config.char_max_n,
             "terms": terms,
             "idf": [round(float(value), 6) for value in self.idf],
         }
+        if self.config.negation:
+            payload["negation"] = True
+        return payload
 
     @classmethod
     def from_json(cls, payload: dict[str, object]) -> Vectorizer:
-        if payload.get("format_version") != FORMAT_VERSION:
+        if payload.get("format_version") not in SUPPORTED_FORMATS:
             raise ValueError(f"unsupported vectorizer format {payload.get('format_version')!r}")
         terms = payload["terms"]
         idf = payload["idf"]
@@ -147,6 +193,7 @@ class Vectorizer:
             word_max_n=int(payload["word_max_n"]),  # type: ignore[arg-type]
             char_min_n=int(payload["char_min_n"]),  # type: ignore[arg-type]
             char_max_n=int(payload["char_max_n"]),  # type: ignore[arg-type]
+            negation=bool(payload.get("negation", False)),
         )
         return cls(config, {term: index for index, term in enumerate(terms)}, np.asarray(idf, np.float32))
 

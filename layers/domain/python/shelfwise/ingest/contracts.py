@@ -42,6 +42,9 @@ class ColumnSpec(BaseModel):
     maximum: float | None = None
     exclusive_maximum: float | None = None
     max_length: int | None = None
+    forbid_control_characters: bool = Field(
+        default=False, description="Text must not hold control characters other than tab and line breaks."
+    )
 
 
 class RowRule(BaseModel):
@@ -180,9 +183,13 @@ INVENTORY = FileContract(
         ColumnSpec(
             name="service_level",
             type="float",
+            required=False,
             exclusive_minimum=0,
             exclusive_maximum=1,
-            description="Target cycle service level, strictly between 0 and 1.",
+            description=(
+                "Target cycle service level, strictly between 0 and 1. Empty (or no such column): the "
+                "service level configured for the item's ABC/XYZ class applies; a value overrides it."
+            ),
         ),
         ColumnSpec(name="moq", type="int", minimum=1, description="Minimum order quantity (whole units)."),
         ColumnSpec(
@@ -191,8 +198,59 @@ INVENTORY = FileContract(
     ),
 )
 
+# Chat messages, as the chat API accepts them (`shelfwise.chat.validation.MAX_MESSAGE_CHARS`).
+MAX_CHAT_TEXT_LENGTH = 5000
+MAX_CHAT_LABEL_LENGTH = 100
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+def _chat_text() -> ColumnSpec:
+    return ColumnSpec(
+        name="text",
+        type="text",
+        description="A customer message as typed (any language).",
+        max_length=MAX_CHAT_TEXT_LENGTH,
+        forbid_control_characters=True,
+    )
+
+
+CHAT_TRAINING = FileContract(
+    kind="chat-training",
+    description=(
+        "The retailer's own labeled chat messages for the intent classifier; one row per message. The next "
+        "`train-chat` run trains on every file landed here (a label needs at least two examples)."
+    ),
+    columns=(
+        _chat_text(),
+        ColumnSpec(
+            name="intent",
+            type="id",
+            description="The intent label, e.g. `track_order`; the model answers with these labels.",
+            max_length=MAX_CHAT_LABEL_LENGTH,
+        ),
+    ),
+)
+
+CHAT_SENTIMENT = FileContract(
+    kind="chat-sentiment",
+    description=(
+        "The retailer's own sentiment-labeled chat messages for the sentiment classifier; one row per "
+        "message."
+    ),
+    columns=(
+        _chat_text(),
+        ColumnSpec(
+            name="sentiment",
+            type="enum",
+            allowed=SENTIMENT_LABELS,
+            description="How the customer feels; matched case-insensitively.",
+        ),
+    ),
+)
+
 CONTRACTS: dict[str, FileContract] = {
-    contract.kind: contract for contract in (INTERACTIONS, CATALOG, SALES, INVENTORY)
+    contract.kind: contract
+    for contract in (INTERACTIONS, CATALOG, SALES, INVENTORY, CHAT_TRAINING, CHAT_SENTIMENT)
 }
 
 
@@ -218,6 +276,8 @@ def _rule_text(column: ColumnSpec) -> str:
         parts.append(f"< {column.exclusive_maximum:g}")
     if column.max_length is not None:
         parts.append(f"at most {column.max_length} characters")
+    if column.forbid_control_characters:
+        parts.append("no control characters except tab and line breaks")
     if column.default is not None:
         parts.append(f"default {column.default}")
     return ", ".join(parts)

@@ -36,6 +36,7 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 _HAS_ZONE = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+_CONTROL_CHARACTERS_IN_TEXT = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 # Timestamps outside this window are almost always a unit mistake (milliseconds sent as seconds) or garbage.
@@ -132,6 +133,8 @@ class _ColumnParser:
 
     def _parse_text(self) -> pa.Array:
         self._check_length(self.spec.max_length)
+        if self.spec.forbid_control_characters:
+            self.report(self.matching(_CONTROL_CHARACTERS_IN_TEXT), "contains control characters")
         return _keep(self.text, ~self.missing)
 
     def _parse_enum(self) -> pa.Array:

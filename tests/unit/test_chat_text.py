@@ -1,0 +1,75 @@
+"""The featuriser shared by training and serving: negation scope, web addresses, and the stored format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shelfwise.chat.text import NgramConfig, Vectorizer, mark_negation, tokens
+
+
+def test_words_after_a_negation_are_marked_until_the_next_punctuation() -> None:
+    words = mark_negation(tokens("The seat was not comfortable or clean, but the crew was great"))
+    assert words[3:7] == ["not", "not_comfortable", "not_or", "not_clean"]
+    assert "great" in words and "not_great" not in words
+
+
+def test_contractions_open_a_negation_scope() -> None:
+    assert "not_like" in mark_negation(tokens("I don't like it"))
+    assert "not_working" in mark_negation(tokens("the app isn\u2019t working!!"))
+
+
+def test_negated_and_plain_words_become_different_word_features() -> None:
+    config = NgramConfig(negation=True)
+    negated_words, _ = config.terms("not good")
+    plain_words, _ = config.terms("good")
+    assert "not_good" in negated_words and "good" not in negated_words
+    assert "good" in plain_words
+
+
+def test_a_web_address_is_one_token_when_negation_is_on() -> None:
+    words, characters = NgramConfig(negation=True).terms("look HTTP://t.co/x7Qz9 now")
+    assert "_url_" in words and "x0qz0" not in " ".join(words)
+    assert not any("t.co" in term for term in characters)
+
+
+def test_without_negation_the_features_are_the_original_ones() -> None:
+    words, _ = NgramConfig().terms("not good http://t.co")
+    assert "good" in words and "not_good" not in words and "_url_" not in words
+
+
+def _vectorizer(config: NgramConfig) -> Vectorizer:
+    terms = sorted({*config.terms("not good at all")[0], *config.terms("not good at all")[1]})
+    return Vectorizer(
+        config, {term: index for index, term in enumerate(terms)}, np.ones(len(terms), np.float32)
+    )
+
+
+def test_saved_vectorizer_keeps_the_negation_setting(tmp_path: Path) -> None:
+    original = _vectorizer(NgramConfig(negation=True))
+    original.save(tmp_path / "v.json")
+    loaded = Vectorizer.load(tmp_path / "v.json")
+    assert loaded.config.negation is True
+    ids, weights = loaded.transform("not good")
+    expected_ids, expected_weights = original.transform("not good")
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(weights, expected_weights)
+
+
+def test_a_model_saved_before_negation_existed_still_loads_and_scores_the_same(tmp_path: Path) -> None:
+    plain = _vectorizer(NgramConfig())
+    payload = plain.to_json()
+    assert payload["format_version"] == 1 and "negation" not in payload
+    (tmp_path / "old.json").write_text(json.dumps(payload))
+    loaded = Vectorizer.load(tmp_path / "old.json")
+    assert loaded.config == NgramConfig()
+    np.testing.assert_allclose(loaded.transform("not good")[1], plain.transform("not good")[1])
+
+
+def test_an_unknown_vectorizer_format_is_refused() -> None:
+    payload = _vectorizer(NgramConfig()).to_json()
+    payload["format_version"] = 99
+    with pytest.raises(ValueError, match="unsupported vectorizer format"):
+        Vectorizer.from_json(payload)
