@@ -118,6 +118,20 @@ def test_inventory_ranges_and_whole_numbers(tmp_path: Path) -> None:
     assert result.valid.schema.equals(curated.SCHEMAS["inventory"])
 
 
+def test_inventory_service_level_may_be_left_blank_or_left_out(tmp_path: Path) -> None:
+    # Blank means "use the class default" downstream, so it lands as null rather than being refused.
+    rows = ["s1,w1,10,0,7,2,3.5,20,0.2,,12,6", "s2,w1,10,0,7,2,3.5,20,0.2,0.97,12,6"]
+    result = validate_text(tmp_path, "inventory", INVENTORY_HEADER + "\n" + "\n".join(rows) + "\n")
+    assert result.rows_rejected == 0
+    assert result.valid.column("service_level").to_pylist() == [None, 0.97]
+
+    without = INVENTORY_HEADER.replace(",service_level", "") + "\ns3,w1,10,0,7,2,3.5,20,0.2,12,6\n"
+    result = validate_text(tmp_path, "inventory", without)
+    assert result.rows_rejected == 0
+    assert result.valid.column("service_level").to_pylist() == [None]
+    assert result.valid.schema.equals(curated.SCHEMAS["inventory"])
+
+
 def test_sales_optional_columns_get_defaults_and_dates_parse(tmp_path: Path) -> None:
     result = validate_text(
         tmp_path,
@@ -209,4 +223,4 @@ def test_contracts_are_documented_from_the_code() -> None:
     ]
     markdown = contracts_markdown()
     assert "## `incoming/inventory/`" in markdown
-    assert "| service_level | float | yes | > 0, < 1 |" in markdown
+    assert "| service_level | float | no | > 0, < 1 |" in markdown

@@ -158,7 +158,19 @@ def test_class_service_level_applies_when_the_row_has_none() -> None:
         [inventory_row("P1", service_level=None)], flat_forecast("P1", 10, 2), config=config
     ).plan.to_pylist()[0]
     assert row["service_level"] == 0.8  # no history -> Z; only item -> A
-    assert "class AZ" in row["reason"] and "treated as Z" in row["reason"]
+    assert "at 80.0% service (class AZ default)" in row["reason"] and "treated as Z" in row["reason"]
+
+
+def test_a_service_level_on_the_inventory_row_overrides_the_class_default() -> None:
+    config = ReplenishmentConfig(service_levels={f"{a}{x}": 0.9 for a in "ABC" for x in "XYZ"} | {"AZ": 0.8})
+    default, overridden = plan_replenishment(
+        [inventory_row("P1", service_level=None), inventory_row("P2", service_level=0.99)],
+        flat_forecast("P1", 10, 2) + flat_forecast("P2", 10, 2),
+        config=config,
+    ).plan.to_pylist()
+    assert overridden["service_level"] == 0.99 and default["service_level"] == 0.8
+    assert "at 99.0% service (set on the inventory row, overriding the class" in overridden["reason"]
+    assert overridden["safety_stock"] > default["safety_stock"]  # same demand, higher target
 
 
 def test_unmatched_inventory_and_sales_are_reported_not_dropped() -> None:

@@ -4,7 +4,8 @@ Per sku and location:
 - ABC by yearly demand value (forecast daily mean x 365 x unit cost): ranked by value, an item is A while the
   items above it hold less than 80% of the total value, B below 95%, C after (thresholds configurable).
 - XYZ by the coefficient of variation of weekly units over recent history: X <= 0.5 < Y <= 1.0 < Z.
-- Service level: the inventory row's `service_level` when it is set (0 < s < 1), else the ABC-XYZ table.
+- Service level: the inventory row's `service_level` when it is set (0 < s < 1), else the ABC-XYZ table
+  (`ReplenishmentConfig.service_levels`); the reason says which one applied.
 - Lead-time demand over L = lead_time_days: sum of the forecast daily means over the first L days (fractional
   days pro rata; beyond the horizon at the horizon's average rate). Daily sd is read off the upper 95%
   interval, (hi_95 - mean) / 1.96, because the lower bound is clipped at zero.
@@ -181,7 +182,8 @@ def _plan_row(
     lead_time_sd = max(float(item["lead_time_sd_days"] or 0.0), 0.0)
     row_level = item.get("service_level")
     from_row = row_level is not None and 0 < float(row_level) < 1
-    level = float(row_level) if from_row else config.service_levels[abc + xyz]
+    class_level = config.service_levels[abc + xyz]
+    level = float(row_level) if from_row else class_level
 
     demand_mean = lead_time_sum(means, lead_time)
     daily_rate = demand_mean / lead_time if lead_time > 0 else float(means.mean())
@@ -204,7 +206,11 @@ def _plan_row(
     needed = reorder_point - position + daily_rate * config.review_period_days
     order = round_order(max(eoq, needed), moq, pack) if position <= reorder_point else 0.0
 
-    source = "set on the inventory row" if from_row else f"class {abc}{xyz}"
+    source = (
+        f"set on the inventory row, overriding the class {abc}{xyz} default {class_level:.1%}"
+        if from_row
+        else f"class {abc}{xyz} default"
+    )
     basis = (
         f"reorder point {reorder_point:.1f} = lead-time demand {demand_mean:.1f} over {lead_time:g} d"
         f" + safety stock {safety:.1f} at {level:.1%} service ({source})"

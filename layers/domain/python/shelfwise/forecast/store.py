@@ -1,0 +1,256 @@
+"""Forecasts and plans in DynamoDB, and the API's view of them (standard library, pydantic, boto3 only).
+
+The zip `forecast_api` function imports this module; it must never pull in pandas or pyarrow.
+
+Items:
+- forecasts table, pk `sku`, sk `location`: `plan_date`, `as_of`, `run_id`, `model`, `demand_class`,
+  `format_version` 1 and `points`, a compact JSON string of `[date, mean, lo_80, hi_80, lo_95, hi_95]` rows
+  (28 rows are about 1.5 KB; an attribute list of maps would be ten times that in read capacity).
+- plans table, pk `plan_date` (YYYY-MM-DD), sk `item_key` = `sku#location`: the plan fields, numbers as
+  Decimal, absent figures as null, plus `needs_order`.
+- plans table, pk `latest`, sk `latest`: `plan_date` and `run_id` of the newest plan; written last, so the
+  API never points at a half-written plan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from shelfwise.api.errors import NotFound
+from shelfwise.aws import dynamodb, s3
+from shelfwise.forecast import layout
+
+FORMAT_VERSION = 1
+LATEST_KEY = "latest"
+ITEM_KEY_SEPARATOR = "#"
+PLAN_NUMBER_FIELDS = (
+    "service_level",
+    "lead_time_demand_mean",
+    "lead_time_demand_sd",
+    "safety_stock",
+    "reorder_point",
+    "eoq",
+    "inventory_position",
+    "order_qty",
+)
+PLAN_TEXT_FIELDS = ("sku", "location", "abc", "xyz", "reason")
+POINT_FIELDS = ("date", "mean", "lo_80", "hi_80", "lo_95", "hi_95")
+
+
+class ForecastPoint(BaseModel):
+    date: date
+    mean: float
+    lo_80: float
+    hi_80: float
+    lo_95: float
+    hi_95: float
+
+
+class ForecastResponse(BaseModel):
+    sku: str
+    location: str
+    model: str = Field(description="The model chosen for this series by cross-validation (or its fallback).")
+    demand_class: str | None = Field(
+        default=None, description="smooth, erratic, intermittent, lumpy, short or all_zero."
+    )
+    plan_date: date | None = Field(default=None, description="The run's plan date; forecasts start on it.")
+    points: list[ForecastPoint] = Field(description="Daily forecasts with 80% and 95% intervals.")
+
+
+class PlanItem(BaseModel):
+    sku: str
+    location: str
+    abc: str | None = Field(
+        description="ABC class by yearly demand value; null when the line is not planned."
+    )
+    xyz: str | None = Field(description="XYZ class by variability of weekly sales.")
+    service_level: float | None
+    lead_time_demand_mean: float | None
+    lead_time_demand_sd: float | None
+    safety_stock: float | None
+    reorder_point: float | None
+    eoq: float | None = Field(description="Economic order quantity, rounded up to MOQ and pack size.")
+    inventory_position: float | None = Field(description="On hand plus on order.")
+    order_qty: float | None = Field(description="What to order today; 0 when nothing is needed.")
+    reason: str
+
+
+class PlanResponse(BaseModel):
+    date: date
+    items: list[PlanItem]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+def item_key(sku: str, location: str) -> str:
+    return f"{sku}{ITEM_KEY_SEPARATOR}{location}"
+
+
+# --- writing (finalize) ------------------------------------------------------------------------------------
+
+
+def _number(value: float | None) -> Decimal | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return dynamodb.to_decimal(round(float(value), 4))
+
+
+def encode_points(points: Iterable[Sequence[Any]]) -> str:
+    """Rows of (date, mean, lo_80, hi_80, lo_95, hi_95) as compact JSON, numbers to 3 decimals."""
+    rows = [[str(point[0]), *(round(float(value), 3) for value in point[1:])] for point in points]
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def decode_points(text: str) -> list[ForecastPoint]:
+    return [ForecastPoint(**dict(zip(POINT_FIELDS, row, strict=True))) for row in json.loads(text)]
+
+
+def forecast_item(
+    sku: str,
+    location: str,
+    points: Iterable[Sequence[Any]],
+    *,
+    model: str,
+    demand_class: str | None,
+    plan_date: date,
+    as_of: date,
+    run_id: str,
+) -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "location": location,
+        "model": model,
+        "demand_class": demand_class,
+        "plan_date": plan_date.isoformat(),
+        "as_of": as_of.isoformat(),
+        "run_id": run_id,
+        "format_version": FORMAT_VERSION,
+        "points": encode_points(points),
+    }
+
+
+def plan_item(plan_date: date, row: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "plan_date": plan_date.isoformat(),
+        "item_key": item_key(row["sku"], row["location"]),
+        "run_id": run_id,
+        "needs_order": bool((row.get("order_qty") or 0) > 0),
+    }
+    item.update({name: row.get(name) for name in PLAN_TEXT_FIELDS})
+    item.update({name: _number(row.get(name)) for name in PLAN_NUMBER_FIELDS})
+    return item
+
+
+def write_forecasts(table_name: str, items: Iterable[dict[str, Any]]) -> int:
+    return dynamodb.batch_put(table_name, items, key_names=["sku", "location"])
+
+
+def write_plan(table_name: str, plan_date: date, rows: Iterable[Mapping[str, Any]], run_id: str) -> int:
+    items = (plan_item(plan_date, row, run_id) for row in rows)
+    return dynamodb.batch_put(table_name, items, key_names=["plan_date", "item_key"])
+
+
+def mark_latest(table_name: str, plan_date: date, run_id: str) -> None:
+    dynamodb.table(table_name).put_item(
+        Item={
+            "plan_date": LATEST_KEY,
+            "item_key": LATEST_KEY,
+            "latest_plan_date": plan_date.isoformat(),
+            "run_id": run_id,
+        }
+    )
+
+
+# --- reading (API) -----------------------------------------------------------------------------------------
+
+
+def get_forecast(table_name: str, sku: str, location: str | None) -> ForecastResponse:
+    """The SKU's forecast at `location`; without one, at its only location.
+
+    Raises NotFound for an unknown SKU or location, and `AmbiguousLocation` when the SKU is stocked at
+    several locations and none was given."""
+    items = dynamodb.query_partition(table_name, "sku", sku)
+    if not items:
+        raise NotFound(f"No forecast for SKU {sku!r}.", field="path.sku")
+    by_location = {str(item["location"]): item for item in items}
+    if location is None:
+        if len(by_location) > 1:
+            raise AmbiguousLocation(sorted(by_location))
+        item = next(iter(by_location.values()))
+    elif location in by_location:
+        item = by_location[location]
+    else:
+        known = ", ".join(sorted(by_location))
+        raise NotFound(
+            f"No forecast for SKU {sku!r} at location {location!r}; it is forecast at: {known}.",
+            field="query.location",
+        )
+    return ForecastResponse(
+        sku=str(item["sku"]),
+        location=str(item["location"]),
+        model=str(item.get("model") or "none"),
+        demand_class=item.get("demand_class"),
+        plan_date=item.get("plan_date"),
+        points=decode_points(str(item.get("points") or "[]")),
+    )
+
+
+class AmbiguousLocation(Exception):
+    def __init__(self, locations: list[str]) -> None:
+        super().__init__(f"the SKU is forecast at {len(locations)} locations")
+        self.locations = locations
+
+
+def latest_plan_date(table_name: str) -> date:
+    item = (
+        dynamodb.table(table_name).get_item(Key={"plan_date": LATEST_KEY, "item_key": LATEST_KEY}).get("Item")
+    )
+    if not item:
+        raise NotFound("No replenishment plan has been made yet; run the forecast first.", field="query.date")
+    return date.fromisoformat(str(item["latest_plan_date"]))
+
+
+def get_plan(table_name: str, plan_date: date, *, limit: int, cursor: str | None) -> PlanResponse:
+    items, next_key = dynamodb.query_page(
+        table_name,
+        "plan_date",
+        plan_date.isoformat(),
+        limit=limit,
+        start_key={"plan_date": plan_date.isoformat(), "item_key": cursor} if cursor else None,
+    )
+    if not items and cursor is None:
+        raise NotFound(f"No replenishment plan for {plan_date.isoformat()}.", field="query.date")
+    return PlanResponse(
+        date=plan_date,
+        items=[_plan_item_from_dynamo(item) for item in items],
+        next_cursor=str(next_key["item_key"]) if next_key else None,
+    )
+
+
+def _plan_item_from_dynamo(item: Mapping[str, Any]) -> PlanItem:
+    values: dict[str, Any] = {name: item.get(name) for name in PLAN_TEXT_FIELDS}
+    values.update(
+        {name: float(item[name]) if item.get(name) is not None else None for name in PLAN_NUMBER_FIELDS}
+    )
+    return PlanItem(**values)
+
+
+def get_report(bucket: str, plan_date: date, *, s3_client: s3.S3Client | None = None) -> str:
+    try:
+        body = s3.get_bytes(bucket, layout.plan_key(plan_date, "report.html"), s3_client=s3_client)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            raise NotFound(
+                f"No replenishment report for {plan_date.isoformat()}.", field="query.date"
+            ) from error
+        raise
+    return body.decode("utf-8")
