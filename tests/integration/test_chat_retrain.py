@@ -191,3 +191,61 @@ def test_a_training_file_with_too_few_good_rows_refuses_the_run_with_a_reason(
         run_training_job(spec.training_job("chat"), s3=s3, bucket=BUCKET, work_dir=tmp_path)
     assert "training refused" in str(failed.value) and "usable rows" in str(failed.value)
     assert ask("can you gift wrap my order?", "still-default")["model_version"] == "default"
+
+
+def replies_csv(rows: list[tuple[str, str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["intent", "template"])
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def test_a_templates_only_drop_gives_the_retailers_intents_their_replies_with_slots_filled(
+    cloud: Any, tmp_path: Path
+) -> None:
+    s3 = cloud
+    drop(
+        s3,
+        "chat-training",
+        "shop-intents.csv",
+        labeled_csv(RETAILER_INTENTS, "intent", repeats=3, bad_rows=False),
+    )
+    first = train_and_register(s3, tmp_path / "first")
+    assert first.status == "promoted", first.reason
+    before = ask("can you gift wrap my order 12345678?", "replies-before")
+    assert before["intent"] == "gift_wrapping" and before["reply"] is None  # no template for its own intent
+
+    landed = drop(
+        s3,
+        "chat-replies",
+        "shop-replies.csv",
+        replies_csv(
+            [
+                ("gift_wrapping", "We can gift wrap your items for 3 EUR; reply with your order number."),
+                ("gift_wrapping", "Order {order_number} will be gift wrapped, with a card, for 3 EUR."),
+                ("gift_wrapping", "Dear {customer_name}, we gift wrap."),  # no slot fills this placeholder
+                ("store_hours", "We are open Monday to Saturday, 9:00-19:00."),
+            ]
+        ),
+    )
+    assert landed.rows_landed == 3 and landed.rows_rejected == 1
+    report = s3.get_object(Bucket=BUCKET, Key=landed.rejection_report_key)["Body"].read().decode()
+    assert "template" in report and "customer_name" in report
+
+    second = train_and_register(s3, tmp_path / "second")
+    assert second.status == "promoted", second.reason
+    assert second.version != first.version
+    answer = ask("can you gift wrap my order 12345678?", "replies-after")
+    assert answer["model_version"] == second.version and answer["intent"] == "gift_wrapping"
+    assert answer["reply"] == "Order 12345678 will be gift wrapped, with a card, for 3 EUR."
+    general = ask("is gift wrap available?", "replies-general")
+    assert general["reply"] == "We can gift wrap your items for 3 EUR; reply with your order number."
+    # The retailer's intents stay in service: templates alone do not bring back the default intents.
+    assert {intent for intent, _ in general["top_intents"]} <= set(RETAILER_INTENTS)
+    manifest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"models/chat/{second.version}/manifest.json")["Body"].read()
+    )
+    assert "reply_templates.json" in manifest["files"]
+    assert manifest["replies"]["from_retailer"] == ["gift_wrapping", "store_hours"]
+    assert manifest["replies"]["without_reply"] == ["loyalty_points"]

@@ -1,15 +1,23 @@
 """Chat triage training job (SageMaker training-container contract; the same command runs locally).
 
-Channels: `intents` (`text,intent`) and `sentiment` (`text,sentiment` in negative|neutral|positive), read from
-SM_CHANNEL_INTENTS / SM_CHANNEL_SENTIMENT (default /opt/ml/input/data/<channel>). A channel is a file or a
-folder of curated Parquet parts (what the platform hands over from `curated/chat-training/` and
-`curated/chat-sentiment/`) and/or `text,<label>` CSV/TSV files (gzip allowed).
+Channels: `intents` (`text,intent`), `sentiment` (`text,sentiment` in negative|neutral|positive) and
+`replies` (`intent,template`), read from SM_CHANNEL_INTENTS / SM_CHANNEL_SENTIMENT / SM_CHANNEL_REPLIES
+(default /opt/ml/input/data/<channel>). A channel is a file or a folder of curated Parquet parts (what the
+platform hands over from `curated/chat-training/`, `curated/chat-sentiment/` and `curated/chat-replies/`)
+and/or CSV/TSV files with those columns (gzip allowed).
 
 What is trained: a channel with data trains its classifier from that data. A channel that is absent or empty
 has no retailer data, so its classifier is taken unchanged from the base model: the default model that ships
 with the chat function (`--base-model`). Curated data is kept, so once a retailer has sent sentiment labels
 every later run trains sentiment from them again; "no data" only ever means "the default is in service for
 this part", and the base model is exactly that default.
+
+Replies: every version carries `reply_templates.json` for all of its intents
+(`shelfwise.chat.templates.merge_templates`): the retailer's templates replace the default ones intent by
+intent, an intent without one keeps the default templates when the defaults know it, and an intent with
+neither has no automatic reply (`reply: null`). Templates for intents the model does not have, and rows with a
+placeholder no slot fills, are left out and listed. A run with only new templates still makes a new version:
+the classifiers come from the curated labels as always (or the base model when there are none).
 
 Output: one version directory `SM_MODEL_DIR/<version>/` (default /opt/ml/model) with the model files,
 `metrics.json` carrying the registry's `gate` (`intent_accuracy`, `sentiment_accuracy`, and a
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -43,15 +52,23 @@ if _DOMAIN.is_dir():
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 from chat_training.corpora import default_intents, default_sentiment  # noqa: E402
-from chat_training.data import LabelledTexts, TrainingDataRefused, read_labelled  # noqa: E402
+from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled  # noqa: E402
 from chat_training.fit import FitOptions, TrainedClassifier, train_classifier  # noqa: E402
 from chat_training.package import new_version, write_version  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
+from shelfwise.chat.templates import (  # noqa: E402
+    MergedTemplates,
+    merge_templates,
+    order_templates,
+    template_problem,
+)
 from shelfwise.chat.text import Vectorizer  # noqa: E402
 
 MODEL_NAME = "chat"
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
+TEMPLATES_FILE = "reply_templates.json"
+REPLY_COLUMNS = ("intent", "template")
 PARTS = ("intent", "sentiment")
 SENTIMENT_LABEL_ALIASES = {
     "0": "negative",
@@ -88,6 +105,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--intents", type=Path, default=_channel("intents"), help="intent data file/folder")
     parser.add_argument("--sentiment", type=Path, default=_channel("sentiment"), help="sentiment file/folder")
+    parser.add_argument(
+        "--replies", type=Path, default=_channel("replies"), help="reply template file/folder"
+    )
     parser.add_argument(
         "--base-model",
         type=Path,
@@ -166,6 +186,64 @@ def read_channel(location: Path, label_column: str, label_map: dict[str, str] | 
         return read_labelled(staging, label_map=label_map)
 
 
+def _reply_rows(path: Path) -> list[dict[str, object]]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    delimiter = "\t" if ".tsv" in path.name else ","
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        return [
+            {str(name).strip().lower(): value for name, value in row.items() if name is not None}
+            for row in csv.DictReader(handle, delimiter=delimiter)
+        ]
+
+
+def read_replies(location: Path) -> tuple[dict[str, list[str]], list[Rejection]]:
+    """The reply templates of a channel (intent -> templates, most specific first) and the rows left out.
+    Curated parts are already validated; the same rules apply again to files given by hand."""
+    rows: list[tuple[str, str]] = []
+    rejections: list[Rejection] = []
+    for path in data_files(location):
+        for number, row in enumerate(_reply_rows(path), start=2):  # line 1 is the header
+            intent = str(row.get("intent") or "").strip()
+            template = str(row.get("template") or "").strip()
+            missing = [
+                name for name, value in zip(REPLY_COLUMNS, (intent, template), strict=True) if not value
+            ]
+            problem = f"{missing[0]} is missing" if missing else template_problem(template)
+            if problem:
+                field = missing[0] if missing else "template"
+                rejections.append(Rejection(source=path.name, row=number, field=field, reason=problem))
+            else:
+                rows.append((intent, template))
+    return order_templates(rows), rejections
+
+
+def write_reply_templates(version_dir: Path, merged: MergedTemplates) -> None:
+    (version_dir / TEMPLATES_FILE).write_text(
+        json.dumps(merged.templates, indent=1, ensure_ascii=False), "utf-8"
+    )
+
+
+def _report_replies(merged: MergedTemplates) -> None:
+    print(
+        f"replies: {len(merged.from_retailer)} intents from the retailer's templates, "
+        f"{len(merged.from_defaults)} from the defaults",
+        flush=True,
+    )
+    notes = {
+        "unknown_intents": "templates left out, the model has no such intent",
+        "without_reply": "no template at all, these intents answer with reply null",
+        "slot_only": "every template needs a slot, no reply when the message lacks it",
+    }
+    for key, note in notes.items():
+        intents = getattr(merged, key)
+        if intents:
+            print(f"replies: {note}: {', '.join(intents)}", flush=True)
+
+
 def classifier_from_version(version_dir: Path, part: str) -> TrainedClassifier:
     """One classifier of an existing version, as the packager needs it (weights read back from its ONNX)."""
     manifest = json.loads((version_dir / MANIFEST).read_text("utf-8"))
@@ -220,6 +298,7 @@ def finish_version(
     intent: TrainedClassifier,
     sentiment: TrainedClassifier,
     retrained: dict[str, bool],
+    replies: MergedTemplates | None = None,
 ) -> None:
     """Adds the registry contract to what the packager wrote: the gate, then the manifest with file hashes."""
     metrics_path = version_dir / METRICS
@@ -235,6 +314,8 @@ def finish_version(
     manifest_path = version_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text("utf-8"))
     manifest.update(model_name=MODEL_NAME, version=version)
+    if replies is not None:
+        manifest["replies"] = {"file": TEMPLATES_FILE, **replies.summary()}
     manifest["files"] = {
         path.relative_to(version_dir).as_posix(): sha256_of(path)
         for path in sorted(version_dir.rglob("*"))
@@ -293,6 +374,15 @@ def run(args: argparse.Namespace) -> Path:
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
         retrained[part] = True
+    retailer_templates, rejections["replies"] = read_replies(args.replies)
+    merged = merge_templates(trained["intent"].labels, retailer_templates)
+    template_count = sum(len(options) for options in retailer_templates.values())
+    sources["replies"] = (
+        f"{template_count} templates for {len(retailer_templates)} intents from {args.replies}"
+        if retailer_templates
+        else "default templates (no reply templates in this run)"
+    )
+    _report_replies(merged)
     version_dir = args.model_dir / version
     write_version(
         version_dir,
@@ -302,12 +392,14 @@ def run(args: argparse.Namespace) -> Path:
         sources=sources,
         rejections=rejections,
     )
+    write_reply_templates(version_dir, merged)
     finish_version(
         version_dir,
         version=version,
         intent=trained["intent"],
         sentiment=trained["sentiment"],
         retrained=retrained,
+        replies=merged,
     )
     print(f"model version {version} written to {version_dir}", flush=True)
     return version_dir

@@ -29,6 +29,11 @@ _AMOUNT_SUFFIX = re.compile(rf"(?<![\w.])({_NUMBER})\s?([元€]|(?:{_CURRENCY_C
 _CODE_ALIASES = {"dollar": "USD", "euro": "EUR", "pound": "GBP", "yuan": "CNY", "rmb": "CNY", "块": "CNY"}
 
 
+# The slot names a reply template may use as `{placeholders}` (see `Slots.as_dict`); `amount` is the first
+# amount of the message, formatted "12.50 EUR". The list of all amounts is for agents, not for templates.
+TEMPLATE_PLACEHOLDERS = ("order_number", "tracking_number", "email", "phone", "amount")
+
+
 @dataclass(frozen=True)
 class Amount:
     value: float

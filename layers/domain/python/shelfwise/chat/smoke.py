@@ -2,17 +2,20 @@
 
 `smoke_test(directory)` loads the version exactly as the chat function does and triages an English and a
 Chinese message; it raises `ChatSmokeTestFailed` with a reason a person can act on when the version cannot
-load, has no labels, or answers with probabilities that are not finite or do not sum to 1.
+load, has no labels, answers with probabilities that are not finite or do not sum to 1, or ships reply
+templates (`reply_templates.json`) for intents the model does not have or with placeholders no slot fills.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from shelfwise.chat.model import ChatModel
+from shelfwise.chat.model import TEMPLATES_FILE, ChatModel
+from shelfwise.chat.templates import template_file_problems
 
 SMOKE_MESSAGES = (
     "Hi, where is my order 123456? It has not arrived yet and I'm quite upset.",
@@ -38,6 +41,19 @@ def _check_distribution(name: str, probabilities: np.ndarray, labels: list[str],
         raise ChatSmokeTestFailed(f"{name} probabilities sum to {total:.6f}, not 1, on {message!r}")
 
 
+def _check_reply_templates(path: Path, intents: list[str]) -> None:
+    if not path.exists():
+        return  # the default templates serve, and they are tested with the code
+    try:
+        templates = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ChatSmokeTestFailed(f"{path.name} is not a JSON file: {error}") from error
+    problems = template_file_problems(templates, intents)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ChatSmokeTestFailed(f"{path.name}: " + "; ".join(problems[:3]) + more)
+
+
 def smoke_test(directory: Path) -> None:
     try:
         model = ChatModel.load(directory)
@@ -49,6 +65,7 @@ def smoke_test(directory: Path) -> None:
             raise ChatSmokeTestFailed(f"{name} labels must be at least two non-empty names, got {labels!r}")
         if len(set(labels)) != len(labels):
             raise ChatSmokeTestFailed(f"{name} labels repeat: {labels!r}")
+    _check_reply_templates(directory / TEMPLATES_FILE, model.intent.labels)
     for message in SMOKE_MESSAGES:
         try:
             _check_distribution("intent", model.intent.probabilities(message), model.intent.labels, message)

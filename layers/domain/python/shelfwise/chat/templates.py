@@ -5,17 +5,29 @@ are all available as slots is used, so "Order {order_number} ..." is chosen when
 and a general reply otherwise. Two reserved keys: `_escalation` (sent when the conversation goes to a human)
 and `_fallback` (sent when no intent template applies). An intent mapped to an empty list gets no automatic
 reply.
+
+A placeholder names a slot the extractor knows (`shelfwise.chat.slots.TEMPLATE_PLACEHOLDERS`), written
+plainly: `{order_number}`, never `{order_number!r}`, `{0}` or `{email.attr}`; a literal brace is `{{` or `}}`.
+
+A retailer's templates reach a model version through the training job (`merge_templates`): for every intent
+of the model the retailer's templates replace the default ones, an intent the retailer did not write keeps the
+default templates when there are any, and an intent with neither gets no automatic reply (`reply: null`; it
+does not escalate for that alone). Templates for intents the model does not have are left out.
 """
 
 from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from shelfwise.chat.slots import TEMPLATE_PLACEHOLDERS
 
 ESCALATION_KEY = "_escalation"
 FALLBACK_KEY = "_fallback"
+RESERVED_KEYS = (ESCALATION_KEY, FALLBACK_KEY)
 
 DEFAULT_TEMPLATES: dict[str, list[str]] = {
     ESCALATION_KEY: [
@@ -132,6 +144,114 @@ DEFAULT_TEMPLATES: dict[str, list[str]] = {
 
 def _placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def template_problem(template: str) -> str | None:
+    """Why the slot extractor could never fill `template`, or None when it can."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return "unbalanced brace: write a placeholder as {order_number} and a literal brace as {{ or }}"
+    for _, name, format_spec, conversion in fields:
+        if name is None:
+            continue
+        if name == "" or name.isdigit():
+            return "a placeholder needs a slot name, e.g. {order_number}"
+        if name not in TEMPLATE_PLACEHOLDERS:
+            return f"unknown placeholder {{{name}}}; known: {', '.join(TEMPLATE_PLACEHOLDERS)}"
+        if format_spec or conversion:
+            return f"placeholder {{{name}}} takes no ! or : options; write {{{name}}}"
+    return None
+
+
+def template_file_problems(templates: object, intents: Iterable[str]) -> list[str]:
+    """What is wrong with a version's reply template file (parsed JSON) for a model answering `intents`."""
+    if not isinstance(templates, dict):
+        return ["reply templates must be a JSON object of intent -> [templates]"]
+    known = set(intents) | set(RESERVED_KEYS)
+    problems = []
+    for intent, options in templates.items():
+        if intent not in known:
+            problems.append(f"templates for {intent!r}, which is not an intent of the model")
+        if not isinstance(options, list) or not all(isinstance(option, str) for option in options):
+            problems.append(f"templates for {intent!r} must be a list of strings")
+            continue
+        problems += [
+            f"template {index} of {intent!r}: {problem}"
+            for index, option in enumerate(options)
+            if (problem := template_problem(option))
+        ]
+    return problems
+
+
+def order_templates(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(intent, template) rows as a template file: per intent, duplicates dropped, the templates needing the
+    most slots first (rows order breaks ties), because the first template whose slots are all present is
+    the one sent — "Order {order_number} ..." must come before the general answer to be used at all."""
+    grouped: dict[str, list[str]] = {}
+    for intent, template in rows:
+        options = grouped.setdefault(intent, [])
+        if template not in options:
+            options.append(template)
+    return {
+        intent: sorted(options, key=lambda option: -len(_placeholders(option)))
+        for intent, options in grouped.items()
+    }
+
+
+@dataclass(frozen=True)
+class MergedTemplates:
+    """The template file of one model version, and where each intent's replies come from."""
+
+    templates: dict[str, list[str]]  # every intent of the model plus the reserved keys
+    from_retailer: list[str] = field(default_factory=list)
+    from_defaults: list[str] = field(default_factory=list)
+    without_reply: list[str] = field(default_factory=list)  # reply null for these intents
+    unknown_intents: list[str] = field(default_factory=list)  # retailer templates left out
+    slot_only: list[str] = field(default_factory=list)  # no reply when the message lacks the slot
+
+    def summary(self) -> dict[str, list[str]]:
+        return {
+            "from_retailer": self.from_retailer,
+            "from_defaults": self.from_defaults,
+            "without_reply": self.without_reply,
+            "unknown_intents": self.unknown_intents,
+            "slot_only": self.slot_only,
+        }
+
+
+def merge_templates(
+    intents: Sequence[str],
+    retailer: Mapping[str, list[str]],
+    defaults: Mapping[str, list[str]] = DEFAULT_TEMPLATES,
+) -> MergedTemplates:
+    """The retailer's templates override the defaults intent by intent (see the module docstring)."""
+    templates: dict[str, list[str]] = {}
+    from_retailer, from_defaults, without_reply = [], [], []
+    for key in [*RESERVED_KEYS, *sorted(intents)]:
+        if retailer.get(key):
+            templates[key] = list(retailer[key])
+            from_retailer.append(key)
+        elif defaults.get(key):
+            templates[key] = list(defaults[key])
+            from_defaults.append(key)
+        else:
+            templates[key] = []
+            if key not in RESERVED_KEYS:
+                without_reply.append(key)
+    known = set(templates)
+    return MergedTemplates(
+        templates=templates,
+        from_retailer=[key for key in from_retailer if key not in RESERVED_KEYS],
+        from_defaults=[key for key in from_defaults if key not in RESERVED_KEYS],
+        without_reply=without_reply,
+        unknown_intents=sorted(key for key in retailer if key not in known),
+        slot_only=[
+            key
+            for key in from_retailer
+            if key not in RESERVED_KEYS and all(_placeholders(option) for option in templates[key])
+        ],
+    )
 
 
 class ReplyTemplates:
