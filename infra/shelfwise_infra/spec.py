@@ -28,7 +28,16 @@ MODELS_PREFIX = "models/"
 TRAINING_OUTPUT_PREFIX = "models/_jobs/"
 FORECASTS_PREFIX = "forecasts/"
 PLANS_PREFIX = "plans/"
-INGEST_KINDS = ("catalog", "interactions", "sales", "inventory", "chat-training", "chat-sentiment")
+INGEST_KINDS = (
+    "catalog",
+    "interactions",
+    "sales",
+    "inventory",
+    "promotions",
+    "chat-training",
+    "chat-sentiment",
+    "chat-replies",
+)
 
 
 @dataclass(frozen=True)
@@ -358,11 +367,12 @@ TRAINING_JOBS: tuple[TrainingJob, ...] = (
     ),
     TrainingJob(
         name="chat",
-        description="Chat intent and sentiment classifiers from the retailer's labeled utterances.",
+        description="Chat intent and sentiment classifiers and reply templates from the retailer's files.",
         directory="training/chat",
         channels={
             "intents": f"{CURATED_PREFIX}chat-training/",
             "sentiment": f"{CURATED_PREFIX}chat-sentiment/",
+            "replies": f"{CURATED_PREFIX}chat-replies/",
         },
         instance_type="ml.m5.xlarge",
     ),

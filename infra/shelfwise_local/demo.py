@@ -1,6 +1,6 @@
 """A believable online shop, generated: the data `shelfwise demo` drops into the local cloud.
 
-`generate_shop(out_dir)` writes four upstream files following the file contracts (see PRODUCT.md and
+`generate_shop(out_dir)` writes five upstream files following the file contracts (see PRODUCT.md and
 `shelfwise.ingest.contracts`):
 
 - `catalog.csv` — ~3,000 items in 12 categories, a handful of brands per category, log-normal prices around
@@ -13,7 +13,10 @@
   weekly and yearly seasonality, per-SKU trend, promotions (flagged, discounted, with uplift), some
   intermittent slow movers, and the selling price;
 - `inventory.csv` — the stock position and replenishment parameters of those SKUs at both warehouses; about
-  one row in five leaves `service_level` blank, so the service level of the item's ABC/XYZ class applies.
+  one row in five leaves `service_level` blank, so the service level of the item's ABC/XYZ class applies;
+- `promotions.csv` — the campaigns planned for the four weeks after the last sales day: a week each, 20% off,
+  for a few of the best-selling SKUs, at both warehouses (blank location) except one at WH-NORTH only — like
+  the campaigns in the sales history, so the forecast shows the uplift the history taught it.
 
 Like any real shop's exports, the files carry a few data issues the forecast run reports in its summary
 (`data_issues=False` leaves them out): a new item stocked at WH-NORTH but never sold, the last SKU sold at
@@ -128,6 +131,7 @@ LOCATION_SCALE = np.array([1.0, 0.65])
 CATALOG_COLUMNS = ("item_id", "title", "category", "brand", "price")
 INTERACTION_COLUMNS = ("user_id", "item_id", "event_type", "value", "timestamp")
 SALES_COLUMNS = ("sku", "location", "date", "units", "promo", "price")
+PROMOTION_COLUMNS = ("sku", "location", "start_date", "end_date", "discount_pct")
 INVENTORY_COLUMNS = (
     "sku", "location", "on_hand", "on_order", "lead_time_days", "lead_time_sd_days", "unit_cost",
     "order_cost", "holding_cost_rate", "service_level", "moq", "pack_size",
@@ -147,6 +151,11 @@ PURCHASE_RATED = 0.25
 PROMO_UPLIFT = 1.7
 PROMO_WEEKS_PER_YEAR = 5
 PROMO_DISCOUNT = 0.8
+PROMO_DAYS = 7
+PLANNED_PROMOTIONS = 4
+# Planned campaigns go to SKUs drawn from this many best sellers (by recent demand at both warehouses).
+PLANNED_PROMOTION_POOL = 12
+PLANNING_DAYS = 28
 BLANK_SERVICE_LEVEL_SHARE = 0.2
 GAP_DAYS = 10
 # The duplicated sales row is this many days before the last day.
@@ -186,7 +195,7 @@ def generate_shop(
     mean_views_per_user: float = 45.0,
     data_issues: bool = True,
 ) -> dict[str, Path]:
-    """Write the four shop files into `out_dir`; returns {kind: path} for each ingest kind.
+    """Write the five shop files into `out_dir`; returns {kind: path} for each ingest kind.
 
     `today` defaults to the current UTC date; all data ends the day before it. `data_issues` plants the
     issues described in the module docstring.
@@ -203,6 +212,7 @@ def generate_shop(
         "interactions": out_dir / "interactions.csv.gz",
         "sales": out_dir / "sales.csv",
         "inventory": out_dir / "inventory.csv",
+        "promotions": out_dir / "promotions.csv",
     }
     _write_csv(_catalog_table(rng, catalog), paths["catalog"])
     interactions = _interactions(rng, catalog, n_users, today, interaction_days, mean_views_per_user)
@@ -218,7 +228,41 @@ def generate_shop(
         sales, inventory = _plant_issues(issues_rng, catalog, issues, sales, inventory)
     _write_csv(sales, paths["sales"])
     _write_csv(inventory, paths["inventory"])
+    # A stream of its own too: planning campaigns changes none of the other files.
+    promotions = _planned_promotions(np.random.default_rng([seed, 2]), catalog, skus, mean_demand, today)
+    _write_csv(promotions, paths["promotions"])
     return paths
+
+
+def _planned_promotions(
+    rng: np.random.Generator, catalog: Catalog, skus: np.ndarray, mean_demand: np.ndarray, today: date
+) -> pa.Table:
+    """Week-long campaigns starting within the planning window, for SKUs among the best sellers.
+
+    The SKUs carrying planted data issues (positions 1, 2 and the last) are left out, so a promoted SKU's
+    forecast shows the uplift and nothing else."""
+    per_sku = mean_demand.reshape(len(skus), len(LOCATIONS)).sum(axis=1)
+    eligible = np.setdiff1d(np.arange(len(skus)), [1, 2, len(skus) - 1])
+    pool = eligible[np.argsort(-per_sku[eligible], kind="stable")][:PLANNED_PROMOTION_POOL]
+    chosen = np.sort(rng.choice(pool, size=min(PLANNED_PROMOTIONS, len(pool)), replace=False))
+    # Sales end yesterday, so `today` is the first forecast day; every campaign ends inside the window.
+    offsets = rng.integers(2, PLANNING_DAYS - PROMO_DAYS + 1, size=len(chosen))
+    starts = [today + timedelta(days=int(offset)) for offset in offsets]
+    locations = ["" for _ in chosen]
+    if len(chosen):
+        locations[-1] = LOCATIONS[0]  # a campaign of one warehouse only
+    return pa.table(
+        {
+            "sku": catalog.item_ids[skus[chosen]],
+            "location": locations,
+            "start_date": [start.isoformat() for start in starts],
+            "end_date": [(start + timedelta(days=PROMO_DAYS - 1)).isoformat() for start in starts],
+            "discount_pct": [round((1 - PROMO_DISCOUNT) * 100)] * len(chosen),
+        },
+        schema=pa.schema(
+            [(name, pa.int64() if name == "discount_pct" else pa.string()) for name in PROMOTION_COLUMNS]
+        ),
+    )
 
 
 def _planted_issues(catalog: Catalog, skus: np.ndarray, today: date, sales_days: int) -> PlantedIssues:

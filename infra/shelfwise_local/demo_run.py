@@ -160,22 +160,35 @@ def _registry_outcome(record: dict[str, Any]) -> str:
     return f"trained; model registry: {describe_registry_item(item)}"
 
 
+def _first_csv_row(files: dict[str, Path], kind: str) -> dict[str, str] | None:
+    path = files.get(kind)
+    if path is None or path.suffix.lower() != ".csv":
+        return None
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        return next(csv.DictReader(handle), None)
+
+
 def _some_item_and_sku(files: dict[str, Path]) -> tuple[str, str, str]:
-    """An item id, a replenished SKU and its location from the generated files, for the example calls."""
-    item, sku, location = "<item_id>", "<sku>", "<location>"
-    for kind in ("catalog", "inventory"):
-        path = files.get(kind)
-        if path is None or path.suffix.lower() != ".csv":
-            continue
-        with path.open("r", encoding="utf-8", newline="") as handle:
-            row = next(csv.DictReader(handle), None)
-        if row is None:
-            continue
-        if kind == "catalog":
-            item = row.get("item_id", item)
-        else:
-            sku, location = row.get("sku", sku), row.get("location", location)
+    """An item id, a replenished SKU and its location from the generated files, for the example calls: a SKU
+    with a planned promotion when there is one, so its forecast shows the promotion days (`"promo": true`)."""
+    catalog, inventory = _first_csv_row(files, "catalog"), _first_csv_row(files, "inventory")
+    promotion = _first_csv_row(files, "promotions")
+    item = (catalog or {}).get("item_id") or "<item_id>"
+    sku = (inventory or {}).get("sku") or "<sku>"
+    location = (inventory or {}).get("location") or "<location>"
+    if promotion and promotion.get("sku"):
+        sku = promotion["sku"]
+        # A promotion without a location runs everywhere the SKU is stocked; the first such location serves.
+        location = promotion.get("location") or _location_of(files, sku) or location
     return item, sku, location
+
+
+def _location_of(files: dict[str, Path], sku: str) -> str | None:
+    path = files.get("inventory")
+    if path is None or path.suffix.lower() != ".csv":
+        return None
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        return next((row.get("location") for row in csv.DictReader(handle) if row.get("sku") == sku), None)
 
 
 def _print_examples(api: str, files: dict[str, Path]) -> None:

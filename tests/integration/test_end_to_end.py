@@ -282,6 +282,7 @@ PLAN_FIELDS = {
 def forecast_run(cloud: RunningCloud, shop: Shop) -> str:
     deliver(cloud, "sales", shop.files["sales"])
     deliver(cloud, "inventory", shop.files["inventory"])
+    deliver(cloud, "promotions", shop.files["promotions"])
     output = run_schedule(cloud, "forecast")
     record = json.loads(output[output.index("{") : output.rindex("}") + 1])
     summary = json.loads(record["result"])
@@ -334,6 +335,24 @@ def test_sku_forecast_covers_28_days_from_the_day_after_the_last_sale(
         assert point["lo_95"] <= point["lo_80"] <= point["mean"] <= point["hi_80"] <= point["hi_95"]
         assert point["lo_95"] >= 0
     assert unknown.status_code == 404
+
+
+def test_a_planned_promotion_shows_in_the_sku_forecast(api: Api, shop: Shop, forecast_run: str) -> None:
+    campaign = read_rows(shop.files["promotions"])[0]
+    location = campaign["location"] or next(
+        r["location"] for r in shop.inventory if r["sku"] == campaign["sku"]
+    )
+    start, end = date.fromisoformat(campaign["start_date"]), date.fromisoformat(campaign["end_date"])
+
+    response = api.get(f"/v1/forecasts/{campaign['sku']}", location=location)
+
+    assert response.status_code == 200, response.text
+    points = response.json()["points"]
+    flagged = [date.fromisoformat(point["date"]) for point in points if point["promo"]]
+    assert flagged == [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    promo_mean = sum(p["mean"] for p in points if p["promo"]) / len(flagged)
+    other_mean = sum(p["mean"] for p in points if not p["promo"]) / (len(points) - len(flagged))
+    assert promo_mean > other_mean
 
 
 def test_replenishment_report_is_an_html_page(api: Api, shop: Shop, forecast_run: str) -> None:

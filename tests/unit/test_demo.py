@@ -15,6 +15,7 @@ from shelfwise_local.demo import (
     INTERACTION_COLUMNS,
     INVENTORY_COLUMNS,
     LOCATIONS,
+    PROMOTION_COLUMNS,
     SALES_COLUMNS,
     generate_shop,
 )
@@ -51,13 +52,14 @@ def inventory(shop: dict[str, Path]) -> pd.DataFrame:
 
 
 def test_files_follow_the_contract_columns_exactly(shop: dict[str, Path]) -> None:
-    assert set(shop) == {"catalog", "interactions", "sales", "inventory"}
+    assert set(shop) == {"catalog", "interactions", "sales", "inventory", "promotions"}
     assert shop["interactions"].read_bytes()[:2] == b"\x1f\x8b"  # gzip
     expected = {
         "catalog": CATALOG_COLUMNS,
         "interactions": INTERACTION_COLUMNS,
         "sales": SALES_COLUMNS,
         "inventory": INVENTORY_COLUMNS,
+        "promotions": PROMOTION_COLUMNS,
     }
     for kind, columns in expected.items():
         assert tuple(pd.read_csv(shop[kind], nrows=1).columns) == columns, kind
@@ -203,6 +205,28 @@ def test_inventory_positions_match_the_sales_series_but_for_one_each_way(
     assert (inventory["lead_time_sd_days"] < inventory["lead_time_days"]).all()
     assert (inventory["unit_cost"] > 0).all()
     assert inventory["holding_cost_rate"].between(0.1, 0.4).all()
+
+
+def test_planned_promotions_are_week_long_campaigns_of_best_sellers_in_the_next_four_weeks(
+    shop: dict[str, Path], sales: pd.DataFrame
+) -> None:
+    planned = pd.read_csv(
+        shop["promotions"], dtype={"sku": str, "location": str}, parse_dates=["start_date", "end_date"]
+    )
+    assert len(planned) == 4 and planned["sku"].is_unique
+    # Sales end yesterday: every campaign lies within the 28 forecast days that start today.
+    assert (planned["start_date"] >= pd.Timestamp(TODAY)).all()
+    assert (planned["end_date"] <= pd.Timestamp(TODAY + timedelta(days=27))).all()
+    assert ((planned["end_date"] - planned["start_date"]).dt.days == 6).all()
+    assert (planned["discount_pct"] == 20).all()
+    # Blank location = both warehouses, as the campaigns in the history; one is for WH-NORTH only.
+    assert planned["location"].isna().sum() == 3 and set(planned["location"].dropna()) == {"WH-NORTH"}
+    recent = sales[sales["date"] >= pd.Timestamp(TODAY - timedelta(days=90))].groupby("sku")["units"].sum()
+    assert set(planned["sku"]) <= set(recent.sort_values(ascending=False).index[:15])
+    # Like history's campaigns, where promotion days sell well above the rest.
+    promo_mean = sales.loc[sales["sku"].isin(planned["sku"]) & sales["promo"], "units"].mean()
+    plain_mean = sales.loc[sales["sku"].isin(planned["sku"]) & ~sales["promo"], "units"].mean()
+    assert promo_mean > 1.4 * plain_mean
 
 
 def test_every_row_passes_ingestion_validation(tmp_path: Path) -> None:

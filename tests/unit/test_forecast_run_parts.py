@@ -85,9 +85,20 @@ def test_forecast_points_round_trip_through_the_compact_item() -> None:
     item = store.forecast_item(
         "sku-1", "north", points, model="ets_ana", demand_class="smooth", plan_date=DAY, as_of=DAY, run_id="r"
     )
-    assert json.loads(item["points"])[0] == ["2025-06-01", 3.142, 1.0, 5.0, 0.0, 7.25]
+    assert json.loads(item["points"])[0] == ["2025-06-01", 3.142, 1.0, 5.0, 0.0, 7.25, 0]
     decoded = store.decode_points(item["points"])
     assert decoded[1].date == DAY + dt.timedelta(1) and decoded[1].hi_95 == 4.0
+    assert not decoded[0].promo
+
+
+def test_promotion_days_are_flagged_in_stored_points_and_old_items_still_read() -> None:
+    points = [(DAY, 9.0, 6.0, 12.0, 5.0, 14.0, True), (DAY + dt.timedelta(1), 4.0, 2.0, 6.0, 1.0, 8.0, False)]
+    decoded = store.decode_points(store.encode_points(points))
+    assert [point.promo for point in decoded] == [True, False]
+    assert decoded[0].model_dump()["promo"] is True
+    # Items written before promotions were planned have six-element rows: no promotion day.
+    (old,) = store.decode_points('[["2025-06-01",3.0,1.0,5.0,0.0,7.0]]')
+    assert old.mean == 3.0 and old.promo is False
 
 
 def test_plan_items_keep_missing_figures_as_null_and_flag_orders() -> None:

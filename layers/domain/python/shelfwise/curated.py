@@ -7,8 +7,10 @@ same object overwrites its parts instead of duplicating them)::
     curated/sales/month=YYYY-MM/part-<file_id>.parquet
     curated/catalog/part-<file_id>.parquet
     curated/inventory/part-<file_id>.parquet
+    curated/promotions/part-<file_id>.parquet       (location null = every location of the SKU)
     curated/chat-training/part-<file_id>.parquet    (text, intent)
     curated/chat-sentiment/part-<file_id>.parquet   (text, sentiment)
+    curated/chat-replies/part-<file_id>.parquet     (intent, template)
 
 Readers go through `read_curated`, never through the keys, so the layout can evolve in one place.
 """
@@ -69,17 +71,29 @@ INVENTORY_SCHEMA = pa.schema(
         pa.field("pack_size", pa.int64()),
     ]
 )
+PROMOTIONS_SCHEMA = pa.schema(
+    [
+        pa.field("sku", pa.string()),
+        pa.field("location", pa.string()),
+        pa.field("start_date", pa.date32()),
+        pa.field("end_date", pa.date32()),
+        pa.field("discount_pct", pa.float64()),
+    ]
+)
 
 CHAT_TRAINING_SCHEMA = pa.schema([pa.field("text", pa.string()), pa.field("intent", pa.string())])
 CHAT_SENTIMENT_SCHEMA = pa.schema([pa.field("text", pa.string()), pa.field("sentiment", pa.string())])
+CHAT_REPLIES_SCHEMA = pa.schema([pa.field("intent", pa.string()), pa.field("template", pa.string())])
 
 SCHEMAS: dict[str, pa.Schema] = {
     "interactions": INTERACTIONS_SCHEMA,
     "catalog": CATALOG_SCHEMA,
     "sales": SALES_SCHEMA,
     "inventory": INVENTORY_SCHEMA,
+    "promotions": PROMOTIONS_SCHEMA,
     "chat-training": CHAT_TRAINING_SCHEMA,
     "chat-sentiment": CHAT_SENTIMENT_SCHEMA,
+    "chat-replies": CHAT_REPLIES_SCHEMA,
 }
 
 

@@ -185,7 +185,7 @@ def _future_frame(
     )
     calendar = calendar.groupby(["unique_id", "ds"])["promo"].max().reset_index()
     future = future.merge(calendar, on=["unique_id", "ds"], how="left")
-    return future.assign(promo=future["promo"].fillna(False).astype(bool))
+    return future.assign(promo=future["promo"].eq(True))  # days without a calendar row: no promotion
 
 
 def _model_input(chunk: pd.DataFrame, profiled: bool) -> pd.DataFrame:

@@ -110,6 +110,7 @@ class _Collected:
         self.failed_shards: list[dict[str, Any]] = []
         self.history: pa.Table = pa.table({})
         self.all_series: set[Key] = set()
+        self.promo_days: dict[Key, set[date]] = defaultdict(set)  # planned promotion days in the horizon
 
 
 def _collect(step: FinalizeStep, bucket: str, client: s3.S3Client) -> _Collected:
@@ -123,9 +124,11 @@ def _collect(step: FinalizeStep, bucket: str, client: s3.S3Client) -> _Collected
             bucket,
             layout.shard_input_key(plan.run_id, shard.index),
             s3_client=client,
-            columns=["sku", "location", "date", "units"],
+            columns=["sku", "location", "date", "units", "promo"],
         )
         keys = {split_series_id(uid) for uid in pc.unique(series_id_column(sales)).to_pylist()}
+        if shard.promo_days:
+            _collect_promo_days(plan.run_id, shard.index, bucket, client, collected)
         collected.all_series |= keys
         histories.append(sales.filter(pc.greater_equal(sales.column("date"), pa.scalar(since, pa.date32()))))
         outcome = outcomes.get(shard.index)
@@ -158,10 +161,23 @@ def _collect(step: FinalizeStep, bucket: str, client: s3.S3Client) -> _Collected
                 "location": pa.array([], pa.string()),
                 "date": pa.array([], pa.date32()),
                 "units": pa.array([], pa.float64()),
+                "promo": pa.array([], pa.bool_()),
             }
         )
     )
     return collected
+
+
+def _collect_promo_days(run_id: str, index: int, bucket: str, client: s3.S3Client, into: _Collected) -> None:
+    """The shard's planned promotion days, to flag forecast points; unreadable ones only lose the flags."""
+    try:
+        days = read_parquet(bucket, layout.shard_promotions_key(run_id, index), s3_client=client)
+    except (ClientError, pa.ArrowException):
+        return
+    for sku, location, day in zip(
+        days["sku"].to_pylist(), days["location"].to_pylist(), days["date"].to_pylist(), strict=True
+    ):
+        into.promo_days[(sku, location)].add(day)
 
 
 def _explained_rows(rows: list[dict[str, Any]], collected: _Collected) -> list[dict[str, Any]]:
@@ -270,6 +286,10 @@ def _summary(
         "demand_classes": dict(Counter(str(r.get("demand_class")) for r in series.values()).most_common()),
         "models": dict(Counter(str(r.get("model")) for r in series.values()).most_common()),
         "failed_shards": collected.failed_shards,
+        "promotions": {
+            "series_with_promo_days": len(collected.promo_days),
+            "promo_days": sum(len(days) for days in collected.promo_days.values()),
+        },
         "data_issues": data_issues,
         "plan": {
             "lines": len(rows),
@@ -313,7 +333,8 @@ def _forecast_items(plan: PlanOutput, collected: _Collected) -> Iterable[dict[st
         columns["model"],
         strict=True,
     ):
-        points[(sku, location)].append((ds, mean, lo80, hi80, lo95, hi95))
+        promo = ds in collected.promo_days.get((sku, location), ())
+        points[(sku, location)].append((ds, mean, lo80, hi80, lo95, hi95, promo))
         models[(sku, location)] = model
     for key, series_points in points.items():
         yield store.forecast_item(
@@ -376,6 +397,11 @@ def _report_input(
         )
     )
     history_by_key: dict[Key, list[tuple[date, float]]] = defaultdict(list)
+    promo_by_key: dict[Key, set[date]] = defaultdict(set)
+    promoted = history.filter(pc.fill_null(history.column("promo"), False))
+    for row in promoted.select(["sku", "location", "date"]).to_pylist():
+        if row["date"] <= plan.as_of:
+            promo_by_key[(row["sku"], row["location"])].add(row["date"])
     for row in daily_actuals(history).to_pylist():
         if row["ds"] <= plan.as_of:
             history_by_key[(row["sku"], row["location"])].append((row["ds"], row["actual"]))
@@ -394,6 +420,7 @@ def _report_input(
             caption=captions[key],
             history=_zero_filled(history_by_key[key], since, plan.as_of),
             forecast=sorted(forecast_by_key[key]),
+            promo_days=sorted(promo_by_key[key] | collected.promo_days.get(key, set())),
         )
         for key in chosen
     ]

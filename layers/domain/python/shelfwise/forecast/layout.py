@@ -1,6 +1,7 @@
 """Where a forecast run keeps its files in the data bucket (standard library only).
 
 forecasts/runs/<run_id>/input/shard-NNNN.parquet    sales rows of one shard's series (plan step)
+forecasts/runs/<run_id>/input/shard-NNNN.promotions.parquet   its planned promotion days in the horizon
 forecasts/runs/<run_id>/output/shard-NNNN.parquet   that shard's daily forecasts (shard step)
 forecasts/runs/<run_id>/output/shard-NNNN.summary.parquet   one row per series: class, model, issues
 forecasts/daily/<plan_date>/forecasts.parquet       every forecast of the run that made that plan
@@ -26,6 +27,10 @@ def run_prefix(run_id: str) -> str:
 
 def shard_input_key(run_id: str, index: int) -> str:
     return f"{run_prefix(run_id)}input/shard-{index:04d}.parquet"
+
+
+def shard_promotions_key(run_id: str, index: int) -> str:
+    return f"{run_prefix(run_id)}input/shard-{index:04d}.promotions.parquet"
 
 
 def shard_output_key(run_id: str, index: int) -> str:

@@ -4,12 +4,18 @@ Each shard's input is written once under `forecasts/runs/<run_id>/input/`, so a 
 its own slice and the orchestrator's payloads carry indices, not data. The input files are also the run's
 snapshot of the sales it used: finalize reads its history from them, so data landing mid-run cannot make
 the plan disagree with the forecasts.
+
+Planned promotions (curated `promotions`) become the promotion days of each series in the horizon, written
+beside the shard's sales as `shard-NNNN.promotions.parquet` (sku, location, date); a campaign without a
+location applies to every location the SKU sells at, overlapping campaigns mark a day once, and campaigns
+for SKUs or locations without sales are counted in the run's data issues instead of vanishing.
 """
 
 from __future__ import annotations
 
 import io
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -21,10 +27,14 @@ import pyarrow.parquet as pq
 from shelfwise.aws import s3
 from shelfwise.curated import read_curated, table_to_parquet_bytes
 from shelfwise.forecast import layout
-from shelfwise.forecast.sharding import shard_ids
+from shelfwise.forecast.sharding import series_id, shard_ids, split_series_id
 from shelfwise.forecast.workflow import PlanOutput, RunSettings, Shard
 
 SHARD_INPUT_COLUMNS = ("sku", "location", "date", "units", "promo")
+PROMOTION_DAY_SCHEMA = pa.schema(
+    [pa.field("sku", pa.string()), pa.field("location", pa.string()), pa.field("date", pa.date32())]
+)
+MAX_ISSUE_EXAMPLES = 20
 REJECTED_SALES_PREFIX = "rejected/sales/"
 SERIES_SEPARATOR = "|"  # as `sharding.series_id`
 
@@ -60,6 +70,12 @@ def plan_run(
     encoded = ids.combine_chunks().dictionary_encode() if sales.num_rows else None
     dictionary = encoded.dictionary.to_pylist() if encoded is not None else []
     groups = shard_ids(dictionary, settings.shard_size)
+    promotions = read_curated("promotions", bucket=bucket, s3_client=client)
+    promo_days, unknown = future_promotion_days(
+        promotions, (split_series_id(uid) for uid in dictionary), as_of, settings.horizon
+    )
+    if unknown:
+        issues["promotions_for_unknown_series"] = unknown
     shard_of_id = {unique_id: index for index, group in enumerate(groups) for unique_id in group}
     shards: list[Shard] = []
     if encoded is not None:
@@ -78,7 +94,23 @@ def plan_run(
                 table_to_parquet_bytes(rows.sort_by([("sku", "ascending"), ("location", "ascending")])),
                 s3_client=client,
             )
-            shards.append(Shard(index=index, series=len(group), horizon=settings.horizon, as_of=as_of))
+            days = _days_of(promo_days, group)
+            if days.num_rows:
+                s3.put_bytes(
+                    bucket,
+                    layout.shard_promotions_key(run_id, index),
+                    table_to_parquet_bytes(days),
+                    s3_client=client,
+                )
+            shards.append(
+                Shard(
+                    index=index,
+                    series=len(group),
+                    horizon=settings.horizon,
+                    as_of=as_of,
+                    promo_days=days.num_rows,
+                )
+            )
     return PlanOutput(
         run_id=run_id,
         plan_date=as_of + timedelta(days=1),
@@ -90,6 +122,61 @@ def plan_run(
         shards=shards,
         report_max_plots=settings.report_max_plots,
         issues=issues,
+    )
+
+
+def future_promotion_days(
+    promotions: pa.Table, series: Iterable[tuple[str, str]], as_of: date, horizon: int
+) -> tuple[dict[str, list[date]], dict[str, object]]:
+    """Promotion days in the horizon per series id, and the campaigns no series can take (as a data issue).
+
+    Only campaigns overlapping the horizon (the `horizon` days after `as_of`) matter; a campaign without a
+    location applies to every location of its SKU."""
+    first, last = as_of + timedelta(days=1), as_of + timedelta(days=horizon)
+    locations_of: dict[str, set[str]] = defaultdict(set)
+    for sku, location in series:
+        locations_of[sku].add(location)
+    days: dict[str, set[date]] = defaultdict(set)
+    unknown: Counter[str] = Counter()
+    rows = promotions.select(["sku", "location", "start_date", "end_date"]).to_pylist()
+    for row in rows:
+        start, end = max(row["start_date"], first), min(row["end_date"], last)
+        if start > end:
+            continue
+        sku, location = row["sku"], row["location"]
+        if location is None:
+            targets = sorted(locations_of.get(sku, ()))
+        else:
+            targets = [location] if location in locations_of.get(sku, ()) else []
+        if not targets:
+            unknown[sku if location is None else f"{sku}@{location}"] += 1
+            continue
+        span = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        for target in targets:
+            days[series_id(sku, target)].update(span)
+    issue: dict[str, object] = {}
+    if unknown:
+        issue = {
+            "count": sum(unknown.values()),
+            "examples": sorted(unknown)[:MAX_ISSUE_EXAMPLES],
+            "note": "planned promotions in the horizon for a SKU or location without sales; not applied",
+        }
+    return {uid: sorted(found) for uid, found in days.items()}, issue
+
+
+def _days_of(promo_days: dict[str, list[date]], group: Iterable[str]) -> pa.Table:
+    keys, dates = [], []
+    for unique_id in group:
+        for day in promo_days.get(unique_id, ()):
+            keys.append(split_series_id(unique_id))
+            dates.append(day)
+    return pa.table(
+        {
+            "sku": pa.array([key[0] for key in keys], pa.string()),
+            "location": pa.array([key[1] for key in keys], pa.string()),
+            "date": pa.array(dates, pa.date32()),
+        },
+        schema=PROMOTION_DAY_SCHEMA,
     )
 
 

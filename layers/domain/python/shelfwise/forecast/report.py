@@ -1,18 +1,18 @@
 """The run's HTML report: self-contained (inline SVG, inline CSS, no scripts), standard library only.
 
 Sections: run summary and data issues, accuracy of previous runs, small-multiple plots (history, forecast
-mean, 80% and 95% intervals, the as-of line) for the largest series and for every line that needs an order,
-and the plan table. Plots share one time axis and one style sheet and their paths are thinned to what a
-small plot can show, so each costs about a kilobyte; a safety cap (`DEFAULT_MAX_PLOTS`, set per run) bounds
-the report of a very large shop, and the report then says how many lines it left out. The complete plan is
-always in plan.csv / plan.parquet beside it.
+mean, 80% and 95% intervals, the as-of line, promotion days shaded) for the largest series and for every
+line that needs an order, and the plan table. Plots share one time axis and one style sheet and their
+paths are thinned to what a small plot can show, so each costs about a kilobyte; a safety cap
+(`DEFAULT_MAX_PLOTS`, set per run) bounds the report of a very large shop, and the report then says how many
+lines it left out. The complete plan is always in plan.csv / plan.parquet beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from html import escape
 from itertools import pairwise
 from typing import Any
@@ -32,7 +32,7 @@ td.t,th.t{text-align:left}tr.order td{background:#fff6e0}
 figure{margin:0;border:1px solid #eee;padding:2px}figcaption{font-size:11px;line-height:1.25}
 svg.s{display:block;font-size:9px}.s .a{stroke:#bbb}.s .c{stroke:#444;stroke-dasharray:2,2}
 .s .b95{fill:#d8e6f7}.s .b80{fill:#a9c8ec}.s .h{fill:none;stroke:#777}
-.s .f{fill:none;stroke:#1f5fbf;stroke-width:1.5}
+.s .f{fill:none;stroke:#1f5fbf;stroke-width:1.5}.s .p{fill:#fbe3a1}
 .note{color:#666;font-size:12px}
 """
 
@@ -45,6 +45,8 @@ class SeriesPlot:
     history: Sequence[tuple[date, float]]
     # (date, mean, lo_80, hi_80, lo_95, hi_95)
     forecast: Sequence[tuple[date, float, float, float, float, float]]
+    # Promotion days, past (sales flagged promo) and planned (from incoming/promotions/), shaded in the plot.
+    promo_days: Sequence[date] = ()
 
 
 @dataclass
@@ -144,6 +146,7 @@ def _summary_section(summary: Mapping[str, Any]) -> str:
         "failed shards": len(summary.get("failed_shards", [])),
         "demand classes": summary.get("demand_classes", {}),
         "models chosen": summary.get("models", {}),
+        "planned promotions": summary.get("promotions", {}),
         "service level taken from": summary.get("service_levels", {}),
     }
     issues = {name: _issue_text(value) for name, value in summary.get("data_issues", {}).items()}
@@ -221,7 +224,8 @@ def _plots_section(data: ReportInput) -> str:
         "<p class='note'>Each plot: daily sales (grey) from "
         f"{first.isoformat() if first else '-'} and the forecast mean (blue) with its 80% and 95% intervals "
         f"(shaded) to {last.isoformat() if last else '-'}; dashed line: {data.as_of.isoformat()}, the last "
-        "observed day. Each plot has its own scale, from 0 to the number at its top left.</p>"
+        "observed day; shaded in yellow: promotion days, past and planned. Each plot has its own scale, "
+        "from 0 to the number at its top left.</p>"
     )
     note = "".join(f"<p class='note'>{escape(n)}</p>" for n in data.notes)
     largest, orders = plots[: data.largest_count], plots[data.largest_count :]
@@ -315,7 +319,8 @@ def series_svg(plot: SeriesPlot, first: date | None = None, last: date | None = 
         lower = thin([(x(r[0]), y(r[lo])) for r in reversed(plot.forecast)])
         return _path(upper + lower, close=True)
 
-    shapes = [
+    shapes = [_promo_shading(plot.promo_days, first, last, x, bottom)]
+    shapes += [
         f"<path class='a' d='M{PAD_LEFT} {bottom}H{right}M{PAD_LEFT} {PAD_TOP}V{bottom}'/>",
         f"<text x='{PAD_LEFT - 2}' y='{PAD_TOP + 7}' text-anchor='end'>{_axis(top)}</text>",
     ]
@@ -334,6 +339,27 @@ def series_svg(plot: SeriesPlot, first: date | None = None, last: date | None = 
         f"<svg class='s' width='{PLOT_WIDTH}' height='{PLOT_HEIGHT}' role='img' "
         f"aria-label='{escape(plot.sku)} at {escape(plot.location)}'>" + "".join(shapes) + "</svg>"
     )
+
+
+def _promo_shading(
+    days: Sequence[date], first: date, last: date, x: Callable[[date], int], bottom: int
+) -> str:
+    """One rectangle per run of consecutive promotion days, each day from half a day before to after."""
+    shown = sorted({day for day in days if first <= day <= last})
+    if not shown:
+        return ""
+    runs: list[list[date]] = [[shown[0], shown[0]]]
+    for day in shown[1:]:
+        if (day - runs[-1][1]).days == 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    half = max((x(first + timedelta(days=1)) - x(first)) / 2, 0.5)
+    rects = "".join(
+        f"M{x(start) - half:g} {PAD_TOP}H{x(end) + half:g}V{bottom}H{x(start) - half:g}z"
+        for start, end in runs
+    )
+    return f"<path class='p' d='{rects}'/>"
 
 
 def _axis(value: float) -> str:

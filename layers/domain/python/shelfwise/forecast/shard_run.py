@@ -1,4 +1,5 @@
-"""Shard step: one shard's sales slice -> `forecast_shard` -> forecasts and per-series summary in S3.
+"""Shard step: one shard's sales slice (and planned promotion days) -> `forecast_shard` -> forecasts and
+per-series summary in S3.
 
 Imports pandas and statsforecast (through `engine`): only the container-image forecast function runs it.
 A failure raises, so the orchestrator retries the shard and, once retries are spent, hands finalize a
@@ -37,6 +38,7 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("model", pa.string()),
         pa.field("treatment", pa.string()),
         pa.field("cv_mase", pa.float64()),
+        pa.field("future_promo_days", pa.int64()),
     ]
 )
 
@@ -53,7 +55,11 @@ def run_shard(
     client = s3_client or s3.client()
     sales = read_parquet(bucket, layout.shard_input_key(run_id, shard.index), s3_client=client)
     config = config or ForecastConfig(horizon=shard.horizon, end_date=shard.as_of)
-    forecasts, summary = forecast_shard(sales, config, progress=progress)
+    future_promo = None
+    if shard.promo_days:
+        days = read_parquet(bucket, layout.shard_promotions_key(run_id, shard.index), s3_client=client)
+        future_promo = days.to_pandas().assign(promo=True)
+    forecasts, summary = forecast_shard(sales, config, future_promo=future_promo, progress=progress)
     stored = forecasts_to_arrow(forecasts)
     s3.put_bytes(
         bucket, layout.shard_output_key(run_id, shard.index), table_to_parquet_bytes(stored), s3_client=client

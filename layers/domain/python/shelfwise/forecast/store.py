@@ -4,8 +4,10 @@ The zip `forecast_api` function imports this module; it must never pull in panda
 
 Items:
 - forecasts table, pk `sku`, sk `location`: `plan_date`, `as_of`, `run_id`, `model`, `demand_class`,
-  `format_version` 1 and `points`, a compact JSON string of `[date, mean, lo_80, hi_80, lo_95, hi_95]` rows
-  (28 rows are about 1.5 KB; an attribute list of maps would be ten times that in read capacity).
+  `format_version` 1 and `points`, a compact JSON string of `[date, mean, lo_80, hi_80, lo_95, hi_95, promo]`
+  rows, promo 1 on a planned promotion day and 0 otherwise (items written before promotions were planned
+  have six-element rows: no promotion day). 28 rows are about 1.5 KB; an attribute list of maps would be
+  ten times that in read capacity.
 - plans table, pk `plan_date` (YYYY-MM-DD), sk `item_key` = `sku#location`: the plan fields, numbers as
   Decimal, absent figures as null, plus `needs_order`.
 - plans table, pk `latest`, sk `latest`: `plan_date` and `run_id` of the newest plan; written last, so the
@@ -52,6 +54,10 @@ class ForecastPoint(BaseModel):
     hi_80: float
     lo_95: float
     hi_95: float
+    promo: bool = Field(
+        default=False,
+        description="A planned promotion day (incoming/promotions/): the mean includes the SKU's uplift.",
+    )
 
 
 class ForecastResponse(BaseModel):
@@ -105,13 +111,25 @@ def _number(value: float | None) -> Decimal | None:
 
 
 def encode_points(points: Iterable[Sequence[Any]]) -> str:
-    """Rows of (date, mean, lo_80, hi_80, lo_95, hi_95) as compact JSON, numbers to 3 decimals."""
-    rows = [[str(point[0]), *(round(float(value), 3) for value in point[1:])] for point in points]
+    """Rows of (date, mean, lo_80, hi_80, lo_95, hi_95[, promo]) as compact JSON, numbers to 3 decimals and
+    the promotion flag as 1 or 0."""
+    rows = [
+        [
+            str(point[0]),
+            *(round(float(value), 3) for value in point[1:6]),
+            int(bool(point[6])) if len(point) > 6 else 0,
+        ]
+        for point in points
+    ]
     return json.dumps(rows, separators=(",", ":"))
 
 
 def decode_points(text: str) -> list[ForecastPoint]:
-    return [ForecastPoint(**dict(zip(POINT_FIELDS, row, strict=True))) for row in json.loads(text)]
+    points = []
+    for row in json.loads(text):
+        values = dict(zip(POINT_FIELDS, row[: len(POINT_FIELDS)], strict=True))
+        points.append(ForecastPoint(**values, promo=bool(row[len(POINT_FIELDS)]) if len(row) > 6 else False))
+    return points
 
 
 def forecast_item(

@@ -61,6 +61,8 @@ class Shard(BaseModel):
     series: int = Field(ge=0)
     horizon: int = Field(ge=1, le=MAX_HORIZON)
     as_of: date
+    # Planned promotion days (series x day) in the horizon; when > 0 they are in the shard's promotions file.
+    promo_days: int = Field(default=0, ge=0)
 
 
 class PlanOutput(BaseModel):

@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shelfwise.chat.slots import TEMPLATE_PLACEHOLDERS
+
 CONTRACT_VERSION = "1"
 MAX_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 2000
@@ -198,6 +200,46 @@ INVENTORY = FileContract(
     ),
 )
 
+MAX_PROMOTION_DAYS = 366
+
+PROMOTIONS = FileContract(
+    kind="promotions",
+    description=(
+        "Planned promotions per SKU, for the forecast: one row per campaign. Every forecast run marks the "
+        "campaign days in its horizon as promotion days, so the forecast carries the uplift the SKU showed "
+        "on its past promotion days (the sales `promo` flag). Overlapping campaigns simply mark a day as a "
+        "promotion day. Rows for a SKU or location the forecast does not know are counted in the run's data "
+        "issues."
+    ),
+    columns=(
+        _id("sku", "Stock-keeping unit."),
+        ColumnSpec(
+            name="location",
+            type="id",
+            required=False,
+            max_length=MAX_ID_LENGTH,
+            description="Store or warehouse; empty (or no such column): every location of the SKU.",
+        ),
+        ColumnSpec(name="start_date", type="date", description="First promotion day, YYYY-MM-DD."),
+        ColumnSpec(name="end_date", type="date", description="Last promotion day (inclusive), YYYY-MM-DD."),
+        ColumnSpec(
+            name="discount_pct",
+            type="float",
+            required=False,
+            minimum=0,
+            maximum=100,
+            description="Price reduction in percent, for the record (the uplift is learned from history).",
+        ),
+    ),
+    row_rules=(
+        RowRule(name="date_order", description="end_date must be on or after start_date."),
+        RowRule(
+            name="promotion_length",
+            description=f"A promotion spans at most {MAX_PROMOTION_DAYS} days (end_date - start_date + 1).",
+        ),
+    ),
+)
+
 # Chat messages, as the chat API accepts them (`shelfwise.chat.validation.MAX_MESSAGE_CHARS`).
 MAX_CHAT_TEXT_LENGTH = 5000
 MAX_CHAT_LABEL_LENGTH = 100
@@ -248,9 +290,64 @@ CHAT_SENTIMENT = FileContract(
     ),
 )
 
+MAX_REPLY_TEMPLATE_LENGTH = 1000
+
+CHAT_REPLIES = FileContract(
+    kind="chat-replies",
+    description=(
+        "The retailer's own reply templates for the chat model; one row per template, several rows per "
+        "intent allowed. The next `train-chat` run puts them into the new model version: they replace the "
+        "default replies of their intent, intents without one keep the default reply (none for an intent "
+        "the defaults do not know), and templates for intents the model does not have are left out. The "
+        "reply sent is the first template whose placeholders the message fills, templates with more "
+        "placeholders tried first, so give each intent one template without placeholders as well."
+    ),
+    columns=(
+        ColumnSpec(
+            name="intent",
+            type="id",
+            description=(
+                "The intent the template answers, e.g. `track_order`; `_escalation` is the reply sent when "
+                "the conversation goes to a person, `_fallback` the reply when the intent has none."
+            ),
+            max_length=MAX_CHAT_LABEL_LENGTH,
+        ),
+        ColumnSpec(
+            name="template",
+            type="text",
+            description=(
+                "The reply text. `{name}` is filled from the message, name one of "
+                + ", ".join(f"`{name}`" for name in TEMPLATE_PLACEHOLDERS)
+                + "; a literal brace is written `{{` or `}}`."
+            ),
+            max_length=MAX_REPLY_TEMPLATE_LENGTH,
+            forbid_control_characters=True,
+        ),
+    ),
+    row_rules=(
+        RowRule(
+            name="template_placeholders",
+            description=(
+                "template: every `{placeholder}` must be one of the names above, written plainly (no `!`/`:` "
+                "options, no positional `{}`), and braces must balance; otherwise the row is rejected "
+                "naming the placeholder."
+            ),
+        ),
+    ),
+)
+
 CONTRACTS: dict[str, FileContract] = {
     contract.kind: contract
-    for contract in (INTERACTIONS, CATALOG, SALES, INVENTORY, CHAT_TRAINING, CHAT_SENTIMENT)
+    for contract in (
+        INTERACTIONS,
+        CATALOG,
+        SALES,
+        INVENTORY,
+        PROMOTIONS,
+        CHAT_TRAINING,
+        CHAT_SENTIMENT,
+        CHAT_REPLIES,
+    )
 }
 
 

@@ -16,7 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shelfwise import curated
-from shelfwise.ingest.contracts import RATING_MAX, RATING_MIN, ColumnSpec, FileContract
+from shelfwise.chat.templates import template_problem
+from shelfwise.ingest.contracts import (
+    MAX_PROMOTION_DAYS,
+    RATING_MAX,
+    RATING_MIN,
+    ColumnSpec,
+    FileContract,
+)
 from shelfwise.ingest.reader import Chunk
 
 REJECTIONS_SCHEMA = pa.schema(
@@ -255,6 +262,30 @@ def _interaction_rules(
     columns["value"] = pc.if_else(pa.array(quantity & missing), pa.scalar(1.0), value)
 
 
+def _promotion_rules(columns: dict[str, pa.Array], shown: dict[str, pa.Array], problems: _Problems) -> None:
+    """A campaign runs forward in time and for at most a year (see the promotions contract)."""
+    start = pc.cast(columns["start_date"], pa.int32())
+    end = pc.cast(columns["end_date"], pa.int32())
+    report = shown.get("end_date", pc.cast(columns["end_date"], pa.string()))
+    problems.add("end_date", _mask(pc.less(end, start)), "end_date is before start_date", report)
+    too_long = _mask(pc.greater_equal(pc.subtract(end, start), MAX_PROMOTION_DAYS))
+    problems.add("end_date", too_long, f"a promotion spans at most {MAX_PROMOTION_DAYS} days", report)
+
+
+def _chat_reply_rules(columns: dict[str, pa.Array], shown: dict[str, pa.Array], problems: _Problems) -> None:
+    """Every placeholder of a template must be a slot the chat model extracts (see the chat-replies contract).
+    Template files are small, so one Python check per row costs nothing next to reading the file."""
+    templates = columns["template"].to_pylist()
+    by_reason: dict[str, np.ndarray] = {}
+    for row, template in enumerate(templates):
+        reason = template_problem(template) if template is not None else None
+        if reason is not None:
+            by_reason.setdefault(reason, np.zeros(len(templates), dtype=bool))[row] = True
+    report = shown.get("template", columns["template"])
+    for reason, mask in by_reason.items():
+        problems.add("template", mask, reason, report)
+
+
 def _rejections_table(problems: _Problems, lines: np.ndarray, blank: np.ndarray) -> pa.Table:
     parts = []
     for field, mask, reason, shown in problems.found:
@@ -320,6 +351,10 @@ def validate_chunk(contract: FileContract, chunk: Chunk) -> ValidatedChunk:
         missing[spec.name] = parser.missing
     if contract.kind == "interactions":
         _interaction_rules(parsed, missing["value"], shown, problems)
+    if contract.kind == "promotions":
+        _promotion_rules(parsed, shown, problems)
+    if contract.kind == "chat-replies":
+        _chat_reply_rules(parsed, shown, problems)
     if contract.keep_extra_columns:
         contract_names = {spec.name for spec in contract.columns}
         for name, text in texts.items():
