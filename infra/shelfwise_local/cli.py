@@ -1,10 +1,10 @@
 """The `shelfwise` command line: run the platform locally and work with it.
 
-shelfwise local up [--port 3000] [--state-dir .shelfwise]
+shelfwise local up [--port 3000] [--state-dir .shelfwise] [--function-logs file|console]
 shelfwise drop KIND FILE
 shelfwise run SCHEDULE [--wait] [--timeout S]
 shelfwise invoke FUNCTION EVENT.json
-shelfwise demo [--port 3000] [--seed 7]
+shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console]
 shelfwise openapi [--out PATH]
 """
 
@@ -76,14 +76,33 @@ def _require_cloud(state_dir: Path) -> dict[str, Any]:
     return description
 
 
+def _route_function_logs(args: argparse.Namespace) -> Path | None:
+    """Unless `--function-logs console`, send the handlers' output to the state dir's functions.jsonl.
+
+    Runs before the local cloud and its handlers are imported: Powertools binds its log stream then.
+    """
+    from shelfwise_local import function_logs
+
+    if args.function_logs == "console":
+        return None
+    path = function_logs.function_log_path(args.state_dir)
+    function_logs.send_function_output_to(path)
+    return path
+
+
 # -- commands --------------------------------------------------------------------------------------------
 
 
 def command_local_up(args: argparse.Namespace) -> int:
+    function_log_path = _route_function_logs(args)
     from shelfwise_local.cloud import LocalCloud
 
     cloud = LocalCloud(
-        args.state_dir, port=args.port, functions_dir=args.functions_dir, training_dir=args.training_dir
+        args.state_dir,
+        port=args.port,
+        functions_dir=args.functions_dir,
+        training_dir=args.training_dir,
+        function_log_path=function_log_path,
     )
     try:
         cloud.start()
@@ -189,7 +208,8 @@ def _await_registry(description: dict[str, Any], record: dict[str, Any], deadlin
     if item is None:
         print(
             f"the model registry wrote no item for {job_name} within {timeout:g} s "
-            "(is functions/model_registry deployed? see the local cloud log)",
+            "(is functions/model_registry deployed? see the local cloud's console and "
+            "STATE_DIR/logs/functions.jsonl)",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -248,6 +268,7 @@ def _invoke_on_private_moto(name: str, event: dict[str, Any], functions_dir: Pat
 
 
 def command_demo(args: argparse.Namespace) -> int:
+    function_log_path = _route_function_logs(args)
     from shelfwise_local.demo_run import run_demo
 
     return run_demo(
@@ -256,6 +277,7 @@ def command_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         functions_dir=args.functions_dir,
         training_dir=args.training_dir,
+        function_log_path=function_log_path,
     )
 
 
@@ -289,6 +311,16 @@ def _add_training_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training-dir", type=Path, default=None, help=argparse.SUPPRESS)
 
 
+def _add_function_logs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--function-logs",
+        choices=("file", "console"),
+        default="file",
+        help="where the functions' JSON logs and metrics go: STATE_DIR/logs/functions.jsonl (default; "
+        "warnings and errors are echoed on the console) or the console",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shelfwise", description="Run and work with shelfwise locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -300,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_state_dir(up)
     _add_functions_dir(up)
     _add_training_dir(up)
+    _add_function_logs(up)
     up.set_defaults(handler=command_local_up)
 
     drop = commands.add_parser("drop", help="upload a file to incoming/KIND/ of the running local cloud")
@@ -334,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_state_dir(demo)
     _add_functions_dir(demo)
     _add_training_dir(demo)
+    _add_function_logs(demo)
     demo.set_defaults(handler=command_demo)
 
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI document of the HTTP API")

@@ -76,8 +76,11 @@ class LocalCloud:
         port: int = 3000,
         functions_dir: Path | None = None,
         training_dir: Path | None = None,
+        function_log_path: Path | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        # Where the handlers' output goes (see function_logs.py); None when it is printed on the console.
+        self.function_log_path = function_log_path
         self.port = port
         self.functions_dir = functions_dir.resolve() if functions_dir else None
         # Tests swap the training code: `<training_dir>/<job>/train.py` instead of the spec's entrypoint.
@@ -223,6 +226,7 @@ class LocalCloud:
         worker = ShardWorker(
             endpoint_url=self.endpoint_url,
             functions_dir=str(self.functions_dir) if self.functions_dir else None,
+            function_log_path=str(self.function_log_path.resolve()) if self.function_log_path else None,
         )
         return run_workflow(
             workflow,
@@ -343,6 +347,12 @@ class LocalCloud:
             f"  event bus      {description['event_bus']}",
             f"  schedules      {', '.join(s.name for s in spec.SCHEDULES)}  (shelfwise run NAME)",
             f"  state          {self.state_dir}  (local.json, snapshot/)",
+            f"  function logs  {self._function_logs_hint()}",
             "Ctrl-C stops it; data is kept for the next start.",
         ]
         return "\n".join(lines)
+
+    def _function_logs_hint(self) -> str:
+        if self.function_log_path is None:
+            return "on this console (--function-logs console)"
+        return f"tail -f {self.function_log_path} | jq   (warnings and errors are echoed here)"

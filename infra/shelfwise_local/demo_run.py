@@ -73,6 +73,7 @@ def run_demo(
     seed: int,
     functions_dir: Path | None = None,
     training_dir: Path | None = None,
+    function_log_path: Path | None = None,
 ) -> int:
     try:
         from shelfwise_local.demo import generate_shop
@@ -80,7 +81,13 @@ def run_demo(
         print(f"shelfwise: the demo data generator is not available ({missing})", file=sys.stderr)
         return 1
 
-    cloud = LocalCloud(state_dir, port=port, functions_dir=functions_dir, training_dir=training_dir)
+    cloud = LocalCloud(
+        state_dir,
+        port=port,
+        functions_dir=functions_dir,
+        training_dir=training_dir,
+        function_log_path=function_log_path,
+    )
     generated_dir = cloud.state_dir / "demo-data"
     files = generate_shop(generated_dir, seed, n_skus=DEMO_SKUS, sales_days=DEMO_SALES_DAYS)
     cloud.start()

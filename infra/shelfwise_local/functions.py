@@ -23,6 +23,8 @@ from typing import Any
 
 from shelfwise_infra import spec
 
+from shelfwise_local.function_logs import running_function
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
@@ -99,7 +101,7 @@ def load_handler(name: str, *, functions_dir: Path | None = None) -> Handler:
             if module_spec is None or module_spec.loader is None:
                 raise FunctionNotFoundError(f"cannot load {path} as a Python module")
             module = importlib.util.module_from_spec(module_spec)
-            with _temporary_environment(function_environment(fn)):
+            with _temporary_environment(function_environment(fn)), running_function(name):
                 sys.modules[module_name] = module
                 try:
                     module_spec.loader.exec_module(module)
@@ -159,5 +161,6 @@ def context_for(fn: spec.Function) -> LocalLambdaContext:
 
 def invoke(name: str, event: dict[str, Any], *, functions_dir: Path | None = None) -> Any:
     """Run one function's handler on one event, as Lambda would, and return what it returned."""
-    handler = load_handler(name, functions_dir=functions_dir)
-    return handler(event, context_for(spec.function(name)))
+    with running_function(name):
+        handler = load_handler(name, functions_dir=functions_dir)
+        return handler(event, context_for(spec.function(name)))

@@ -38,12 +38,16 @@ class ShardWorker:
 
     endpoint_url: str
     functions_dir: str | None
+    # Where the local cloud sends function output (None: the console); the workers append to the same file.
+    function_log_path: str | None = None
 
 
 def invoke_shard_in_worker(worker: ShardWorker, function: str, event: dict[str, Any]) -> Any:
     """Runs in a pool process: point boto3 at the local cloud, load the handler, invoke it."""
-    from shelfwise_local import functions
+    from shelfwise_local import function_logs, functions
 
+    if worker.function_log_path is not None:
+        function_logs.send_function_output_to(Path(worker.function_log_path))
     functions.point_process_at(worker.endpoint_url)
     functions.apply_shared_environment()
     directory = Path(worker.functions_dir) if worker.functions_dir else None

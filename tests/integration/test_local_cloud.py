@@ -96,7 +96,15 @@ class RunningCloud:
         return self.process.returncode
 
     def log(self) -> str:
+        """What `shelfwise local up` printed on its console (stdout and stderr)."""
         return self.log_path.read_text("utf-8", errors="replace")
+
+    def function_log(self) -> list[dict[str, Any]]:
+        """The functions' own output, as CloudWatch would hold it: one JSON document per line."""
+        path = self.state_dir / "logs" / "functions.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 def start_cloud(state_dir: Path, cwd: Path, *extra_args: str) -> RunningCloud:
@@ -272,6 +280,36 @@ def test_binary_file_is_rejected_and_the_api_keeps_answering(cloud: RunningCloud
     assert len(problems) == 1
     assert "binary" in problems[0]["reason"]
     assert requests.get(f"{cloud.api_url}/v1/health", timeout=5).status_code == 200
+
+
+def test_function_logs_go_to_the_state_dir_and_only_warnings_reach_the_console(cloud: RunningCloud) -> None:
+    cloud.drop("interactions", "logged-clicks.csv", interactions_csv(rows=10))
+    cloud.drop("catalog", "logged-garbage.csv", bytes(range(256)) * 64)
+    wait_for_manifest(cloud, "interactions", "incoming/interactions/logged-clicks.csv", INGEST_TIMEOUT)
+    wait_for_manifest(cloud, "catalog", "incoming/catalog/logged-garbage.csv", INGEST_TIMEOUT)
+
+    def records_about(key: str) -> list[dict[str, Any]]:
+        return [record for record in cloud.function_log() if record.get("object_key") == key]
+
+    # The handler logs right after writing its manifest, so its lines may trail the manifest a little.
+    deadline = time.monotonic() + INGEST_TIMEOUT
+    while time.monotonic() < deadline:
+        ingested = records_about("incoming/interactions/logged-clicks.csv")
+        rejected = records_about("incoming/catalog/logged-garbage.csv")
+        if any(r.get("message") == "file ingested" for r in ingested) and rejected:
+            break
+        time.sleep(0.2)
+
+    ingested_line = next(r for r in ingested if r.get("message") == "file ingested")
+    assert ingested_line["level"] == "INFO"
+    assert ingested_line["rows_landed"] == 10
+    rejected_line = next(r for r in rejected if r.get("message") == "file rejected")
+    assert rejected_line["level"] == "WARNING"
+    assert any("_aws" in record for record in cloud.function_log()), "no EMF metric document was logged"
+    console = cloud.log()
+    assert "file ingested" not in console
+    assert not [line for line in console.splitlines() if line.lstrip().startswith("{")]
+    assert "[ingest] WARNING file rejected" in console
 
 
 def test_run_segment_customers_waits_for_success(cloud: RunningCloud, workspace: Path) -> None:
