@@ -8,10 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_tables
+from shelfwise_local.functions import context_for, load_handler
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +29,7 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {**function_environment(API), **FAKE_CREDENTIALS}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        create_tables(boto3.client("dynamodb"))
+    with local_platform(monkeypatch, API.name):
         yield boto3.resource("dynamodb").Table(spec.MODELS_TABLE.local_name)
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.chat.model import ChatModel
 from shelfwise.model_store import ModelStore
 from shelfwise.settings import Settings
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
+from shelfwise_local.functions import context_for, load_handler
 
 pytestmark = pytest.mark.integration
 
@@ -64,13 +63,7 @@ def fresh_model_store(module: Any) -> ModelStore[ChatModel]:
 
 @pytest.fixture
 def chat_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ChatCloud]:
-    for name, value in {**function_environment(CHAT), **FAKE_CREDENTIALS}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
+    with local_platform(monkeypatch, CHAT.name):
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="crm")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][

@@ -18,12 +18,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise.model_registry.promotion import Registrar, RegistryTargets
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
+from shelfwise_local.functions import context_for, load_handler
 from shelfwise_local.training import TrainingJobFailedError, run_training_job
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,13 +95,7 @@ def labeled_csv(rows: dict[str, list[str]], label_column: str, *, repeats: int, 
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {**function_environment(CHAT), **FAKE_CREDENTIALS}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
+    with local_platform(monkeypatch, CHAT.name):
         module = sys.modules[load_handler("chat").__module__]
         monkeypatch.setattr(module, "model_store", fresh_model_store(module))
         module._service.cache_clear()

@@ -12,12 +12,11 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.forecast.replenishment import DEFAULT_SERVICE_LEVELS
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
+from shelfwise_local.functions import context_for, load_handler
 from shelfwise_local.routing import proxy_response_to_http
 
 pytestmark = pytest.mark.integration
@@ -85,15 +84,8 @@ def inventory_csv() -> str:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    environment = {**FAKE_CREDENTIALS, **function_environment(spec.function("forecast"))}
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with local_platform(monkeypatch, "forecast"):
         s3 = boto3.client("s3")
-        create_buckets(s3)
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
         for key, body in (
             ("incoming/sales/sales.csv", sales_csv()),
             ("incoming/sales/corrections.csv", corrections_csv()),
@@ -354,15 +346,8 @@ def test_every_shard_failing_still_yields_a_plan_that_says_why(cloud: Any) -> No
 
 
 def test_a_shop_without_sales_gets_a_plan_of_its_inventory_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    environment = {**FAKE_CREDENTIALS, **function_environment(spec.function("forecast"))}
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with local_platform(monkeypatch, "forecast"):
         s3 = boto3.client("s3")
-        create_buckets(s3)
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
         key = "incoming/inventory/inventory.csv"
         s3.put_object(Bucket=BUCKET, Key=key, Body=inventory_csv().encode())
         ingest_object(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=s3)

@@ -12,11 +12,10 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
+from shelfwise_local.functions import context_for, load_handler
 
 pytestmark = pytest.mark.integration
 
@@ -73,15 +72,8 @@ def promotions_csv() -> str:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    environment = {**FAKE_CREDENTIALS, **function_environment(spec.function("forecast"))}
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with local_platform(monkeypatch, "forecast"):
         s3 = boto3.client("s3")
-        create_buckets(s3)
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
         manifests = {}
         for kind, body in (
             ("sales", sales_csv()),

@@ -14,17 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise import registry
 from shelfwise_infra import spec
 from shelfwise_local.functions import (
-    FAKE_CREDENTIALS,
     context_for,
     forget_loaded_functions,
-    function_environment,
     load_handler,
 )
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
 sys.path.insert(0, str(TRAINING_DIR))
@@ -56,14 +53,8 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {**function_environment(REGISTRY), **FAKE_CREDENTIALS}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     forget_loaded_functions()
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
+    with local_platform(monkeypatch, REGISTRY.name):
         yield boto3.client("s3")
     forget_loaded_functions()
 

@@ -15,17 +15,14 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise_infra import spec
 from shelfwise_local.functions import (
-    FAKE_CREDENTIALS,
     context_for,
     forget_loaded_functions,
-    function_environment,
     load_handler,
 )
-from shelfwise_local.resources import create_buckets, create_event_bus, create_tables
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
 sys.path.insert(0, str(TRAINING_DIR))
@@ -65,15 +62,8 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    environment = {**function_environment(spec.function("model_registry")), **function_environment(FUNCTION)}
-    for name, value in {**environment, **FAKE_CREDENTIALS, "SHELFWISE_MODEL_REFRESH_SECONDS": "0"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     forget_loaded_functions()  # a fresh module: no model or trending list cached from another test
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
-        create_event_bus(boto3.client("events"))
+    with local_platform(monkeypatch, "model_registry", FUNCTION.name, SHELFWISE_MODEL_REFRESH_SECONDS="0"):
         catalog = boto3.resource("dynamodb").Table(spec.CATALOG_TABLE.local_name)
         with catalog.batch_writer() as batch:
             for n in range(N_ITEMS):

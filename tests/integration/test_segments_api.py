@@ -11,11 +11,10 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.curated import INTERACTIONS_SCHEMA, part_key, table_to_parquet_bytes
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_tables
+from shelfwise_local.functions import context_for, load_handler
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +39,7 @@ def interactions() -> pa.Table:
 
 @pytest.fixture
 def scored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    environment = {**function_environment(spec.function("segments_api")), **FAKE_CREDENTIALS}
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
+    with local_platform(monkeypatch, "segments_api"):
         boto3.client("s3").put_object(
             Bucket=spec.DATA_BUCKET.local_name,
             Key=part_key("interactions", "seed", partition="dt=2025-05-20"),

@@ -13,11 +13,10 @@ import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from moto import mock_aws
+from moto_platform import local_platform
 from shelfwise.curated import INTERACTIONS_SCHEMA, part_key, table_to_parquet_bytes
 from shelfwise_infra import spec
-from shelfwise_local.functions import FAKE_CREDENTIALS, context_for, function_environment, load_handler
-from shelfwise_local.resources import create_buckets, create_tables
+from shelfwise_local.functions import context_for, load_handler
 
 pytestmark = pytest.mark.integration
 
@@ -81,12 +80,7 @@ def write_curated_interactions(rows: list[tuple[str, str, float, dt.datetime]]) 
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {**FAKE_CREDENTIALS, **function_environment(spec.function("segments"))}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        create_buckets(boto3.client("s3"))
-        create_tables(boto3.client("dynamodb"))
+    with local_platform(monkeypatch, "segments"):
         yield
 
 
