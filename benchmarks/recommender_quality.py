@@ -1,8 +1,9 @@
 """Recommender quality on MovieLens-100k under the Microsoft Recommenders protocol.
 
-Per-user stratified random 75/25 split (seed 42), top-10, items seen in training removed from the candidates,
-binary relevance (every rating counts as a positive). Every candidate model and the popularity baseline are
-trained and scored in the same run; results go to the "Recommender" section of docs/benchmarks.md.
+Recommenders' `python_stratified_split(ratio=0.75, seed=42)` reproduced exactly, top-10, items seen in
+training removed from the candidates, binary relevance (every rating counts as a positive). Every candidate
+model and the popularity baseline are trained and scored in the same run; results go to the "Recommender"
+section of docs/benchmarks.md.
 
     .venv/bin/python benchmarks/recommender_quality.py [--data ../shared/data/movielens-100k] [--no-write]
 
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,7 +29,6 @@ from recommender.data import InteractionMatrix
 from recommender.evaluate import evaluate_model
 from recommender.models import Ease, EaseLowRank, EaseSvd, Ials, Popularity
 from recommender.ranking import evaluate_ranker
-from recommender.split import stratified_user_split
 
 K = 10
 VALIDATION_SEED = 7
@@ -42,6 +43,31 @@ CANDIDATES = [
     ("EASE + SVD of B r=256 (λ=500)", lambda: EaseSvd(500.0, 256)),
     ("iALS f=128 (λ=30, alpha=10, 10 it)", lambda: Ials(128, 30.0, 10.0, 10)),
 ]
+
+
+def recommenders_stratified_split(
+    pairs: pd.DataFrame, ratio: float = 0.75, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Microsoft Recommenders' `python_stratified_split(data, ratio, filter_by="user", seed)`, draw for draw.
+
+    Reimplements `_do_stratification` in recommenders/datasets/python_splitters.py (is_random=True): one
+    `np.random.rand` draw per row from the legacy global generator seeded with `np.random.seed(seed)`, in the
+    row order of u.data; rows sorted by (user, draw); a row goes to training when its 1-based position within
+    the user divided by the user's count is <= ratio, so each user trains on floor(ratio * n) items and the
+    remainder (the ceiling of 25%) is held out. Only the draw decides membership, so string ids (sorted
+    lexically here, numerically there) give the same split.
+    """
+    legacy = np.random.RandomState(seed)  # identical stream to np.random.seed(seed); np.random.rand(n)
+    draws = legacy.random_sample(len(pairs))
+    ordered = pairs.assign(_draw=draws).sort_values(["user_id", "_draw"])
+    by_user = ordered.groupby("user_id")
+    position = (by_user.cumcount() + 1) / by_user["user_id"].transform("count")
+    columns = list(pairs.columns)
+    in_train = position <= ratio
+    return (
+        ordered.loc[in_train, columns].reset_index(drop=True),
+        ordered.loc[~in_train, columns].reset_index(drop=True),
+    )
 
 
 def load_pairs(data_dir: Path) -> pd.DataFrame:
@@ -68,7 +94,7 @@ def choose_by_validation(
 ) -> tuple[float, float, list[str], dict[str, object]]:
     """(λ, diagonal penalty) with the best validation nDCG@10, one log line per setting, and the ranking
     stage's verdict on the same validation split."""
-    fit_pairs, validation_pairs = stratified_user_split(train_pairs, 0.25, seed=VALIDATION_SEED)
+    fit_pairs, validation_pairs = recommenders_stratified_split(train_pairs, 0.75, seed=VALIDATION_SEED)
     matrix = InteractionMatrix.from_confidences(fit_pairs)
     scored = []
     for l2, penalty in VALIDATION_GRID:
@@ -122,7 +148,7 @@ def main() -> int:
         return 0
     pairs = load_pairs(args.data)
     catalog = load_catalog(args.data)
-    train_pairs, test_pairs = stratified_user_split(pairs, 0.25, seed=42)
+    train_pairs, test_pairs = recommenders_stratified_split(pairs, 0.75, seed=42)
     matrix = InteractionMatrix.from_confidences(train_pairs)
     print(
         f"{len(train_pairs)} train / {len(test_pairs)} test pairs, "
@@ -171,14 +197,18 @@ def main() -> int:
     body = "\n\n".join(
         [
             "MovieLens-100k (read from `../shared/data/movielens-100k`, never copied into the repository), "
-            "Microsoft Recommenders protocol: per-user stratified random 75/25 split (seed 42), top-10, "
-            "training items removed from the candidates, binary relevance. MAP@10 divides by min(n_rel, 10) "
+            "Microsoft Recommenders protocol: their `python_stratified_split(ratio=0.75, seed=42)` "
+            "reproduced draw for draw (legacy `np.random.seed(42)` + `rand` in u.data row order, per user "
+            "floor(75%) to training), top-10, training items removed from the candidates, binary relevance; "
+            "P@10 divides "
+            "hits by 10, R@10 by n_rel, nDCG@10's ideal DCG covers min(n_rel, 10) hits, as in their "
+            "`python_evaluation`. MAP@10 divides by min(n_rel, 10) "
             "like Recommenders' `map_at_k`; the next column divides by n_rel, the number of held-out "
             "items (its older `map`). Novelty is the mean -log2 of the share of training users who had the "
             "item; *popularity pct* is the mean share of catalog items less popular than a recommended one "
             "(popularity bias: 1.0 = only the head). Training seconds are wall-clock on a shared, noisy "
             "2-core machine; the re-ranker row counts retrieval fit + nested retrieval fit + FM fit.",
-            "Settings are chosen on a validation split carved from the training side (per-user 75/25, seed "
+            "Settings are chosen on a validation split carved from the training side (same splitter, seed "
             f"{VALIDATION_SEED}); test numbers are reported once. Validation nDCG@10 of low-rank EASE r=256: "
             + "; ".join(validation_lines)
             + ".",
