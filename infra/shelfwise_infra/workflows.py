@@ -7,6 +7,8 @@ and finalize sees every shard's outcome in plan order.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -43,38 +45,36 @@ class Workflows(Construct):
                 raise ValueError(f"workflow {workflow.name!r} runs unknown function {workflow.function!r}")
             self.state_machines[workflow.name] = self._state_machine(workflow, function, config)
 
+    def _step(
+        self, name: str, state_name: str, function: lambda_.IFunction, fields: dict[str, Any], **options: Any
+    ) -> tasks.LambdaInvoke:
+        """One invocation of the workflow's function: `{"step": "<plan|shard|finalize>", **fields}`."""
+        return tasks.LambdaInvoke(
+            self,
+            f"{name}{state_name}",
+            state_name=state_name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object({"step": state_name.lower(), **fields}),
+            payload_response_only=True,
+            **options,
+        )
+
     def _state_machine(
         self, workflow: spec.Workflow, function: lambda_.IFunction, config: StageConfig
     ) -> sfn.StateMachine:
         name = construct_id(workflow.name)
-        plan = tasks.LambdaInvoke(
-            self,
-            f"{name}Plan",
-            state_name="Plan",
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": "plan",
-                    "run_id": sfn.JsonPath.string_at(RUN_ID),
-                    "scheduled_event": sfn.JsonPath.object_at("$"),
-                }
-            ),
-            payload_response_only=True,
+        plan = self._step(
+            name,
+            "Plan",
+            function,
+            {"run_id": sfn.JsonPath.string_at(RUN_ID), "scheduled_event": sfn.JsonPath.object_at("$")},
             result_path="$.plan",
         )
-        shard = tasks.LambdaInvoke(
-            self,
-            f"{name}Shard",
-            state_name="Shard",
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": "shard",
-                    "run_id": sfn.JsonPath.string_at("$.run_id"),
-                    "shard": sfn.JsonPath.object_at("$.shard"),
-                }
-            ),
-            payload_response_only=True,
+        shard = self._step(
+            name,
+            "Shard",
+            function,
+            {"run_id": sfn.JsonPath.string_at("$.run_id"), "shard": sfn.JsonPath.object_at("$.shard")},
             retry_on_service_exceptions=False,
         )
         shard.add_retry(
@@ -106,20 +106,15 @@ class Workflows(Construct):
             result_path="$.results",
         )
         shards.item_processor(shard)
-        finalize = tasks.LambdaInvoke(
-            self,
-            f"{name}Finalize",
-            state_name="Finalize",
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": "finalize",
-                    "run_id": sfn.JsonPath.string_at(RUN_ID),
-                    "plan": sfn.JsonPath.object_at("$.plan"),
-                    "results": sfn.JsonPath.list_at("$.results"),
-                }
-            ),
-            payload_response_only=True,
+        finalize = self._step(
+            name,
+            "Finalize",
+            function,
+            {
+                "run_id": sfn.JsonPath.string_at(RUN_ID),
+                "plan": sfn.JsonPath.object_at("$.plan"),
+                "results": sfn.JsonPath.list_at("$.results"),
+            },
         )
         log_group = logs.LogGroup(
             self,
