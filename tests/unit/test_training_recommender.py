@@ -19,7 +19,12 @@ sys.path.insert(0, str(TRAINING_DIR))
 
 import train as train_entrypoint  # noqa: E402
 from recommender.config import TrainConfig, WeightingConfig  # noqa: E402
-from recommender.data import InteractionMatrix, TrainingDataError, event_confidences  # noqa: E402
+from recommender.data import (  # noqa: E402
+    InteractionMatrix,
+    TrainingDataError,
+    event_confidences,
+    training_rows,
+)
 from recommender.evaluate import evaluate_model  # noqa: E402
 from recommender.metrics import (  # noqa: E402
     average_precision_at_k,
@@ -30,7 +35,7 @@ from recommender.metrics import (  # noqa: E402
     recall_at_k,
 )
 from recommender.models import EaseLowRank, Ials, Popularity  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
+from recommender.pipeline import serving_rank, train  # noqa: E402
 from recommender.progress import Progress  # noqa: E402
 from recommender.split import stratified_user_split  # noqa: E402
 from recommender.synthetic import planted_shop  # noqa: E402
@@ -101,6 +106,35 @@ def test_stratified_split_keeps_every_user_on_both_sides_and_is_reproducible() -
     pd.testing.assert_frame_equal(train_pairs, again)
     merged = train_pairs.merge(test_pairs, on=["user_id", "item_id"])
     assert merged.empty
+
+
+def test_items_a_user_had_close_together_in_time_weigh_more_than_items_far_apart() -> None:
+    # One user with eight items in time order: the windows (4 items, overlapping by 2) add co-occurrence
+    # mass to neighbours in time, and none to the two ends of the history.
+    history = [f"i{n}" for n in range(8)]
+    pairs = pd.DataFrame(
+        {"user_id": "u", "item_id": history, "confidence": 1.0, "timestamp": [float(n) for n in range(8)]}
+    )
+    matrix = InteractionMatrix.from_confidences(pairs)
+    assert training_rows(pairs, matrix, window=0, weight=1.0) is matrix.matrix
+    rows = training_rows(pairs, matrix, window=4, weight=1.0)
+    assert rows.shape == (1 + 4, 8)  # the user, then windows starting at items 0, 2, 4 and 6
+    assert (rows[0] != matrix.matrix[0]).nnz == 0
+    gram = (rows.T @ rows).toarray()
+    column = {item: index for index, item in enumerate(matrix.item_ids)}
+    neighbours = gram[column["i2"], column["i3"]]
+    far_apart = gram[column["i0"], column["i7"]]
+    assert neighbours > far_apart == pytest.approx(1.0)
+    # Together the windows add `weight` times the user's own mass (the first half-window sits in one only).
+    assert gram[column["i3"], column["i3"]] == pytest.approx(2.0)
+    assert gram[column["i0"], column["i0"]] == pytest.approx(1.5)
+
+
+def test_large_catalogs_get_fewer_dimensions_so_serving_stays_within_its_latency_budget() -> None:
+    config = TrainConfig()
+    assert serving_rank(config, 1_682) == config.rank == 512
+    assert serving_rank(config, 1_000_000) == 64
+    assert serving_rank(config, 100_000_000) == 16
 
 
 def test_ease_lowrank_beats_popularity_on_held_out_items_with_planted_structure() -> None:

@@ -62,6 +62,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="EDLAE: extra L2 per unit of an item's own popularity (0 = plain EASE)",
     )
     parser.add_argument("--rank", type=int, default=defaults.rank)
+    parser.add_argument(
+        "--sequence-window",
+        type=int,
+        default=defaults.sequence_window,
+        help="also fit windows of this many consecutive items of each user's history; 0 turns it off",
+    )
+    parser.add_argument(
+        "--sequence-weight",
+        type=float,
+        default=defaults.sequence_weight,
+        help="weight of the history windows relative to the users' whole histories",
+    )
     parser.add_argument("--quantize", choices=("int8", "none"), default=defaults.quantize)
     parser.add_argument(
         "--ranker",
@@ -94,6 +106,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         l2=args.l2,
         diagonal_penalty=args.diagonal_penalty,
         rank=args.rank,
+        sequence_window=args.sequence_window,
+        sequence_weight=args.sequence_weight,
         quantize=args.quantize,
         ranker=args.ranker,
         weighting=weighting,

@@ -35,7 +35,13 @@ class TrainConfig:
     # EDLAE's popularity-proportional extra penalty on each item (0 = plain EASE); see models.EaseLowRank.
     diagonal_penalty: float = 0.0
     # Rank of the factor model served by the ONNX scorer (the embedding size).
-    rank: int = 256
+    rank: int = 512
+    # Upper bound on the int8 serving matrix (items x rank bytes); large catalogs get a lower rank.
+    serving_matrix_bytes: int = 64_000_000
+    # Co-occurrence within each user's history: windows of this many consecutive items (by time) are fitted
+    # alongside the users, adding `sequence_weight` times the users' own mass; 0 turns it off.
+    sequence_window: int = 10
+    sequence_weight: float = 1.0
     # iALS hyper-parameters (only used when model == "ials").
     ials_factors: int = 64
     ials_regularization: float = 10.0

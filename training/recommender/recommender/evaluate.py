@@ -39,15 +39,17 @@ def evaluate_model(
     k: int = 10,
     progress: ProgressCallback = _quiet,
     batch_size: int = 2048,
+    fit_rows: sparse.csr_matrix | None = None,
 ) -> Evaluation:
+    """Fit on `fit_rows` (the training users' rows when None), then rank unseen items for every user."""
     started = time.perf_counter()
-    model.fit(train.matrix, progress)
+    model.fit(train.matrix if fit_rows is None else fit_rows, progress)
     train_seconds = time.perf_counter() - started
     recommendations: dict[object, list[object]] = {}
     for start in range(0, train.n_users, batch_size):
         block = train.matrix[start : start + batch_size]
         if isinstance(model, Ials):
-            scores = model.user_factors[start : start + batch_size] @ model.item_factors.T
+            scores = model.user_factors[start : start + block.shape[0]] @ model.item_factors.T
         else:
             scores = model.score(block)
         best = top_k_unseen(scores, block, k)

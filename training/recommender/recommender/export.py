@@ -229,7 +229,8 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"# Recommender model {manifest['version']}",
         "",
         f"- Model: `{manifest['model']}` (λ={config.get('l2')}, diagonal penalty "
-        f"{config.get('diagonal_penalty')}) — {manifest['dims']}-dimensional factors over "
+        f"{config.get('diagonal_penalty')}, history windows of {config.get('sequence_window')} items) — "
+        f"{manifest['dims']}-dimensional factors over "
         f"{manifest['n_items']} items, trained on {manifest['n_users']} users.",
         f"- Serving matrix: {manifest['quantize']} (candidates re-ranked exactly in fp32); ONNX top-k agrees "
         f"with exact scoring on {metrics.get('scorer_recall_vs_exact', float('nan')):.3f} of items.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from .config import TrainConfig
-from .data import InteractionMatrix, TrainingDataError, event_confidences
+from .data import InteractionMatrix, TrainingDataError, event_confidences, training_rows
 from .evaluate import evaluate_model, top_k_unseen
 from .export import ExportInputs, export_model, finalize_version, manifest_header
 from .models import Popularity, ServingFactors, build_model
@@ -34,17 +35,36 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _model_from_config(config: TrainConfig, kind: str | None = None):
+def serving_rank(config: TrainConfig, n_items: int) -> int:
+    """The configured rank, lowered so the int8 serving matrix stays within the latency budget's size.
+
+    Serving reads the whole items x rank matrix per request; the 1M-item latency target holds at 64
+    dimensions (64 MB), so larger catalogs get proportionally fewer dimensions, never fewer than 16.
+    """
+    return max(min(config.rank, config.serving_matrix_bytes // max(n_items, 1)), 16)
+
+
+def _model_from_config(config: TrainConfig, n_items: int):
     return build_model(
-        kind or config.model,
+        config.model,
         l2=config.l2,
-        rank=config.rank,
+        rank=serving_rank(config, n_items),
         ials_factors=config.ials_factors,
         ials_regularization=config.ials_regularization,
         ials_alpha=config.ials_alpha,
         ials_iterations=config.ials_iterations,
         seed=config.seed,
         diagonal_penalty=config.diagonal_penalty,
+    )
+
+
+def _fit_rows(config: TrainConfig, pairs: pd.DataFrame, matrix: InteractionMatrix):
+    return training_rows(pairs, matrix, config.sequence_window, config.sequence_weight)
+
+
+def _fit_retrieval(config: TrainConfig) -> Callable[[pd.DataFrame, InteractionMatrix], Any]:
+    return lambda pairs, matrix: _model_from_config(config, matrix.n_items).fit(
+        _fit_rows(config, pairs, matrix)
     )
 
 
@@ -67,9 +87,9 @@ def train(
 
     item_ids, categories = _catalog_items(pairs, catalog)
     matrix = InteractionMatrix.from_confidences(pairs, item_ids=item_ids)
-    model = _model_from_config(config)
+    model = _model_from_config(config, matrix.n_items)
     started = progress.elapsed
-    model.fit(matrix.matrix, progress.step)
+    model.fit(_fit_rows(config, pairs, matrix), progress.step)
     metrics["train_seconds"]["final_fit"] = round(progress.elapsed - started, 3)
     factors: ServingFactors = model.serving_factors()
     counts = np.asarray((matrix.matrix > 0).sum(axis=0)).ravel()
@@ -131,10 +151,11 @@ def holdout_evaluation(
     train_matrix = InteractionMatrix.from_confidences(train_pairs)
     evaluation: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
-    retrieval = _model_from_config(config)
+    retrieval = _model_from_config(config, train_matrix.n_items)
     for kind in ("popularity", config.model):
         model = Popularity() if kind == "popularity" else retrieval
-        result = evaluate_model(model, train_matrix, test_pairs, k)
+        rows = _fit_rows(config, train_pairs, train_matrix) if model is retrieval else None
+        result = evaluate_model(model, train_matrix, test_pairs, k, fit_rows=rows)
         evaluation[kind] = result.metrics
         seconds[f"holdout_{kind}"] = round(result.train_seconds, 3)
         progress.step(
@@ -148,7 +169,7 @@ def holdout_evaluation(
         started = progress.elapsed
         ranker = evaluate_ranker(
             retrieval,
-            lambda: _model_from_config(config),
+            _fit_retrieval(config),
             train_pairs,
             test_pairs,
             catalog,

@@ -203,6 +203,8 @@ def user_moments(pairs: pd.DataFrame, matrix: InteractionMatrix) -> np.ndarray:
 
 
 ScoreFunction = Callable[[object], np.ndarray]
+# Fits a fresh retrieval model on (pairs, their matrix) and returns it fitted.
+FitRetrieval = Callable[[pd.DataFrame, InteractionMatrix], object]
 
 
 def candidate_lists(
@@ -254,7 +256,7 @@ class RankerTrainingData:
 def ranker_training_data(
     train_pairs: pd.DataFrame,
     catalog: pd.DataFrame,
-    make_retrieval: Callable[[], object],
+    fit_retrieval: FitRetrieval,
     n_candidates: int,
     seed: int,
 ) -> RankerTrainingData:
@@ -262,9 +264,8 @@ def ranker_training_data(
     fit_pairs, label_pairs = stratified_user_split(train_pairs, 0.25, seed + 1)
     all_items = np.sort(train_pairs["item_id"].unique())
     matrix = InteractionMatrix.from_confidences(fit_pairs, item_ids=all_items)
-    retrieval = make_retrieval()
-    retrieval.fit(matrix.matrix)  # type: ignore[attr-defined]
-    candidates, scores = candidate_lists(retrieval.score, matrix, n_candidates)  # type: ignore[attr-defined]
+    retrieval = fit_retrieval(fit_pairs, matrix)
+    candidates, scores = candidate_lists(factor_scorer(retrieval), matrix, n_candidates)
     items = item_context(fit_pairs, matrix, catalog)
     features = user_features(matrix, candidates, scores, user_moments(fit_pairs, matrix), items)
     truth = InteractionMatrix.from_confidences(
@@ -296,7 +297,7 @@ def factor_scorer(model: object) -> ScoreFunction:
 
 def evaluate_ranker(
     fitted_retrieval: object,
-    make_retrieval: Callable[[], object],
+    fit_retrieval: FitRetrieval,
     train_pairs: pd.DataFrame,
     test_pairs: pd.DataFrame,
     catalog: pd.DataFrame,
@@ -308,7 +309,7 @@ def evaluate_ranker(
     seed: int,
 ) -> RankerOutcome:
     """Fit the FM on a nested split of the training side; compare top-k with and without it on hold-out."""
-    data = ranker_training_data(train_pairs, catalog, make_retrieval, n_candidates, seed)
+    data = ranker_training_data(train_pairs, catalog, fit_retrieval, n_candidates, seed)
     base = {"candidates": n_candidates, "features": list(FEATURE_NAMES), "training_positives": data.positives}
     if data.positives < MIN_POSITIVES:
         reason = f"only {data.positives} held-out positives among the candidates (need {MIN_POSITIVES})"
