@@ -124,20 +124,17 @@ def training_rows(
         }
     ).sort_values(["row", "timestamp", "col"], kind="stable")
     position = ordered.groupby("row", sort=False).cumcount().to_numpy()
+    row = ordered["row"].to_numpy(np.int64)
+    col = ordered["col"].to_numpy()
+    confidence = ordered["confidence"].to_numpy()
     # A position p belongs to every window whose start s (a multiple of stride) has s <= p < s + window.
     pieces = []
     for back in range(-(-window // stride)):
         start = (position // stride - back) * stride
         inside = (start >= 0) & (position < start + window)
+        window_key = row[inside] * (position.max() + 1) + start[inside]
         pieces.append(
-            pd.DataFrame(
-                {
-                    "window": ordered["row"].to_numpy()[inside].astype(np.int64) * (position.max() + 1)
-                    + start[inside],
-                    "col": ordered["col"].to_numpy()[inside],
-                    "confidence": ordered["confidence"].to_numpy()[inside],
-                }
-            )
+            pd.DataFrame({"window": window_key, "col": col[inside], "confidence": confidence[inside]})
         )
     windows = pd.concat(pieces, ignore_index=True)
     window_rows = pd.factorize(windows["window"])[0]

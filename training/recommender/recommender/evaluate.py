@@ -49,6 +49,7 @@ def evaluate_model(
     for start in range(0, train.n_users, batch_size):
         block = train.matrix[start : start + batch_size]
         if isinstance(model, Ials):
+            # iALS learns a vector per fitted row; the users come first (see data.training_rows).
             scores = model.user_factors[start : start + block.shape[0]] @ model.item_factors.T
         else:
             scores = model.score(block)

@@ -226,12 +226,6 @@ class Ials:
             solved[start : start + batch] = np.linalg.solve(systems, targets[..., None])[..., 0]
         return solved
 
-    def score(self, interactions: sparse.csr_matrix) -> np.ndarray:
-        """Scores for the rows of the training matrix (iALS learns one vector per training user)."""
-        if interactions.shape[0] != self.user_factors.shape[0]:
-            raise ValueError("ials scores only the users it was trained on")
-        return self.user_factors @ self.item_factors.T
-
     def serving_factors(self) -> ServingFactors:
         """Linear fold-in: a user's vector ≈ (YᵀY + λI)⁻¹ Σ_i w_i y_i, i.e. user_side = Y (YᵀY + λI)⁻¹."""
         gram = self.item_factors.T @ self.item_factors + self.regularization * np.eye(self.factors)
