@@ -31,6 +31,7 @@ from shelfwise.recommend.requests import (
 )
 from shelfwise.recommend.service import RecommendationService, catalog_category
 from shelfwise.settings import Settings
+from shelfwise.stock import OutOfStock
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = create_resolver()
@@ -52,6 +53,7 @@ def _service() -> RecommendationService:
         catalog_category=catalog_category(settings.catalog_table),
         merge_events=lambda batch: merge_batch(settings.user_activity_table, batch.events),
         store_events=lambda batch: store_batch(settings.data_bucket, batch.events),
+        out_of_stock=OutOfStock(settings.data_bucket).items,
     )
 
 
@@ -97,6 +99,13 @@ CATEGORY = Annotated[
         min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description="Only items of this category."
     ),
 ]
+IN_STOCK = Annotated[
+    bool,
+    Query(
+        description="Leave out items the latest inventory files show with nothing on hand at any location "
+        "(items no inventory file lists count as in stock); `false` includes them."
+    ),
+]
 EXCLUDE = Annotated[
     str | None,
     Query(
@@ -111,7 +120,8 @@ EXCLUDE = Annotated[
     tags=["recommendations"],
     summary="Personalized recommendations for a user",
     description="Top-k items over the whole catalog for the user, reflecting events posted a moment ago. "
-    "Items the user already interacted with are left out unless `include_seen=true`. Users with no history "
+    "Items the user already interacted with are left out unless `include_seen=true`, out-of-stock items "
+    "unless `in_stock=false`. Users with no history "
     "(or before any model is trained) get popular items, and the reason says so.",
 )
 @tracer.capture_method
@@ -121,10 +131,16 @@ def get_recommendations(
     category: CATEGORY = None,
     exclude: EXCLUDE = None,
     include_seen: Annotated[bool, Query(description="Allow items the user already interacted with.")] = False,
+    in_stock: IN_STOCK = True,
 ) -> RecommendationsResponse:
     user_id = _path_id("user_id", user_id)
     response = _service().recommend(
-        user_id, k=k, category=category, exclude=_exclude_ids(exclude), include_seen=include_seen
+        user_id,
+        k=k,
+        category=category,
+        exclude=_exclude_ids(exclude),
+        include_seen=include_seen,
+        in_stock=in_stock,
     )
     metrics.add_metric(
         name="RecommendationsServed" if response.model_version else "FallbackRecommendationsServed",
@@ -147,9 +163,12 @@ def get_similar(
     k: K = 10,
     category: CATEGORY = None,
     exclude: EXCLUDE = None,
+    in_stock: IN_STOCK = True,
 ) -> SimilarItemsResponse:
     item_id = _path_id("item_id", item_id)
-    return _service().similar(item_id, k=k, category=category, exclude=_exclude_ids(exclude))
+    return _service().similar(
+        item_id, k=k, category=category, exclude=_exclude_ids(exclude), in_stock=in_stock
+    )
 
 
 @app.post(

@@ -63,7 +63,13 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     forget_loaded_functions()  # a fresh module: no model or trending list cached from another test
-    with local_platform(monkeypatch, "model_registry", FUNCTION.name, SHELFWISE_MODEL_REFRESH_SECONDS="0"):
+    with local_platform(
+        monkeypatch,
+        "model_registry",
+        FUNCTION.name,
+        SHELFWISE_MODEL_REFRESH_SECONDS="0",
+        SHELFWISE_STOCK_REFRESH_SECONDS="0",
+    ):
         catalog = boto3.resource("dynamodb").Table(spec.CATALOG_TABLE.local_name)
         with catalog.batch_writer() as batch:
             for n in range(N_ITEMS):
@@ -260,6 +266,35 @@ def test_similar_items_and_their_fallbacks(cloud: Any, versions: list[Path]) -> 
     assert status == 404 and body["error"]["code"] == "not_found"
 
 
+def ingest(s3: Any, key: str, body: str) -> None:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+    targets = IngestTargets(
+        data_bucket=BUCKET,
+        catalog_table=spec.CATALOG_TABLE.local_name,
+        user_activity_table=spec.USER_ACTIVITY_TABLE.local_name,
+    )
+    manifest = ingest_object(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"], targets)
+    assert manifest.rows_rejected == 0
+
+
+def test_an_inventory_file_takes_sold_out_items_off_recommendations(cloud: Any, versions: list[Path]) -> None:
+    promote(cloud, versions[0], "run-1")
+    _, before = call("GET", "/v1/users/u5/recommendations", query={"k": "10"})
+    _, similar_before = call("GET", "/v1/items/i2/similar", query={"k": "5"})
+    sold_out = [before["items"][0]["item_id"], similar_before["items"][0]["item_id"]]
+    rows = [f"{sku},{location},0,5,7,2,3.5,20,0.2,1,1" for sku in sold_out for location in ("north", "south")]
+    header = "sku,location,on_hand,on_order,lead_time_days,lead_time_sd_days,unit_cost,order_cost,"
+    ingest(
+        cloud, "incoming/inventory/stock.csv", header + "holding_cost_rate,moq,pack_size\n" + "\n".join(rows)
+    )
+    _, after = call("GET", "/v1/users/u5/recommendations", query={"k": "10"})
+    _, similar_after = call("GET", "/v1/items/i2/similar", query={"k": "5"})
+    assert len(after["items"]) == 10 and len(similar_after["items"]) == 5
+    assert not set(sold_out) & {item["item_id"] for item in after["items"] + similar_after["items"]}
+    _, unfiltered = call("GET", "/v1/users/u5/recommendations", query={"k": "10", "in_stock": "false"})
+    assert unfiltered["items"] == before["items"]
+
+
 @pytest.mark.parametrize(
     ("path", "query", "field"),
     [
@@ -269,6 +304,7 @@ def test_similar_items_and_their_fallbacks(cloud: Any, versions: list[Path]) -> 
         ("/v1/users/u5/recommendations", {"exclude": "i1,\x01"}, "query.exclude"),
         ("/v1/users/u5/recommendations", {"category": ""}, "query.category"),
         ("/v1/items/i2/similar", {"k": "-3"}, "query.k"),
+        ("/v1/users/u5/recommendations", {"in_stock": "perhaps"}, "query.in_stock"),
         ("/v1/users/%20padded/recommendations", {}, "path.user_id"),
     ],
 )

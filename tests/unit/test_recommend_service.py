@@ -48,6 +48,7 @@ class Fakes:
         self.trending = [PopularItem(f"i{n}", 100.0 - n, f"cat{n % 4}") for n in range(40)]
         self.stored: list[EventBatch] = []
         self.calls: list[str] = []
+        self.out_of_stock: frozenset[str] = frozenset()
 
     def service(self, served: ServedModel[Recommender] | None) -> RecommendationService:
         def merge(batch: EventBatch) -> tuple[int, int]:
@@ -66,6 +67,7 @@ class Fakes:
             catalog_category=lambda item_id: CATALOG.get(item_id, False),
             merge_events=merge,
             store_events=store,
+            out_of_stock=lambda: self.out_of_stock,
             now=lambda: NOW,
         )
 
@@ -110,6 +112,29 @@ def test_seen_items_come_back_when_asked_and_excluded_ids_never(model: ServedMod
     excluded = {"i10", "i14", "i18"}
     returned = {item.item_id for item in service.recommend("shopper", k=30, exclude=excluded).items}
     assert not returned & (excluded | {"i2", "i6"})
+
+
+def test_out_of_stock_items_are_never_offered_unless_asked_for(model: ServedModel) -> None:
+    fakes = Fakes()
+    service = fakes.service(model)
+    personal = [item.item_id for item in service.recommend("u5", k=10).items]
+    similar = [item.item_id for item in service.similar("i2", k=8).items]
+    popular = [item.item_id for item in service.recommend("nobody", k=5).items]
+    trending = [item.item_id for item in fakes.service(None).recommend("nobody", k=5).items]
+    sold_out = {personal[0], personal[3], similar[0], popular[0], trending[1]}
+    fakes.out_of_stock = frozenset(sold_out)
+    for response in (
+        service.recommend("u5", k=10),
+        service.similar("i2", k=8),
+        service.recommend("nobody", k=5),
+        fakes.service(None).recommend("nobody", k=5),
+    ):
+        returned = [item.item_id for item in response.items]
+        assert not sold_out & set(returned)
+        assert len(returned) == len(set(returned)) and len(returned) in {5, 8, 10}
+    # The stock filter can be switched off; the answer is then the unfiltered one.
+    assert [item.item_id for item in service.recommend("u5", k=10, in_stock=False).items] == personal
+    assert [item.item_id for item in service.similar("i2", k=8, in_stock=False).items] == similar
 
 
 def test_a_user_with_no_history_gets_popular_items_saying_so(model: ServedModel) -> None:

@@ -18,6 +18,8 @@ Readers go through `read_curated`, never through the keys, so the layout can evo
 from __future__ import annotations
 
 import io
+import json
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +28,7 @@ from shelfwise.aws import s3
 
 CURATED_PREFIX = "curated/"
 MANIFESTS_PREFIX = f"{CURATED_PREFIX}_manifests/"
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 INTERACTIONS_SCHEMA = pa.schema(
     [
@@ -145,15 +148,51 @@ def read_curated(kind: str, *, bucket: str, s3_client: s3.S3Client | None = None
     Catalog parts may carry different extra attribute columns; missing ones come back as nulls.
     """
     client = s3_client or s3.client()
-    parts = []
-    for key in sorted(s3.list_keys(bucket, kind_prefix(kind), s3_client=client)):
-        if not key.endswith(".parquet"):
-            continue
-        table = pq.read_table(io.BytesIO(s3.get_bytes(bucket, key, s3_client=client)))
-        parts.append(conform(table, kind))
-    if not parts:
+    keys = sorted(
+        key for key in s3.list_keys(bucket, kind_prefix(kind), s3_client=client) if key.endswith(".parquet")
+    )
+    return _read_parts(kind, keys, bucket, client)
+
+
+def read_inventory_in_arrival_order(*, bucket: str, s3_client: s3.S3Client | None = None) -> pa.Table:
+    """The curated inventory, parts in the order their files were ingested (by each file's ingest manifest).
+
+    Readers that let a later row win for a (sku, location) thereby take it from the file ingested last.
+    """
+    client = s3_client or s3.client()
+    keys = [
+        key
+        for key in s3.list_keys(bucket, kind_prefix("inventory"), s3_client=client)
+        if key.endswith(".parquet")
+    ]
+
+    def ingested_at(key: str) -> datetime:
+        file_id = key.rsplit("/", 1)[-1].removeprefix("part-").removesuffix(".parquet")
+        manifest = s3.get_bytes_if_exists(bucket, manifest_key("inventory", file_id), s3_client=client)
+        finished = json.loads(manifest).get("finished_at") if manifest else None
+        return datetime.fromisoformat(finished) if finished else EARLIEST
+
+    return _read_parts("inventory", sorted(keys, key=lambda key: (ingested_at(key), key)), bucket, client)
+
+
+def read_stock_positions(*, bucket: str, s3_client: s3.S3Client | None = None) -> pa.Table:
+    """One row per (sku, location): the last one from the file ingested last.
+
+    A newer stock file overrides an older one for the positions it lists and leaves the others as they were.
+    """
+    inventory = read_inventory_in_arrival_order(bucket=bucket, s3_client=s3_client)
+    numbered = inventory.append_column("_row", pa.array(range(inventory.num_rows), pa.int64()))
+    newest = numbered.group_by(["sku", "location"], use_threads=False).aggregate([("_row", "max")])
+    return inventory.take(sorted(newest.column("_row_max").to_pylist()))
+
+
+def _read_parts(kind: str, keys: list[str], bucket: str, client: s3.S3Client) -> pa.Table:
+    tables = [
+        conform(pq.read_table(io.BytesIO(s3.get_bytes(bucket, key, s3_client=client))), kind) for key in keys
+    ]
+    if not tables:
         return SCHEMAS[kind].empty_table()
-    return pa.concat_tables(parts, promote_options="default")
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def _check_kind(kind: str) -> None:

@@ -32,6 +32,16 @@ def get_bytes(bucket: str, key: str, *, s3_client: S3Client | None = None) -> by
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def get_bytes_if_exists(bucket: str, key: str, *, s3_client: S3Client | None = None) -> bytes | None:
+    """The object's bytes, or None when there is no such object."""
+    try:
+        return get_bytes(bucket, key, s3_client=s3_client)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+
+
 def open_stream(bucket: str, key: str, *, s3_client: S3Client | None = None) -> Any:
     """The object's body as a file-like stream, so large objects are never held in memory whole."""
     s3 = s3_client or client()

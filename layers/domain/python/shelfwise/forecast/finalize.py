@@ -28,7 +28,7 @@ import pyarrow.csv as pa_csv
 from botocore.exceptions import ClientError
 
 from shelfwise.aws import events, s3
-from shelfwise.curated import read_curated, table_to_parquet_bytes
+from shelfwise.curated import read_inventory_in_arrival_order, table_to_parquet_bytes
 from shelfwise.forecast import layout, store
 from shelfwise.forecast.accuracy import daily_actuals, score_previous_runs
 from shelfwise.forecast.collected import Collected, Key
@@ -62,7 +62,7 @@ def finalize_run(
     client = s3_client or s3.client()
     plan = step.plan
     collected = _collect(step, bucket, client)
-    inventory = read_curated("inventory", bucket=bucket, s3_client=client)
+    inventory = read_inventory_in_arrival_order(bucket=bucket, s3_client=client)
     history = collected.history.filter(
         pc.less_equal(collected.history.column("date"), pa.scalar(plan.as_of, pa.date32()))
     )

@@ -67,7 +67,7 @@ def build_summary(
         "inventory_without_sales": _issue(by_issue["inventory_without_sales"]),
         "sales_without_inventory": _issue(by_issue["sales_without_inventory"]),
         "duplicate_inventory_rows": _issue(
-            (k for k, n in inventory_keys.items() if n > 1), note="the last row of each key is used"
+            (k for k, n in inventory_keys.items() if n > 1), note="the newest file's row is used"
         ),
     }
     data_issues.update(plan.issues)

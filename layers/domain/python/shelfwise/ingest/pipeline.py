@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shelfwise import curated
+from shelfwise import curated, stock
 from shelfwise.aws import dynamodb, s3
 from shelfwise.ingest import activity
 from shelfwise.ingest.contracts import CONTRACT_VERSION, CONTRACTS, FileContract
@@ -265,6 +265,8 @@ def ingest_object(
         content_type="application/json",
         s3_client=s3_client,
     )
+    if result.kind == "inventory" and result.rows_landed:
+        stock.publish_out_of_stock(targets.data_bucket, s3_client=s3_client)
     return result
 
 

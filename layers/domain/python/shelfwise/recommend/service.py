@@ -4,7 +4,8 @@
   weighted like the training job weighted them and folded into the model, so the next call reflects what the
   user just did; a user with no recent activity but a training history is scored from that history; a user
   with neither gets popular items ("popular right now (no history yet)" / "popular in <category>").
-- Items the user interacted with are excluded unless `include_seen`; `exclude` ids are always excluded.
+- Items the user interacted with are excluded unless `include_seen`; `exclude` ids are always excluded, and
+  so are items the latest stock files show as out of stock (`shelfwise.stock`) unless `in_stock` is off.
 - No promoted model at all: trending items from the activity table (`TrendingItems`), never an error.
 - Similar items: the model's item embeddings; an item the model does not know but the catalog does gets the
   popular items of its category; an item neither knows is a 404.
@@ -55,6 +56,7 @@ class RecommendationService:
     catalog_category: Callable[[str], str | bool | None]
     merge_events: Callable[[EventBatch], tuple[int, int]]
     store_events: Callable[[EventBatch], str]
+    out_of_stock: Callable[[], frozenset[str]] = frozenset
     now: Callable[[], float] = time.time
 
     def recommend(
@@ -65,9 +67,12 @@ class RecommendationService:
         category: str | None = None,
         exclude: Collection[str] = (),
         include_seen: bool = False,
+        in_stock: bool = True,
     ) -> RecommendationsResponse:
         recent = self.recent_events(user_id)
-        blocked = set(exclude) | (set() if include_seen else {event.item_id for event in recent})
+        blocked = self._blocked(exclude, in_stock)
+        if not include_seen:
+            blocked.update(event.item_id for event in recent)
         served = self.model()
         if served is None:
             items = self._trending(k, category, blocked)
@@ -95,10 +100,16 @@ class RecommendationService:
         return RecommendationsResponse(user_id=user_id, model_version=served.version, items=items)
 
     def similar(
-        self, item_id: str, *, k: int, category: str | None = None, exclude: Collection[str] = ()
+        self,
+        item_id: str,
+        *,
+        k: int,
+        category: str | None = None,
+        exclude: Collection[str] = (),
+        in_stock: bool = True,
     ) -> SimilarItemsResponse:
         served = self.model()
-        blocked = set(exclude) | {item_id}
+        blocked = self._blocked(exclude, in_stock) | {item_id}
         if served is not None and served.model.knows_item(item_id):
             results = served.model.similar(item_id, k=k, category=category, exclude=blocked)
             items = [_item(result, result.reason) for result in results]
@@ -121,6 +132,9 @@ class RecommendationService:
         self.store_events(batch)
         new, users = self.merge_events(batch)
         return EventsAccepted(accepted=len(batch.events), new=new, users=users)
+
+    def _blocked(self, exclude: Collection[str], in_stock: bool) -> set[str]:
+        return set(exclude) | (self.out_of_stock() if in_stock else frozenset())
 
     def _trending(self, k: int, category: str | None, blocked: set[str]) -> list[RecommendedItem]:
         chosen: list[RecommendedItem] = []
