@@ -80,6 +80,29 @@ def test_filters_never_leak_and_k_items_come_back_when_the_catalog_allows(model:
             assert all(item == "fresh" or int(item[1:]) % 4 == int(category[-1]) for item in returned)
 
 
+def test_unavailable_items_never_come_back_and_a_new_list_replaces_the_old(model: Recommender) -> None:
+    history = [("i1", 1.0), ("i5", 1.0)]
+    unfiltered = [rec.item_id for rec in model.recommend(history, k=10)]
+    first = frozenset(unfiltered[:3])
+    second = frozenset(unfiltered[3:6])
+    for unavailable in (first, second, first):
+        calls = [
+            model.recommend(history, k=10, unavailable=unavailable),
+            model.recommend(history, k=10, category="cat1", unavailable=unavailable),
+            model.recommend("someone-new", k=10, unavailable=unavailable),
+            model.similar("i1", k=10, unavailable=unavailable),
+            model.popular(k=10, unavailable=unavailable),
+        ]
+        for results in calls:
+            returned = [rec.item_id for rec in results]
+            assert len(returned) == 10 and not set(returned) & unavailable
+    # After filtered requests, an unfiltered one is exactly the original answer.
+    assert [rec.item_id for rec in model.recommend(history, k=10)] == unfiltered
+    assert [rec.item_id for rec in model.recommend(history, k=10, unavailable=first)] == [
+        item for item in _exact_top_k(model, history, 13) if item not in first
+    ][:10]
+
+
 def test_seen_items_can_be_allowed_back(model: Recommender) -> None:
     history = [("i0", 1.0), ("i4", 1.0), ("i8", 1.0)]
     with_seen = {rec.item_id for rec in model.recommend(history, k=100, exclude_seen=False)}

@@ -85,7 +85,12 @@ class Recommender:
         popular = read_json(model_dir, manifest, "popularity")["items"]
         self._popular = [(entry["item_id"], float(entry["count"])) for entry in popular]
         self._zero_bias = np.zeros(self._n_items, dtype=np.float32)
-        self._category_bias: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._category_bias: OrderedDict[tuple[int, bool], np.ndarray] = OrderedDict()
+        # Items not to offer at all (out of stock): a catalog-wide mask built once per distinct id set, and
+        # the bias vectors built from it, so a long list costs nothing per request.
+        self._unavailable_ids: frozenset[str] = frozenset()
+        self._unavailable_mask: np.ndarray | None = None
+        self._available_bias: np.ndarray | None = None
         self._users: dict[str, int] | None = None
         # Optional second stage, shipped only when it beat retrieval alone on the training job's hold-out.
         ranker_spec = manifest.get("ranker")
@@ -135,28 +140,34 @@ class Recommender:
         exclude: Collection[str] = (),
         exclude_seen: bool = True,
         now: float | None = None,
+        unavailable: frozenset[str] = frozenset(),
     ) -> list[Recommendation]:
         """Top-k items for a known user id or for an explicit history of (item_id, weight) pairs.
 
         Never returns an excluded item, an item outside `category`, or (with exclude_seen) an item in the
         history; returns k items whenever that many remain after filtering. With a ranking stage, the
         retrieval model's top candidates are re-ordered by it and `score` is the ranker's; `now` (epoch
-        seconds, default the current time) is the moment its recency feature measures from.
+        seconds, default the current time) is the moment its recency feature measures from. `unavailable`
+        ids (out of stock) are never returned either; pass the same frozenset object between updates.
         """
         if k <= 0:
             return []
+        self._set_unavailable(unavailable)
+        filtered = bool(unavailable)
         indices, weights = self._history(user)
         blocked = {self._item_index[item] for item in exclude if item in self._item_index}
         if exclude_seen:
             blocked.update(indices.tolist())
         query = self._query_from_history(indices, weights)
         if query is None:
-            return self._popular_fallback(k, category, blocked)
+            return self._popular_fallback(k, category, blocked, filtered=filtered)
         if self._ranker is None:
-            ranked = self._rank(query, self._scales, None, k, category, blocked)
+            ranked = self._rank(query, self._scales, None, k, category, blocked, filtered)
             retrieval_scores = [score for _, score in ranked]
         else:
-            ranked, retrieval_scores = self._rerank(query, k, category, blocked, indices, weights, now)
+            ranked, retrieval_scores = self._rerank(
+                query, k, category, blocked, indices, weights, now, filtered
+            )
         if not ranked:
             return []
         result_indices = np.array([index for index, _ in ranked])
@@ -182,10 +193,13 @@ class Recommender:
         history: np.ndarray,
         weights: np.ndarray,
         now: float | None,
+        filtered: bool,
     ) -> tuple[list[tuple[int, float]], list[float]]:
         """The ranker's top k of the retrieval candidates, with their retrieval scores for the reasons."""
         assert self._ranker is not None
-        pool = self._rank(query, self._scales, None, max(k, self._ranker.candidates), category, blocked)
+        pool = self._rank(
+            query, self._scales, None, max(k, self._ranker.candidates), category, blocked, filtered
+        )
         if not pool:
             return [], []
         candidates = np.array([index for index, _ in pool], dtype=np.int64)
@@ -198,31 +212,59 @@ class Recommender:
         return top, [by_index[index] for index, _ in top]
 
     def similar(
-        self, item_id: str, k: int = 10, category: str | None = None, exclude: Collection[str] = ()
+        self,
+        item_id: str,
+        k: int = 10,
+        category: str | None = None,
+        exclude: Collection[str] = (),
+        unavailable: frozenset[str] = frozenset(),
     ) -> list[Recommendation]:
         """Items whose embeddings are closest (cosine) to item_id's; UnknownItemError for unknown ids."""
         if item_id not in self._item_index:
             raise UnknownItemError(item_id)
         if k <= 0:
             return []
+        self._set_unavailable(unavailable)
+        filtered = bool(unavailable)
         anchor = self._item_index[item_id]
         blocked = {self._item_index[item] for item in exclude if item in self._item_index}
         blocked.add(anchor)
         if self._norms[anchor] == 0:
-            return self._popular_fallback(k, category, blocked, reason=f"popular ({item_id} has no data yet)")
+            reason = f"popular ({item_id} has no data yet)"
+            return self._popular_fallback(k, category, blocked, reason=reason, filtered=filtered)
         embedding = self._row_scale[anchor] * np.asarray(self._item_side[anchor]) * self._dim_scale
         query = (embedding * self._dim_scale / self._norms[anchor]).astype(np.float32)
-        ranked = self._rank(query, self._cosine_scales, self._cosine_columns, k, category, blocked)
+        ranked = self._rank(query, self._cosine_scales, self._cosine_columns, k, category, blocked, filtered)
         return [
             Recommendation(str(self._item_ids[index]), score, f"similar to {item_id}")
             for index, score in ranked
         ]
 
     def popular(
-        self, k: int = 10, category: str | None = None, exclude: Collection[str] = ()
+        self,
+        k: int = 10,
+        category: str | None = None,
+        exclude: Collection[str] = (),
+        unavailable: frozenset[str] = frozenset(),
     ) -> list[Recommendation]:
+        self._set_unavailable(unavailable)
         blocked = {self._item_index[item] for item in exclude if item in self._item_index}
-        return self._popular_fallback(k, category, blocked)
+        return self._popular_fallback(k, category, blocked, filtered=bool(unavailable))
+
+    def _set_unavailable(self, unavailable: frozenset[str]) -> None:
+        """Rebuild the unavailable mask when the id set changed (an identity check in the common case)."""
+        # An empty set asks for no filtering (callers then pass filtered=False), so the mask is kept for the
+        # next filtered request instead of being rebuilt back and forth.
+        if not unavailable or unavailable is self._unavailable_ids or unavailable == self._unavailable_ids:
+            return
+        with self._lock:
+            mask = np.zeros(self._n_items, dtype=bool)
+            mask[[self._item_index[item] for item in unavailable if item in self._item_index]] = True
+            self._unavailable_mask = mask
+            self._available_bias = np.where(mask, -np.inf, 0.0).astype(np.float32)
+            for key in [key for key in self._category_bias if key[1]]:
+                del self._category_bias[key]
+            self._unavailable_ids = unavailable
 
     def _history(self, user: str | Sequence[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(user, str):
@@ -265,12 +307,14 @@ class Recommender:
         k: int,
         category: str | None,
         blocked: set[int],
+        filtered: bool = False,
     ) -> list[tuple[int, float]]:
-        """Best k (index, score) pairs not in `blocked` and inside `category`, with exact fp32 scores."""
+        """Best k (index, score) pairs not in `blocked`, inside `category` and (when `filtered`) available,
+        with exact fp32 scores."""
         candidates = min(self._n_items, k + CANDIDATE_MARGIN)
         blocked_indices = np.fromiter(blocked, dtype=np.int64, count=len(blocked))
         with self._lock:
-            bias = self._bias_for(category)
+            bias = self._bias_for(category, filtered)
             if bias is None:
                 return []
             saved = bias[blocked_indices].copy()
@@ -296,39 +340,51 @@ class Recommender:
         order = np.argsort(-exact, kind="stable")[:k]
         return [(int(indices[position]), float(exact[position])) for position in order]
 
-    def _bias_for(self, category: str | None) -> np.ndarray | None:
-        """0 for eligible items and -inf for items outside the category; None when the category is unknown."""
+    def _bias_for(self, category: str | None, filtered: bool) -> np.ndarray | None:
+        """0 for eligible items, -inf for items outside the category (or unavailable, when `filtered`); None
+        when the category is unknown."""
+        filtered = filtered and self._unavailable_mask is not None
         if category is None:
-            return self._zero_bias
+            return self._available_bias if filtered else self._zero_bias
         code = self._category_codes.get(category)
         if code is None:
             return None
-        bias = self._category_bias.get(code)
+        bias = self._category_bias.get((code, filtered))
         if bias is None:
-            bias = np.where(self._item_category == code, 0.0, -np.inf).astype(np.float32)
-            self._category_bias[code] = bias
+            eligible = self._item_category == code
+            if filtered:
+                eligible &= ~self._unavailable_mask
+            bias = np.where(eligible, 0.0, -np.inf).astype(np.float32)
+            self._category_bias[(code, filtered)] = bias
             if len(self._category_bias) > CATEGORY_CACHE_SIZE:
                 self._category_bias.popitem(last=False)
         else:
-            self._category_bias.move_to_end(code)
+            self._category_bias.move_to_end((code, filtered))
         return bias
 
     def _popular_fallback(
-        self, k: int, category: str | None, blocked: set[int], reason: str = POPULAR_REASON
+        self,
+        k: int,
+        category: str | None,
+        blocked: set[int],
+        reason: str = POPULAR_REASON,
+        filtered: bool = False,
     ) -> list[Recommendation]:
         """Most popular eligible items; past the popularity list, other eligible items in catalog order."""
         code = None if category is None else self._category_codes.get(category, -2)
+        eligible = np.ones(self._n_items, dtype=bool) if code is None else self._item_category == code
+        if filtered and self._unavailable_mask is not None:
+            eligible &= ~self._unavailable_mask
         results: list[Recommendation] = []
         taken: set[int] = set()
         for item_id, count in self._popular:
             index = self._item_index.get(item_id)
-            if index is None or index in blocked or (code is not None and self._item_category[index] != code):
+            if index is None or index in blocked or not eligible[index]:
                 continue
             results.append(Recommendation(item_id, count, reason))
             taken.add(index)
             if len(results) == k:
                 return results
-        eligible = np.ones(self._n_items, dtype=bool) if code is None else self._item_category == code
         for index in np.flatnonzero(eligible):
             if int(index) in blocked or int(index) in taken:
                 continue

@@ -70,12 +70,13 @@ class RecommendationService:
         in_stock: bool = True,
     ) -> RecommendationsResponse:
         recent = self.recent_events(user_id)
-        blocked = self._blocked(exclude, in_stock)
+        unavailable = self._unavailable(in_stock)
+        blocked = set(exclude)
         if not include_seen:
             blocked.update(event.item_id for event in recent)
         served = self.model()
         if served is None:
-            items = self._trending(k, category, blocked)
+            items = self._trending(k, category, blocked, unavailable)
             return RecommendationsResponse(user_id=user_id, model_version=None, items=items)
         model = served.model
         if not include_seen:
@@ -86,15 +87,15 @@ class RecommendationService:
             for item_id, weight in model.weighting.item_weights(recent, self.now())
             if model.knows_item(item_id)
         ]
-        if history:
-            results = model.recommend(
-                history, k=k, category=category, exclude=blocked, exclude_seen=not include_seen
-            )
-        else:
-            # Nothing recent the model knows: its own training history for the user, else popularity.
-            results = model.recommend(
-                user_id, k=k, category=category, exclude=blocked, exclude_seen=not include_seen
-            )
+        # Nothing recent the model knows: its own training history for the user, else popularity.
+        results = model.recommend(
+            history or user_id,
+            k=k,
+            category=category,
+            exclude=blocked,
+            exclude_seen=not include_seen,
+            unavailable=unavailable,
+        )
         latest_type = {event.item_id: event.event_type for event in reversed(recent)}
         items = [_item(result, _reason(result.reason, latest_type, category)) for result in results]
         return RecommendationsResponse(user_id=user_id, model_version=served.version, items=items)
@@ -109,9 +110,12 @@ class RecommendationService:
         in_stock: bool = True,
     ) -> SimilarItemsResponse:
         served = self.model()
-        blocked = self._blocked(exclude, in_stock) | {item_id}
+        unavailable = self._unavailable(in_stock)
+        blocked = set(exclude) | {item_id}
         if served is not None and served.model.knows_item(item_id):
-            results = served.model.similar(item_id, k=k, category=category, exclude=blocked)
+            results = served.model.similar(
+                item_id, k=k, category=category, exclude=blocked, unavailable=unavailable
+            )
             items = [_item(result, result.reason) for result in results]
             return SimilarItemsResponse(item_id=item_id, model_version=served.version, items=items)
         known = self.catalog_category(item_id)
@@ -120,11 +124,11 @@ class RecommendationService:
         # New to the model (or no model yet): what is popular in the item's own category.
         scope = category or (known if isinstance(known, str) else None)
         if served is not None:
-            results = served.model.popular(k=k, category=scope, exclude=blocked)
+            results = served.model.popular(k=k, category=scope, exclude=blocked, unavailable=unavailable)
             items = [_item(result, popular_reason(scope)) for result in results]
             return SimilarItemsResponse(item_id=item_id, model_version=served.version, items=items)
         return SimilarItemsResponse(
-            item_id=item_id, model_version=None, items=self._trending(k, scope, blocked)
+            item_id=item_id, model_version=None, items=self._trending(k, scope, blocked, unavailable)
         )
 
     def record_events(self, batch: EventBatch) -> EventsAccepted:
@@ -133,13 +137,17 @@ class RecommendationService:
         new, users = self.merge_events(batch)
         return EventsAccepted(accepted=len(batch.events), new=new, users=users)
 
-    def _blocked(self, exclude: Collection[str], in_stock: bool) -> set[str]:
-        return set(exclude) | (self.out_of_stock() if in_stock else frozenset())
+    def _unavailable(self, in_stock: bool) -> frozenset[str]:
+        return self.out_of_stock() if in_stock else frozenset()
 
-    def _trending(self, k: int, category: str | None, blocked: set[str]) -> list[RecommendedItem]:
+    def _trending(
+        self, k: int, category: str | None, blocked: set[str], unavailable: frozenset[str]
+    ) -> list[RecommendedItem]:
         chosen: list[RecommendedItem] = []
         for popular in self.trending():
-            if popular.item_id in blocked or (category is not None and popular.category != category):
+            if popular.item_id in blocked or popular.item_id in unavailable:
+                continue
+            if category is not None and popular.category != category:
                 continue
             chosen.append(
                 RecommendedItem(item_id=popular.item_id, score=popular.score, reason=popular_reason(category))
