@@ -62,20 +62,21 @@ def recommenders_stratified_split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Microsoft Recommenders' `python_stratified_split(data, ratio, filter_by="user", seed)`, draw for draw.
 
-    Reimplements `_do_stratification` in recommenders/datasets/python_splitters.py (is_random=True): one
-    `np.random.rand` draw per row from the legacy global generator seeded with `np.random.seed(seed)`, in the
-    row order of u.data; rows sorted by (user, draw); a row goes to training when its 1-based position within
-    the user divided by the user's count is <= ratio, so each user trains on floor(ratio * n) items and the
-    remainder (the ceiling of 25%) is held out. Only the draw decides membership, so string ids (sorted
-    lexically here, numerically there) give the same split.
+    Reimplements `_do_stratification` in recommenders/datasets/python_splitters.py (recommenders 1.2.1,
+    is_random=True): one `np.random.rand` draw per row from the legacy global generator seeded with
+    `np.random.seed(seed)`, in the row order of u.data; rows sorted by (user, draw); a row goes to training
+    when its 1-based rank within the user is <= round(ratio * count), rounding half to even as numpy does
+    (a user with 26 ratings trains on 20, one with 22 on 16). Only the draw decides membership, so string ids
+    (sorted lexically here, numerically there) give the same split; checked pair for pair against the
+    package's own function.
     """
     legacy = np.random.RandomState(seed)  # identical stream to np.random.seed(seed); np.random.rand(n)
     draws = legacy.random_sample(len(pairs))
     ordered = pairs.assign(_draw=draws).sort_values(["user_id", "_draw"])
     by_user = ordered.groupby("user_id")
-    position = (by_user.cumcount() + 1) / by_user["user_id"].transform("count")
+    rank = by_user.cumcount() + 1
     columns = list(pairs.columns)
-    in_train = position <= ratio
+    in_train = rank <= np.round(ratio * by_user["user_id"].transform("count"))
     return (
         ordered.loc[in_train, columns].reset_index(drop=True),
         ordered.loc[~in_train, columns].reset_index(drop=True),
@@ -280,7 +281,8 @@ def main() -> int:
             "MovieLens-100k (read from `../shared/data/movielens-100k`, never copied into the repository), "
             "Microsoft Recommenders protocol: their `python_stratified_split(ratio=0.75, seed=42)` "
             "reproduced draw for draw (legacy `np.random.seed(42)` + `rand` in u.data row order, per user "
-            "floor(75%) to training), top-10, training items removed from the candidates, binary relevance; "
+            "round(75%) to training, half to even, as in recommenders 1.2.1; checked pair for pair against "
+            "the package), top-10, training items removed from the candidates, binary relevance; "
             "P@10 divides "
             "hits by 10, R@10 by n_rel, nDCG@10's ideal DCG covers min(n_rel, 10) hits, as in their "
             "`python_evaluation`. MAP@10 divides by min(n_rel, 10) "
