@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from shelfwise.recommend import EventWeighting, Recommender, UnknownItemError
+from shelfwise.recommend.history_encoder import HistoryEncoder
 from shelfwise.recommend.recommender import POPULAR_REASON
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
@@ -42,6 +43,13 @@ def _exact_top_k(recommender: Recommender, history: list[tuple[str, float]], k: 
     user_side = np.load(recommender.model_dir / "user_factors.npy")
     item_side = np.load(recommender.model_dir / "item_factors.npy")
     query = sum(weight * user_side[index[item]] for item, weight in history)
+    encoder_file = recommender.model_dir / "history_encoder.npz"
+    if encoder_file.exists():  # a blended model: the VAE's part of the query, from the dense history
+        encoder = HistoryEncoder.load(encoder_file)
+        dense = np.zeros((1, len(ids)), dtype=np.float32)
+        for item, weight in history:
+            dense[0, index[item]] = weight
+        query = encoder.blend(query, encoder.hidden(dense))[0]
     scores = item_side @ query
     scores[[index[item] for item, _ in history]] = -np.inf
     return [ids[position] for position in np.argsort(-scores, kind="stable")[:k]]

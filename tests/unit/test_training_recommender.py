@@ -166,17 +166,17 @@ def test_training_job_writes_one_version_directory_that_fingerprints_every_file(
         assert hashlib.sha256((result.model_dir / name).read_bytes()).hexdigest() == digest, name
     assert set(manifest["artifacts"].values()) <= on_disk
     metrics = json.loads((result.model_dir / "metrics.json").read_text())
-    assert metrics["evaluation"]["ease_lowrank"]["ndcg@10"] > metrics["evaluation"]["popularity"]["ndcg@10"]
+    assert metrics["evaluation"]["ease_vae"]["ndcg@10"] > metrics["evaluation"]["popularity"]["ndcg@10"]
     assert metrics["scorer_recall_vs_exact"] >= 0.9
     gate = metrics["gate"]
     assert gate["comparable_key"] == "recommender-v1"
     assert set(gate["metrics"]) == {"ndcg_at_10", "recall_at_10", "ndcg_lift_over_popularity"}
-    assert gate["metrics"]["ndcg_at_10"] == metrics["evaluation"]["ease_lowrank"]["ndcg@10"]
+    assert gate["metrics"]["ndcg_at_10"] == metrics["evaluation"]["ease_vae"]["ndcg@10"]
     assert gate["metrics"]["ndcg_lift_over_popularity"] > 1.0
     for name in ("map@10", "catalog_coverage", "novelty_bits", "mean_popularity_percentile"):
-        assert name in metrics["evaluation"]["ease_lowrank"], name
+        assert name in metrics["evaluation"]["ease_vae"], name
     card = (result.model_dir / "model_card.md").read_text()
-    assert "ease_lowrank" in card and "recommender-v1" in card
+    assert "ease_vae" in card and "recommender-v1" in card
     assert "[step" in capsys.readouterr().out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ModelKind = Literal["ease_lowrank", "ease_svd", "ease", "ials", "popularity"]
+ModelKind = Literal["ease_vae", "ease_lowrank", "ease_svd", "ease", "ials", "popularity"]
 
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"view": 0.25, "cart": 0.5, "purchase": 1.0, "rating": 1.0}
 
@@ -28,7 +28,8 @@ class WeightingConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: ModelKind = "ease_lowrank"
+    # ease_vae: low-rank EASE blended with a Mult-VAE (falls back to ease_lowrank above vae_max_items).
+    model: ModelKind = "ease_vae"
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     # EASE's L2 penalty; for binary data on catalogs of a few thousand items a few hundred works well.
     l2: float = 500.0
@@ -42,6 +43,11 @@ class TrainConfig:
     # alongside the users, adding `sequence_weight` times the users' own mass; 0 turns it off.
     sequence_window: int = 10
     sequence_weight: float = 1.0
+    # The Mult-VAE's weight in the blend, its training steps, and the largest catalog it is used for: its two
+    # items x 300 layers grow with the catalog, and its 301 dimensions take serving budget from EASE's rank.
+    vae_weight: float = 1.0
+    vae_steps: int = 2000
+    vae_max_items: int = 50_000
     # iALS hyper-parameters (only used when model == "ials").
     ials_factors: int = 64
     ials_regularization: float = 10.0

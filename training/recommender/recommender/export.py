@@ -128,6 +128,8 @@ ARTIFACTS = {
     "metrics": "metrics.json",
     "model_card": "model_card.md",
 }
+# Only for models that blend in a second, non-linear model (see shelfwise.recommend.history_encoder).
+ENCODER_ARTIFACT = ("history_encoder", "history_encoder.npz")
 
 
 def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = None) -> Path:
@@ -175,6 +177,8 @@ def export_model(inputs: ExportInputs, model_root: Path, now: datetime | None = 
     np.save(target / ARTIFACTS["user_items"], histories.indices.astype(np.int32))
     np.save(target / ARTIFACTS["user_weights"], histories.data.astype(np.float32))
     _write_json(target / ARTIFACTS["metrics"], inputs.metrics)
+    if inputs.factors.encoder is not None:
+        inputs.factors.encoder.save(target / ENCODER_ARTIFACT[1])
     return target
 
 
@@ -192,7 +196,8 @@ def manifest_header(inputs: ExportInputs, version: str, now: datetime | None = N
         "quantize": inputs.quantize,
         "weighting": inputs.weighting,
         "config": inputs.config,
-        "artifacts": dict(ARTIFACTS),
+        "artifacts": dict(ARTIFACTS)
+        | (dict([ENCODER_ARTIFACT]) if inputs.factors.encoder is not None else {}),
     }
 
 

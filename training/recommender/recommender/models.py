@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse import linalg as sparse_linalg
+from shelfwise.recommend.history_encoder import HistoryEncoder
 
 ProgressCallback = Callable[[str], None]
 
@@ -42,9 +43,18 @@ class ServingFactors:
     """
 
     user_side: np.ndarray  # (n_items, d) float32
-    item_side: np.ndarray  # (n_items, d) float32
+    item_side: np.ndarray  # (n_items, d + encoder dims) float32
     embedding_row_scale: np.ndarray | None = None  # (n_items,), ones when None
-    embedding_dim_scale: np.ndarray | None = None  # (d,), ones when None
+    embedding_dim_scale: np.ndarray | None = None  # (d + encoder dims,), ones when None
+    # A second, non-linear model blended into the query (see shelfwise.recommend.history_encoder).
+    encoder: HistoryEncoder | None = None
+
+    def queries(self, rows: sparse.csr_matrix) -> np.ndarray:
+        """The query vector serving builds for each history row."""
+        linear = np.asarray(rows @ self.user_side)
+        if self.encoder is None:
+            return linear
+        return self.encoder.blend(linear, self.encoder.hidden(np.asarray(rows.todense(), dtype=np.float32)))
 
 
 class Popularity:
@@ -266,6 +276,8 @@ def build_model(
     ials_iterations: int,
     seed: int,
     diagonal_penalty: float = 0.0,
+    vae_weight: float = 1.0,
+    vae_steps: int = 2000,
 ) -> Popularity | Ease | EaseSvd | EaseLowRank | Ials:
     if kind == "popularity":
         return Popularity()
@@ -277,4 +289,11 @@ def build_model(
         return EaseLowRank(l2, rank, seed, diagonal_penalty)
     if kind == "ials":
         return Ials(ials_factors, ials_regularization, ials_alpha, ials_iterations, seed)
-    raise ValueError(f"unknown model kind {kind!r}; choose popularity, ease, ease_svd, ease_lowrank or ials")
+    if kind == "ease_vae":
+        from .vae import EaseVaeBlend, VaeConfig  # needs PyTorch, which only this model uses
+
+        vae = VaeConfig(steps=vae_steps, seed=seed)
+        return EaseVaeBlend(EaseLowRank(l2, rank, seed, diagonal_penalty), vae, vae_weight)
+    raise ValueError(
+        f"unknown model kind {kind!r}; choose popularity, ease, ease_svd, ease_lowrank, ease_vae or ials"
+    )

@@ -20,8 +20,9 @@ from .models import Popularity, ServingFactors, build_model
 from .progress import Progress
 from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
 from .split import stratified_user_split
+from .vae import VaeConfig
 
-SERVABLE_MODELS = ("ease_lowrank", "ease_svd", "ials")
+SERVABLE_MODELS = ("ease_vae", "ease_lowrank", "ease_svd", "ials")
 # Below this many users a hold-out says more about noise than about the model, so it is skipped.
 MIN_USERS_FOR_EVALUATION = 20
 # The registry compares gate metrics only between versions that share this key.
@@ -35,18 +36,29 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
+def model_kind(config: TrainConfig, n_items: int) -> str:
+    """The configured model, with the VAE blend left out for catalogs above `vae_max_items`."""
+    if config.model == "ease_vae" and n_items > config.vae_max_items:
+        return "ease_lowrank"
+    return config.model
+
+
 def serving_rank(config: TrainConfig, n_items: int) -> int:
     """The configured rank, lowered so the int8 serving matrix stays within the latency budget's size.
 
-    Serving reads the whole items x rank matrix per request; the 1M-item latency target holds at 64
-    dimensions (64 MB), so larger catalogs get proportionally fewer dimensions, never fewer than 16.
+    Serving reads the whole items x dims matrix per request; the 1M-item latency target holds at 64
+    dimensions (64 MB), so larger catalogs get proportionally fewer dimensions, never fewer than 16. The VAE
+    blend's own dimensions come out of the same budget.
     """
-    return max(min(config.rank, config.serving_matrix_bytes // max(n_items, 1)), 16)
+    budget = config.serving_matrix_bytes // max(n_items, 1)
+    if model_kind(config, n_items) == "ease_vae":
+        budget -= VaeConfig().hidden + 1
+    return max(min(config.rank, budget), 16)
 
 
 def _model_from_config(config: TrainConfig, n_items: int):
     return build_model(
-        config.model,
+        model_kind(config, n_items),
         l2=config.l2,
         rank=serving_rank(config, n_items),
         ials_factors=config.ials_factors,
@@ -55,6 +67,8 @@ def _model_from_config(config: TrainConfig, n_items: int):
         ials_iterations=config.ials_iterations,
         seed=config.seed,
         diagonal_penalty=config.diagonal_penalty,
+        vae_weight=config.vae_weight,
+        vae_steps=config.vae_steps,
     )
 
 
@@ -95,7 +109,7 @@ def train(
     counts = np.asarray((matrix.matrix > 0).sum(axis=0)).ravel()
     order = np.argsort(-counts, kind="stable")[: config.popular_items]
     popularity = [(str(matrix.item_ids[index]), float(counts[index])) for index in order if counts[index] > 0]
-    progress.step(f"fitted {config.model} on {matrix.n_users} users x {matrix.n_items} items")
+    progress.step(f"fitted {model.name} on {matrix.n_users} users x {matrix.n_items} items")
 
     inputs = ExportInputs(
         factors=factors,
@@ -152,7 +166,7 @@ def holdout_evaluation(
     evaluation: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     retrieval = _model_from_config(config, train_matrix.n_items)
-    for kind in ("popularity", config.model):
+    for kind in ("popularity", retrieval.name):
         model = Popularity() if kind == "popularity" else retrieval
         rows = _fit_rows(config, train_pairs, train_matrix) if model is retrieval else None
         result = evaluate_model(model, train_matrix, test_pairs, k, fit_rows=rows)
@@ -162,7 +176,7 @@ def holdout_evaluation(
             f"hold-out {kind}: ndcg@{k}={result.metrics[f'ndcg@{k}']:.4f} "
             f"recall@{k}={result.metrics[f'recall@{k}']:.4f} map@{k}={result.metrics[f'map@{k}']:.4f}"
         )
-    served = evaluation[config.model]
+    served = evaluation[retrieval.name]
     ranker = None
     ranker_report: dict[str, Any] = {"kept": False, "reason": "turned off (--ranker off)"}
     if config.ranker == "auto":
@@ -183,7 +197,7 @@ def holdout_evaluation(
         ranker_report = ranker.report
         progress.step(f"ranking stage: {ranker_report['reason']}")
         if ranker.kept:
-            served = evaluation[f"{config.model}+fm_ranker"] = ranker_report["reranked"]  # type: ignore[assignment]
+            served = evaluation[f"{retrieval.name}+fm_ranker"] = ranker_report["reranked"]  # type: ignore[assignment]
     lift = ndcg_lift(served[f"ndcg@{k}"], evaluation["popularity"][f"ndcg@{k}"])
     return {
         "holdout": {
@@ -254,7 +268,7 @@ def scorer_agreement(
     total = 0
     for row in rows:
         history = matrix.matrix[row]
-        query = np.asarray(history @ factors.user_side, dtype=np.float32).reshape(1, -1)
+        query = np.asarray(factors.queries(history), dtype=np.float32).reshape(1, -1)
         exact = top_k_unseen(query @ factors.item_side.T, history, k)[0]
         bias = np.zeros(matrix.n_items, dtype=np.float32)
         bias[history.indices] = -np.inf

@@ -290,9 +290,9 @@ class RankerOutcome:
 
 
 def factor_scorer(model: object) -> ScoreFunction:
-    """Score rows the way serving does: (history · user_side) · item_sideᵀ."""
+    """Score rows the way serving does: the history's query vector · item_sideᵀ."""
     factors = model.serving_factors()  # type: ignore[attr-defined]
-    return lambda block: np.asarray(block @ factors.user_side) @ factors.item_side.T
+    return lambda block: factors.queries(block) @ factors.item_side.T
 
 
 def evaluate_ranker(

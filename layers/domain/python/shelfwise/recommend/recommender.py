@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shelfwise.recommend.artifacts import artifact_path, read_array, read_json, read_manifest
+from shelfwise.recommend.history_encoder import HistoryEncoder
 from shelfwise.recommend.ranker import Ranker
 from shelfwise.recommend.weighting import EventWeighting
 
@@ -69,6 +70,10 @@ class Recommender:
         self._item_category = np.asarray(items["item_category"], dtype=np.int32)
         self._user_side = read_array(model_dir, manifest, "user_factors")
         self._item_side = read_array(model_dir, manifest, "item_factors")
+        # A blended model's queries have the encoder's dimensions after the linear ones (history_encoder.py).
+        encoder_file = manifest["artifacts"].get("history_encoder")
+        self._encoder = HistoryEncoder.load(self.model_dir / encoder_file) if encoder_file else None
+        self._linear_dims = self._user_side.shape[1]
         self._n_items = len(self._item_ids)
         self._scales = np.ascontiguousarray(read_array(model_dir, manifest, "item_scales"), dtype=np.float32)
         # Embedding E = diag(row_scale)·item_side·diag(dim_scale), so
@@ -172,7 +177,7 @@ class Recommender:
             return []
         result_indices = np.array([index for index, _ in ranked])
         contributions = (np.asarray(self._user_side[indices]) * weights[:, None]) @ np.asarray(
-            self._item_side[result_indices]
+            self._item_side[result_indices, : self._linear_dims]
         ).T
         strongest = indices[np.argmax(contributions, axis=0)]
         return [
@@ -297,7 +302,11 @@ class Recommender:
         if len(indices) == 0:
             return None
         query = (weights @ np.asarray(self._user_side[indices])).astype(np.float32)
-        return query if np.any(query) else None
+        if not np.any(query):
+            return None
+        if self._encoder is not None:
+            query = self._encoder.blend(query, self._encoder.hidden_sparse(indices, weights))[0]
+        return query
 
     def _rank(
         self,
