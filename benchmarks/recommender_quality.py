@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from recommender.data import InteractionMatrix, training_rows
 from recommender.evaluate import evaluate_model
 from recommender.models import Ease, EaseLowRank, EaseSvd, Ials, Popularity
 from recommender.ranking import evaluate_ranker
+from recommender.vae import EaseVaeBlend, VaeConfig
 
 K = 10
 VALIDATION_SEEDS = (7, 8, 9)
@@ -36,6 +40,7 @@ VALIDATION_SEEDS = (7, 8, 9)
 SPREAD_SEEDS = tuple(range(1, 11))
 RANK = 512
 WINDOW = 10
+VAE_WEIGHT = 1.0
 # Settings compared on validation splits carved from TRAIN (averaged over the seeds); the winner is reported
 # on test once. A setting is (λ, EDLAE diagonal penalty, history window; 0 = users only).
 RANKER_SETTINGS = {"k": K, "n_candidates": 100, "n_factors": 2, "min_gain": 0.01, "seed": 42}
@@ -102,34 +107,74 @@ def load_catalog(data_dir: Path) -> pd.DataFrame:
     )
 
 
-def choose_by_validation(
-    train_pairs: pd.DataFrame, catalog: pd.DataFrame
-) -> tuple[tuple[float, float, int], list[str], str, bool]:
-    """The setting with the best mean validation nDCG@10 (one log line per setting), and whether the ranking
-    stage on top of it gains on average over the same validation splits."""
+@dataclass(frozen=True)
+class Choice:
+    l2: float
+    penalty: float
+    window: int
+    use_vae: bool
+    lines: list[str]
+    vae_line: str
+    ranker_line: str
+    ranker_kept: bool
+
+    def retrieval(self, l2_scale: float = 1.0, use_vae: bool | None = None) -> object:
+        """A fresh retrieval model with the chosen settings (λ scaled for fits on less data)."""
+        linear = EaseLowRank(self.l2 * l2_scale, RANK, diagonal_penalty=self.penalty)
+        with_vae = self.use_vae if use_vae is None else use_vae
+        return EaseVaeBlend(linear, VaeConfig(), VAE_WEIGHT) if with_vae else linear
+
+    @property
+    def label(self) -> str:
+        vae = f" + Mult-VAE blend (weight {VAE_WEIGHT:g})" if self.use_vae else ""
+        return f"EASE low-rank r={RANK} (λ={self.l2:g}, penalty {self.penalty:g}, window {self.window}){vae}"
+
+
+def choose_by_validation(train_pairs: pd.DataFrame, catalog: pd.DataFrame) -> Choice:
+    """The EASE setting with the best mean validation nDCG@10 (one log line per setting), whether blending in
+    the Mult-VAE beats it on the same splits, and whether the ranking stage on top gains on average."""
     folds = [recommenders_stratified_split(train_pairs, 0.75, seed=seed) for seed in VALIDATION_SEEDS]
     matrices = [InteractionMatrix.from_confidences(fit_pairs) for fit_pairs, _ in folds]
-    scored = []
-    for l2, penalty, window in VALIDATION_GRID:
-        # A validation fit sees 75% of the training data, so λ is scaled down in proportion.
-        ndcgs = [
-            evaluate_model(
-                EaseLowRank(l2 * 0.75, RANK, diagonal_penalty=penalty),
-                matrix,
-                validation_pairs,
-                K,
-                fit_rows=training_rows(fit_pairs, matrix, window, 1.0),
-            ).metrics["ndcg@10"]
-            for (fit_pairs, validation_pairs), matrix in zip(folds, matrices, strict=True)
-        ]
-        scored.append((float(np.mean(ndcgs)), (l2, penalty, window)))
+
+    def mean_ndcg(make: Callable[[], object], window: int) -> float:
+        return float(
+            np.mean(
+                [
+                    evaluate_model(
+                        make(),
+                        matrix,
+                        validation_pairs,
+                        K,
+                        fit_rows=training_rows(fit_pairs, matrix, window, 1.0),
+                    ).metrics["ndcg@10"]
+                    for (fit_pairs, validation_pairs), matrix in zip(folds, matrices, strict=True)
+                ]
+            )
+        )
+
+    # A validation fit sees 75% of the training data, so λ is scaled down in proportion.
+    scored = [
+        (
+            mean_ndcg(partial(EaseLowRank, l2 * 0.75, RANK, diagonal_penalty=penalty), window),
+            (l2, penalty, window),
+        )
+        for l2, penalty, window in VALIDATION_GRID
+    ]
     lines = [f"λ={l2:g}, penalty={p:g}, window={w}: {ndcg:.4f}" for ndcg, (l2, p, w) in scored]
-    _, (l2, penalty, window) = max(scored)
+    linear_ndcg, (l2, penalty, window) = max(scored)
+    linear = Choice(l2, penalty, window, False, lines, "", "", False)
+    blend_ndcg = mean_ndcg(lambda: linear.retrieval(0.75, use_vae=True), window)
+    use_vae = blend_ndcg > linear_ndcg
+    vae_line = (
+        f"blending in the Mult-VAE (weight {VAE_WEIGHT:g}) changes validation nDCG@10 {linear_ndcg:.4f} → "
+        f"{blend_ndcg:.4f} ({blend_ndcg / linear_ndcg - 1:+.1%}); " + ("used" if use_vae else "not used")
+    )
+    chosen = Choice(l2, penalty, window, use_vae, lines, vae_line, "", False)
     gains, recall_gains = [], []
     for (fit_pairs, validation_pairs), matrix in zip(folds, matrices, strict=True):
 
         def fit_validation(pairs: pd.DataFrame, matrix: InteractionMatrix) -> object:
-            return fitted(EaseLowRank(l2 * 0.75, RANK, diagonal_penalty=penalty), pairs, matrix, window)
+            return fitted(chosen.retrieval(0.75), pairs, matrix, window)
 
         report = evaluate_ranker(
             fit_validation(fit_pairs, matrix),
@@ -149,20 +194,23 @@ def choose_by_validation(
         + ("kept" if kept else "not kept")
         + f" (needs ≥{RANKER_SETTINGS['min_gain']:.0%} nDCG and no recall loss)"
     )
-    return (l2, penalty, window), lines, ranker_line, kept
+    return Choice(l2, penalty, window, use_vae, lines, vae_line, ranker_line, kept)
 
 
-def split_spread(
-    pairs: pd.DataFrame, chosen: tuple[float, float, int], seed_42: dict[str, dict[str, float]]
-) -> str:
-    """Mean ± standard deviation over SPREAD_SEEDS of the chosen setting, exact EASE and popularity (fixed
-    settings, nothing re-tuned), with the chosen setting's paired gain over EASE on each split."""
-    l2, penalty, window = chosen
-    models = {
-        "chosen setting": (lambda: EaseLowRank(l2, RANK, diagonal_penalty=penalty), window),
-        "EASE (exact, λ=500)": (lambda: Ease(500.0), 0),
-        "popularity": (lambda: Popularity(), 0),
+WITHOUT_VAE = "same EASE without the Mult-VAE"
+EXACT_EASE = "EASE (exact, λ=500)"
+
+
+def split_spread(pairs: pd.DataFrame, choice: Choice, seed_42: dict[str, dict[str, float]]) -> str:
+    """Mean ± standard deviation over SPREAD_SEEDS of the chosen setting and its baselines (fixed settings,
+    nothing re-tuned), with the chosen setting's paired gains on each split."""
+    models: dict[str, tuple[Callable[[], object], int]] = {
+        "chosen setting": (choice.retrieval, choice.window)
     }
+    if choice.use_vae:
+        models[WITHOUT_VAE] = (lambda: choice.retrieval(use_vae=False), choice.window)
+    models[EXACT_EASE] = (lambda: Ease(500.0), 0)
+    models["popularity"] = (lambda: Popularity(), 0)
     metrics = ("ndcg@10", "precision@10", "recall@10")
     results: dict[str, list[list[float]]] = {name: [] for name in models}
     for seed in SPREAD_SEEDS:
@@ -179,16 +227,20 @@ def split_spread(
             f"{mean:.4f} ± {sd:.4f}" for mean, sd in zip(array.mean(0), array.std(0, ddof=1), strict=True)
         ]
         table_rows.append([name, *cells, " / ".join(f"{seed_42[name][metric]:.4f}" for metric in metrics)])
-    gains = np.array(results["chosen setting"]) - np.array(results["EASE (exact, λ=500)"])
-    wins = (gains > 0).sum(axis=0)
-    summary = (
-        f"Chosen setting minus exact EASE, paired per split: nDCG@10 {gains[:, 0].mean():+.4f} "
-        f"(better on {wins[0]} of {len(SPREAD_SEEDS)} splits), P@10 {gains[:, 1].mean():+.4f} ({wins[1]}), "
-        f"R@10 {gains[:, 2].mean():+.4f} ({wins[2]})."
-    )
-    print(summary)
+    summaries = []
+    for baseline in (WITHOUT_VAE, EXACT_EASE):
+        if baseline not in results:
+            continue
+        gains = np.array(results["chosen setting"]) - np.array(results[baseline])
+        wins = (gains > 0).sum(axis=0)
+        summaries.append(
+            f"Chosen setting minus {baseline}, paired per split: nDCG@10 {gains[:, 0].mean():+.4f} "
+            f"(better on {wins[0]} of {len(SPREAD_SEEDS)} splits), "
+            f"P@10 {gains[:, 1].mean():+.4f} ({wins[1]}), R@10 {gains[:, 2].mean():+.4f} ({wins[2]})."
+        )
+    print(" ".join(summaries))
     header = ["model", "nDCG@10", "P@10", "R@10", "seed 42: nDCG / P / R"]
-    return markdown_table(header, table_rows) + "\n\n" + summary
+    return markdown_table(header, table_rows) + "\n\n" + " ".join(summaries)
 
 
 def _row(label: str, metrics: dict[str, float], seconds: float) -> list[str]:
@@ -228,11 +280,10 @@ def main() -> int:
         f"{len(train_pairs)} train / {len(test_pairs)} test pairs, "
         f"{matrix.n_users} users x {matrix.n_items} items"
     )
-    (l2, penalty, window), validation_lines, ranker_line, ranker_kept = choose_by_validation(
-        train_pairs, catalog
-    )
-    print("validation nDCG@10 (mean over splits from train): " + "; ".join(validation_lines))
-    print(f"ranking stage on validation: {ranker_line}")
+    choice = choose_by_validation(train_pairs, catalog)
+    print("validation nDCG@10 (mean over splits from train): " + "; ".join(choice.lines))
+    print(f"Mult-VAE on validation: {choice.vae_line}")
+    print(f"ranking stage on validation: {choice.ranker_line}")
     rows = []
     seed_42: dict[str, dict[str, float]] = {}
     for label, factory, candidate_window in CANDIDATES:
@@ -240,27 +291,33 @@ def main() -> int:
         result = evaluate_model(factory(), matrix, test_pairs, K, fit_rows=rows_to_fit)
         rows.append(_row(label, result.metrics, result.train_seconds))
         seed_42[label] = result.metrics
-    chosen_label = (
-        f"EASE low-rank r={RANK} (λ={l2:g}, penalty {penalty:g}, window {window}) — chosen on validation"
-    )
+    chosen_rows = training_rows(train_pairs, matrix, choice.window, 1.0)
+    if choice.use_vae:
+        linear = evaluate_model(choice.retrieval(use_vae=False), matrix, test_pairs, K, fit_rows=chosen_rows)
+        rows.append(
+            _row(
+                f"{replace(choice, use_vae=False).label} — {WITHOUT_VAE}",
+                linear.metrics,
+                linear.train_seconds,
+            )
+        )
+        seed_42[WITHOUT_VAE] = linear.metrics
 
     def fit_chosen(pairs: pd.DataFrame, matrix: InteractionMatrix) -> object:
-        return fitted(EaseLowRank(l2, RANK, diagonal_penalty=penalty), pairs, matrix, window)
+        return fitted(choice.retrieval(), pairs, matrix, choice.window)
 
-    chosen = EaseLowRank(l2, RANK, diagonal_penalty=penalty)
-    result = evaluate_model(
-        chosen, matrix, test_pairs, K, fit_rows=training_rows(train_pairs, matrix, window, 1.0)
-    )
-    rows.append(_row(chosen_label, result.metrics, result.train_seconds))
+    chosen = choice.retrieval()
+    result = evaluate_model(chosen, matrix, test_pairs, K, fit_rows=chosen_rows)
+    rows.append(_row(f"{choice.label} — chosen on validation", result.metrics, result.train_seconds))
     seed_42["chosen setting"] = result.metrics
     started = time.perf_counter()
     ranker = evaluate_ranker(chosen, fit_chosen, train_pairs, test_pairs, catalog, **RANKER_SETTINGS)
     ranker_seconds = result.train_seconds + time.perf_counter() - started
-    verdict = "kept" if ranker_kept else "not kept"
+    verdict = "kept" if choice.ranker_kept else "not kept"
     label = f"  + FM re-ranker over the top 100 ({verdict} on validation)"
     rows.append(_row(label, ranker.report["reranked"], ranker_seconds))
     print(f"ranking stage: {ranker.report['reason']}")
-    spread = split_spread(pairs, (l2, penalty, window), seed_42)
+    spread = split_spread(pairs, choice, seed_42)
     table = markdown_table(
         [
             "model",
@@ -298,9 +355,10 @@ def main() -> int:
             "training side only.",
             "Settings are chosen on validation splits carved from the training side (same splitter, seeds "
             f"{', '.join(map(str, VALIDATION_SEEDS))}, mean nDCG@10); test numbers are reported once. "
-            f"Validation nDCG@10 of low-rank EASE r={RANK}: " + "; ".join(validation_lines) + ".",
+            f"Validation nDCG@10 of low-rank EASE r={RANK}: " + "; ".join(choice.lines) + ". With the best "
+            f"of them, {choice.vae_line}.",
             f"Ranking stage (FM over {', '.join(ranker.report['features'])}; the movie's first genre is its "
-            f"category, no brand or price). On validation: {ranker_line}. On test: "
+            f"category, no brand or price). On validation: {choice.ranker_line}. On test: "
             f"{ranker.report['reason']}.",
             table,
             f"*Split-to-split spread.* The same protocol on {len(SPREAD_SEEDS)} further random splits of the "

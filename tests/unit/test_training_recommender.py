@@ -35,7 +35,7 @@ from recommender.metrics import (  # noqa: E402
     recall_at_k,
 )
 from recommender.models import EaseLowRank, Ials, Popularity  # noqa: E402
-from recommender.pipeline import serving_rank, train  # noqa: E402
+from recommender.pipeline import model_kind, serving_rank, train  # noqa: E402
 from recommender.progress import Progress  # noqa: E402
 from recommender.split import stratified_user_split  # noqa: E402
 from recommender.synthetic import planted_shop  # noqa: E402
@@ -133,6 +133,12 @@ def test_items_a_user_had_close_together_in_time_weigh_more_than_items_far_apart
 def test_large_catalogs_get_fewer_dimensions_so_serving_stays_within_its_latency_budget() -> None:
     config = TrainConfig()
     assert serving_rank(config, 1_682) == config.rank == 512
+    # The Mult-VAE's 301 dimensions share the 64 MB budget while it is used (up to vae_max_items).
+    wide = replace(config, rank=2048)
+    assert model_kind(wide, 50_000) == "ease_vae"
+    assert serving_rank(wide, 50_000) == 64_000_000 // 50_000 - 301
+    assert serving_rank(replace(wide, model="ease_lowrank"), 50_000) == 64_000_000 // 50_000
+    assert model_kind(config, 50_001) == "ease_lowrank"
     assert serving_rank(config, 1_000_000) == 64
     assert serving_rank(config, 100_000_000) == 16
 

@@ -74,6 +74,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=defaults.sequence_weight,
         help="weight of the history windows relative to the users' whole histories",
     )
+    parser.add_argument(
+        "--vae-weight",
+        type=float,
+        default=defaults.vae_weight,
+        help="ease_vae: the Mult-VAE's weight in the blend with EASE",
+    )
+    parser.add_argument(
+        "--vae-max-items",
+        type=int,
+        default=defaults.vae_max_items,
+        help="ease_vae: larger catalogs are served by low-rank EASE alone",
+    )
     parser.add_argument("--quantize", choices=("int8", "none"), default=defaults.quantize)
     parser.add_argument(
         "--ranker",
@@ -108,6 +120,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         rank=args.rank,
         sequence_window=args.sequence_window,
         sequence_weight=args.sequence_weight,
+        vae_weight=args.vae_weight,
+        vae_max_items=args.vae_max_items,
         quantize=args.quantize,
         ranker=args.ranker,
         weighting=weighting,
