@@ -53,7 +53,7 @@ CANDIDATES = [
     (f"EASE (exact, λ=500) + history windows of {WINDOW}", lambda: Ease(500.0), WINDOW),
     ("EASE low-rank r=256 (λ=500)", lambda: EaseLowRank(500.0, 256), 0),
     ("EASE + SVD of B r=256 (λ=500)", lambda: EaseSvd(500.0, 256), 0),
-    (f"EASE low-rank r={RANK} (λ=500) + history windows — default", lambda: EaseLowRank(500.0, RANK), WINDOW),
+    (f"EASE low-rank r={RANK} (λ=500) + history windows", lambda: EaseLowRank(500.0, RANK), WINDOW),
     ("iALS f=128 (λ=30, alpha=10, 10 it)", lambda: Ials(128, 30.0, 10.0, 10), 0),
 ]
 
