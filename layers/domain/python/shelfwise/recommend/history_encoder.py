@@ -45,10 +45,6 @@ class HistoryEncoder:
     weight: float
 
     @property
-    def linear_dims(self) -> int:
-        return self.linear_covariance.shape[0]
-
-    @property
     def dims(self) -> int:
         """Extra query dimensions the encoder adds after the linear ones."""
         return self.encoder_covariance.shape[0]
