@@ -28,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "recommender"))
 
 from _common import command_line, machine_line, markdown_table, write_section
+from recommender.config import TrainConfig
 from recommender.data import InteractionMatrix
 from recommender.export import ExportInputs, export_model, finalize_version, manifest_header
 from recommender.models import ServingFactors
+from recommender.pipeline import serving_rank
 from recommender.ranking import FactorizationMachine, export_ranker
 from recommender.vae import VaeConfig
 from shelfwise.recommend import Recommender
@@ -185,7 +187,7 @@ def measure(n_items: int, requests: int, root: Path) -> dict[str, float]:
 def measure_blend(n_items: int, requests: int, root: Path) -> dict[str, float]:
     """The ease_vae model at its catalog cap: EASE's dims (what the budget leaves) plus the VAE's 301 and its
     encoder, served as shipped, against numpy scoring the same blended query in fp32."""
-    linear_dims = min(512, 64_000_000 // n_items - (VaeConfig().hidden + 1))
+    linear_dims = serving_rank(TrainConfig(), n_items)
     model_dir = synthetic_model(n_items, root, "int8", linear_dims=linear_dims, blend=True)
     recommender = Recommender.load(model_dir, use_ranker=False)
     user_side = np.load(model_dir / "user_factors.npy")

@@ -54,7 +54,11 @@ class ServingFactors:
         linear = np.asarray(rows @ self.user_side)
         if self.encoder is None:
             return linear
-        return self.encoder.blend(linear, self.encoder.hidden(np.asarray(rows.todense(), dtype=np.float32)))
+        # Normalised and projected while sparse: a dense batch of histories would be rows x catalog.
+        norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        normalised = sparse.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)) @ rows
+        projected = np.asarray(normalised @ self.encoder.input_weights)
+        return self.encoder.blend(linear, self.encoder.decode(projected))
 
 
 class Popularity:

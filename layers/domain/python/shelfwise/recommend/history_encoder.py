@@ -53,15 +53,16 @@ class HistoryEncoder:
         """(n, hidden + 1) decoder inputs [h, 1] for dense (n, n_items) history weights."""
         norms = np.linalg.norm(histories, axis=1, keepdims=True)
         normalised = histories / np.where(norms > 0, norms, 1.0)
-        return self._decode(normalised @ self.input_weights)
+        return self.decode(normalised @ self.input_weights)
 
     def hidden_sparse(self, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(hidden + 1,) decoder input for one history given as item indices and weights."""
         norm = float(np.linalg.norm(weights))
         summed = (weights / (norm if norm > 0 else 1.0)) @ self.input_weights[indices]
-        return self._decode(summed.reshape(1, -1))[0]
+        return self.decode(summed.reshape(1, -1))[0]
 
-    def _decode(self, projected: np.ndarray) -> np.ndarray:
+    def decode(self, projected: np.ndarray) -> np.ndarray:
+        """(n, hidden + 1) decoder inputs from L2-normalised histories already multiplied by input_weights."""
         encoded = np.tanh(projected + self.input_bias)
         latent = encoded @ self.latent_weights + self.latent_bias
         hidden = np.tanh(latent @ self.output_weights + self.output_bias)

@@ -380,24 +380,25 @@ class Recommender:
         filtered: bool = False,
     ) -> list[Recommendation]:
         """Most popular eligible items; past the popularity list, other eligible items in catalog order."""
-        code = None if category is None else self._category_codes.get(category, -2)
-        eligible = np.ones(self._n_items, dtype=bool) if code is None else self._item_category == code
-        if filtered and self._unavailable_mask is not None:
-            eligible &= ~self._unavailable_mask
         results: list[Recommendation] = []
-        taken: set[int] = set()
-        for item_id, count in self._popular:
-            index = self._item_index.get(item_id)
-            if index is None or index in blocked or not eligible[index]:
-                continue
-            results.append(Recommendation(item_id, count, reason))
-            taken.add(index)
-            if len(results) == k:
+        with self._lock:  # the cached bias vectors are patched in place by _rank
+            # 0 for items in the category (and available, when filtered), -inf otherwise.
+            bias = self._bias_for(category, filtered)
+            if bias is None:
                 return results
-        for index in np.flatnonzero(eligible):
-            if int(index) in blocked or int(index) in taken:
-                continue
-            results.append(Recommendation(str(self._item_ids[index]), 0.0, reason))
-            if len(results) == k:
-                break
+            taken: set[int] = set()
+            for item_id, count in self._popular:
+                index = self._item_index.get(item_id)
+                if index is None or index in blocked or bias[index] != 0:
+                    continue
+                results.append(Recommendation(item_id, count, reason))
+                taken.add(index)
+                if len(results) == k:
+                    return results
+            for index in np.flatnonzero(bias == 0):
+                if int(index) in blocked or int(index) in taken:
+                    continue
+                results.append(Recommendation(str(self._item_ids[index]), 0.0, reason))
+                if len(results) == k:
+                    break
         return results
