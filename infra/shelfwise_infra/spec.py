@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from shelfwise import settings
+from shelfwise.auth import READ_SCOPE, SERVER_SCOPE, WRITE_SCOPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -107,13 +108,33 @@ class Function:
         return f"shelfwise-{self.name}"
 
 
+# Who may call a route, and with which credential (docs/security.md):
+# - "public": nobody needs a credential (liveness, the API description); no customer data.
+# - "shopper": a browser acting for one shopper, with a customer token the retailer's site issues (verified by
+#   the `authorizer` function), or the retailer's servers with an operator token carrying `SERVER_SCOPE`.
+#   The handler serves and records data only for the token's subject.
+# - "operations": an operator identity (Cognito in AWS) with `READ_SCOPE` for GET, `WRITE_SCOPE` otherwise.
+Access = Literal["public", "shopper", "operations"]
+OPERATOR_SCOPES = (READ_SCOPE, WRITE_SCOPE, SERVER_SCOPE)
+
+
 @dataclass(frozen=True)
 class Route:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str  # API Gateway style, e.g. /v1/users/{user_id}/recommendations
     function: str
-    # Public routes need no API key (liveness probes); every other route requires one.
-    public: bool = False
+    access: Access = "operations"
+
+    @property
+    def public(self) -> bool:
+        return self.access == "public"
+
+    @property
+    def scope(self) -> str | None:
+        """The operator scope an operations route requires (read for GET, write for changes)."""
+        if self.access != "operations":
+            return None
+        return READ_SCOPE if self.method == "GET" else WRITE_SCOPE
 
 
 @dataclass(frozen=True)
@@ -387,14 +408,14 @@ WORKFLOWS: tuple[Workflow, ...] = (
 )
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", "api", public=True),
+    Route("GET", "/v1/health", "api", access="public"),
+    Route("GET", "/v1/openapi.json", "api", access="public"),
     Route("GET", "/v1/models", "api"),
-    Route("GET", "/v1/openapi.json", "api"),
     Route("GET", "/v1/customers/{user_id}/segment", "segments_api"),
-    Route("GET", "/v1/users/{user_id}/recommendations", "recommendations"),
-    Route("GET", "/v1/items/{item_id}/similar", "recommendations"),
-    Route("POST", "/v1/events", "recommendations"),
-    Route("POST", "/v1/chat/messages", "chat"),
+    Route("GET", "/v1/users/{user_id}/recommendations", "recommendations", access="shopper"),
+    Route("GET", "/v1/items/{item_id}/similar", "recommendations", access="shopper"),
+    Route("POST", "/v1/events", "recommendations", access="shopper"),
+    Route("POST", "/v1/chat/messages", "chat", access="shopper"),
     Route("GET", "/v1/forecasts/{sku}", "forecast_api"),
     Route("GET", "/v1/replenishment/plan", "forecast_api"),
     Route("GET", "/v1/replenishment/report", "forecast_api"),

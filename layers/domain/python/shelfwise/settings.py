@@ -63,3 +63,16 @@ class Settings:
             event_bus=_required(EVENT_BUS_ENV),
             stage=os.environ.get(STAGE_ENV, "local"),
         )
+
+# Credentials (docs/security.md). Customer tokens are verified against the retailer's key: a shared secret in
+# Secrets Manager (HS256) or the retailer's JWKS URL (RS256/ES256). Operator tokens come from the Cognito user
+# pool in AWS (JWKS); the local cloud signs both kinds with development keys kept in its state dir.
+CUSTOMER_TOKEN_SECRET_ARN_ENV = "SHELFWISE_CUSTOMER_TOKEN_SECRET_ARN"
+CUSTOMER_TOKEN_JWKS_URL_ENV = "SHELFWISE_CUSTOMER_TOKEN_JWKS_URL"
+CUSTOMER_TOKEN_ISSUER_ENV = "SHELFWISE_CUSTOMER_TOKEN_ISSUER"
+CUSTOMER_TOKEN_AUDIENCE_ENV = "SHELFWISE_CUSTOMER_TOKEN_AUDIENCE"
+OPERATOR_TOKEN_SECRET_ARN_ENV = "SHELFWISE_OPERATOR_TOKEN_SECRET_ARN"
+OPERATOR_TOKEN_JWKS_URL_ENV = "SHELFWISE_OPERATOR_TOKEN_JWKS_URL"
+OPERATOR_TOKEN_ISSUER_ENV = "SHELFWISE_OPERATOR_TOKEN_ISSUER"
+# Browser origins allowed to call the API (comma separated); empty: no cross-origin access.
+CORS_ALLOWED_ORIGINS_ENV = "SHELFWISE_CORS_ALLOWED_ORIGINS"
