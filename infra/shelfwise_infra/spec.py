@@ -275,6 +275,31 @@ PLANS_TABLE = Table(
     sort_key="item_key",
 )
 
+
+@dataclass(frozen=True)
+class Secret:
+    id: str
+    local_name: str
+    env: str
+
+
+# The retailer's customer-token key (HS256 shared secret; the CDK app creates it unless a JWKS URL is given).
+CUSTOMER_TOKEN_SECRET = Secret(
+    id="CustomerTokenKey",
+    local_name="shelfwise/customer-token-key",
+    env=settings.CUSTOMER_TOKEN_SECRET_ARN_ENV,
+)
+# Local only: in AWS operators sign in to the Cognito user pool, whose keys are published as JWKS.
+LOCAL_OPERATOR_TOKEN_SECRET = Secret(
+    id="LocalOperatorTokenKey",
+    local_name="shelfwise/local-operator-token-key",
+    env=settings.OPERATOR_TOKEN_SECRET_ARN_ENV,
+)
+LOCAL_CUSTOMER_TOKEN_ISSUER = "shelfwise-local"
+LOCAL_CUSTOMER_TOKEN_AUDIENCE = "shelfwise"
+LOCAL_OPERATOR_TOKEN_ISSUER = "shelfwise-local-operators"
+AUTHORIZER_FUNCTION = "authorizer"
+
 INGEST_QUEUE = Queue(id="IngestQueue", local_name="shelfwise-ingest")
 MODELS_QUEUE = Queue(id="ModelsQueue", local_name="shelfwise-models")
 
@@ -295,6 +320,12 @@ TABLES: tuple[Table, ...] = (
 QUEUES: tuple[Queue, ...] = (INGEST_QUEUE, MODELS_QUEUE)
 
 FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name=AUTHORIZER_FUNCTION,
+        description="Verifies customer and operator bearer tokens for the shopper routes.",
+        memory_mb=256,
+        timeout_seconds=5,
+    ),
     Function(
         name="api",
         description="Platform endpoints: health, model registry listing, OpenAPI document.",
@@ -497,4 +528,14 @@ def local_environment(fn: Function) -> dict[str, str]:
     env[EVENT_BUS.env] = EVENT_BUS.local_name
     env[settings.STAGE_ENV] = "local"
     env.update(powertools_environment(fn))
+    if fn.name == AUTHORIZER_FUNCTION:
+        env.update(
+            {
+                CUSTOMER_TOKEN_SECRET.env: CUSTOMER_TOKEN_SECRET.local_name,
+                settings.CUSTOMER_TOKEN_ISSUER_ENV: LOCAL_CUSTOMER_TOKEN_ISSUER,
+                settings.CUSTOMER_TOKEN_AUDIENCE_ENV: LOCAL_CUSTOMER_TOKEN_AUDIENCE,
+                LOCAL_OPERATOR_TOKEN_SECRET.env: LOCAL_OPERATOR_TOKEN_SECRET.local_name,
+                settings.OPERATOR_TOKEN_ISSUER_ENV: LOCAL_OPERATOR_TOKEN_ISSUER,
+            }
+        )
     return env
