@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.http import create_resolver, error_response
-from shelfwise.api.models import ErrorDetail
+from shelfwise.api.models import ErrorDetail, ErrorResponse
 from shelfwise.chat.events import eventbridge_publisher
 from shelfwise.chat.model import ChatModel
 from shelfwise.chat.schemas import ChatMessageRequest, ChatMessageResponse
@@ -74,9 +74,20 @@ def _service(sessions_table: str, event_bus: str) -> ChatService:
     "escalation is published once to the event bus as `ChatEscalated` (again only when its priority rises). "
     "Limits: `text` 1-5,000 characters, UTF-8, no control characters; the body must be JSON. A 409 "
     "`session_busy` or 503 `escalation_not_published` answer can be retried with the same request.",
+    # Declaring any response replaces Powertools' default 200, so the success model is named here too.
     responses={
-        409: {"description": "The session changed under this message too often; retry."},
-        503: {"description": "Answer stored, escalation event not yet published; retry the same request."},
+        200: {
+            "description": "The triage of the message.",
+            "content": {"application/json": {"model": ChatMessageResponse}},
+        },
+        409: {
+            "description": "The session changed under this message too often; retry.",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
+        503: {
+            "description": "Answer stored, escalation event not yet published; retry the same request.",
+            "content": {"application/json": {"model": ErrorResponse}},
+        },
     },
 )
 @tracer.capture_method(capture_response=False)

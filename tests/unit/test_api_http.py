@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 from shelfwise.api.errors import BadRequest, NotFound
-from shelfwise.api.http import MAX_REQUEST_BODY_BYTES, create_resolver, field_name
+from shelfwise.api.http import MAX_REQUEST_BODY_BYTES, allowed_origins, create_resolver, field_name
 from shelfwise.api.models import ErrorResponse
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events" / "api"
@@ -297,3 +297,127 @@ def test_routes_with_string_annotations_behind_decorators_still_validate(tmp_pat
     document = module.app.openapi_document()
     ok = document["paths"]["/v1/decorated"]["get"]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"]["$ref"].endswith("/HealthResponse")
+
+
+REQUEST_ID = "6f1c2b7e-0d4a-4f43-9a51-2c8e7b3d9a10"  # the template event's `requestContext.requestId`
+
+
+def base64_request(raw: bytes, **kwargs: Any) -> dict[str, Any]:
+    event = request("POST", "/v1/events", body=base64.b64encode(raw).decode(), **kwargs)
+    event["isBase64Encoded"] = True
+    return event
+
+
+def test_body_that_is_not_utf8_is_400_invalid_encoding_not_a_crash(app) -> None:
+    # `printf 'L\xe9' | curl --data-binary @-`: API Gateway hands non-UTF-8 bodies over base64-encoded.
+    status, body, _ = call(app, base64_request(b"L\xe9", headers={"Content-Type": "application/json"}))
+    error = error_of(body)
+    assert status == 400
+    assert (error["code"], error["request_id"]) == ("invalid_encoding", REQUEST_ID)
+    assert error["details"] == [{"field": "body", "message": "not valid UTF-8"}]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "payload"),
+    [
+        ("multipart/form-data", '{"text":"hi"}'),  # no boundary: Powertools' parser raised ValueError -> 500
+        (
+            "multipart/form-data; boundary=x",
+            '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--',
+        ),
+        ("application/x-www-form-urlencoded", "events=1"),
+        ("text/plain", '{"events": []}'),
+        ("application/json; charset=latin-1", '{"events": []}'),
+        ("application/jsonx", '{"events": []}'),
+        ("multipart/form-data", ""),  # no body at all still names the wrong type on a POST
+    ],
+)
+def test_bodies_that_are_not_json_are_415_with_the_error_body(app, content_type: str, payload: str) -> None:
+    event = request("POST", "/v1/events", body=payload or None, headers={"Content-Type": content_type})
+    status, body, _ = call(app, event)
+    error = error_of(body)
+    assert status == 415
+    assert (error["code"], error["request_id"]) == ("unsupported_media_type", REQUEST_ID)
+    assert error["details"][0]["field"] == "header.content-type"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=UTF-8", None])
+def test_json_bodies_with_or_without_a_content_type_are_read(app, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else None
+    payload = json.dumps({"events": [{"item_id": "i1", "quantity": 2}]})
+    status, body, _ = call(app, request("POST", "/v1/events", body=payload, headers=headers))
+    assert (status, body) == (200, {"accepted": 1})
+
+
+def test_routing_answers_before_the_body_is_judged(app) -> None:
+    # A wrong path or method is the more useful answer than the body's format.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, body, _ = call(app, request("POST", "/v1/nowhere", body="a=1", headers=form))
+    assert (status, error_of(body)["code"]) == (404, "not_found")
+    status, _, _ = call(app, request("PUT", "/v1/events", body="a=1", headers=form))
+    assert status == 405
+
+
+def test_router_level_404_and_405_carry_the_request_id(app) -> None:
+    for event in (request(path="/v1/nowhere"), request("DELETE", "/v1/events")):
+        _, body, _ = call(app, event)
+        assert error_of(body)["request_id"] == REQUEST_ID
+        assert set(body) == {"error"}
+
+
+SHOP = "https://shop.example.com"
+
+
+@pytest.fixture
+def cors_app(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHELFWISE_CORS_ALLOWED_ORIGINS", f" {SHOP}/ , http://localhost:8080")
+    return build_app()
+
+
+def test_allowed_origin_gets_cors_headers_on_success_and_on_errors(cors_app) -> None:
+    for event in (
+        request(query={"k": "5"}, headers={"Origin": SHOP}),
+        request(query={"k": "0"}, headers={"Origin": SHOP}),  # 422 from validation
+        request(path="/v1/nowhere", headers={"origin": SHOP}),  # 404 from routing
+        base64_request(b"\xff", headers={"Origin": SHOP}),  # 400 before Powertools sees the event
+    ):
+        _, _, headers = call(cors_app, event)
+        assert headers["Access-Control-Allow-Origin"] == [SHOP], event["path"]
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example.com", "https://shop.example.com.evil.io"])
+def test_other_origins_get_no_cors_headers(cors_app, origin: str | None) -> None:
+    for event in (
+        request(query={"k": "5"}, headers={"Origin": origin} if origin else None),
+        base64_request(b"\xff", headers={"Origin": origin} if origin else None),
+    ):
+        _, _, headers = call(cors_app, event)
+        assert not any(name.lower().startswith("access-control-") for name in headers), headers
+
+
+def test_no_origins_configured_means_no_cors_at_all(app) -> None:
+    _, _, headers = call(app, request(query={"k": "5"}, headers={"Origin": SHOP}))
+    assert not any(name.lower().startswith("access-control-") for name in headers)
+
+
+def test_allowed_origins_are_exact_origins() -> None:
+    variable = "SHELFWISE_CORS_ALLOWED_ORIGINS"
+    assert allowed_origins({variable: "https://a.example, http://localhost:3000/,https://a.example"}) == [
+        "https://a.example",
+        "http://localhost:3000",
+    ]
+    assert allowed_origins({}) == []
+    for wrong in ("*", "shop.example.com", "https://shop.example.com/widget"):
+        with pytest.raises(ValueError, match=variable):
+            allowed_origins({variable: wrong})
+
+
+def test_openapi_documents_415_on_body_routes_and_errors_with_error_response(app) -> None:
+    document = app.openapi_document()
+    post = document["paths"]["/v1/events"]["post"]["responses"]
+    get = document["paths"]["/v1/items/{item_id}"]["get"]["responses"]
+    assert "415" in post and "415" not in get
+    for responses in (post, get):
+        for status, response in responses.items():
+            if status[0] in "45":
+                assert response["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")

@@ -33,11 +33,15 @@ What the resolver guarantees, so handlers never deal with it:
   "request_id"}}` (`shelfwise.api.models.ErrorResponse`);
 - a parameter or body that fails validation -> 422 `validation_error`, one detail per field, named by where it
   is (`query.k`, `path.user_id`, `body.events.0.item_id`);
-- a body that is not JSON -> 400 `invalid_json`; an unsupported content type -> 415 `unsupported_media_type`;
+- a body that is not JSON -> 400 `invalid_json`; a body that is not UTF-8 -> 400 `invalid_encoding`; a body
+  (or a POST/PUT/PATCH) with any content type but `application/json` (form, multipart, text...) -> 415
+  `unsupported_media_type`: the platform speaks JSON only, so nothing else is ever parsed;
 - a body larger than `max_body_bytes` (default `MAX_REQUEST_BODY_BYTES`, 1 MiB) -> 413 `payload_too_large`,
   checked before anything parses it;
 - an unknown path -> 404 `not_found`; a known path with the wrong method -> 405 `method_not_allowed` with an
   `Allow` header;
+- cross-origin calls from the origins listed in `SHELFWISE_CORS_ALLOWED_ORIGINS` (comma separated) get
+  `Access-Control-Allow-Origin` (Powertools `CORSConfig`); other origins get no CORS headers at all;
 - `shelfwise.api.errors.NotFound` / `BadRequest` raised below a route -> 404 / 400 with their message;
   Powertools `ServiceError`s (e.g. `BadRequestError`) keep their status;
 - anything else -> 500 `internal_error` with the request id only: the exception and stack trace go to the log
@@ -46,26 +50,30 @@ What the resolver guarantees, so handlers never deal with it:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 import json
+import os
 import re
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder, Route
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
     ResponseValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from shelfwise.api.errors import BadRequest, NotFound, ShelfwiseError
 from shelfwise.api.models import ErrorDetail, ErrorInfo, ErrorResponse
+from shelfwise.settings import CORS_ALLOWED_ORIGINS_ENV
 
 logger = Logger(child=True)
 
@@ -75,14 +83,23 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 # Documented on every operation of the OpenAPI document (see `PlatformResolver.openapi_document`).
 ERROR_STATUS_DESCRIPTIONS: dict[int, str] = {
-    400: "Malformed request (e.g. the body is not JSON).",
+    400: "Malformed request (e.g. the body is not JSON or not UTF-8).",
     404: "Unknown route or resource.",
     413: "Request body too large.",
     422: "A parameter or body field failed validation; `details` names each field.",
     500: "Unexpected server error; quote `request_id` when reporting it.",
 }
+# Documented only on operations that take a body.
+UNSUPPORTED_MEDIA_TYPE_DESCRIPTION = "The body is not `application/json` (forms and multipart are refused)."
+
+JSON_MEDIA_TYPE = "application/json"
+# Methods whose requests carry a body by nature; their content type is checked even when the body is empty.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 _SCHEMA_REF = "#/components/schemas/"
+_ERROR_CONTENT = {JSON_MEDIA_TYPE: {"schema": {"$ref": f"{_SCHEMA_REF}ErrorResponse"}}}
+# Powertools' `<name>` path placeholders, matched the way API Gateway matches `{name}`: one whole segment.
+_RULE_PARAMETER = re.compile(r"<\w+>")
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -133,48 +150,124 @@ def validation_details(errors: Iterable[dict[str, Any]]) -> list[ErrorDetail]:
     ]
 
 
-class PlatformResolver(APIGatewayRestResolver):
-    """`APIGatewayRestResolver` that refuses oversized bodies before routing or validation touch them."""
+def allowed_origins(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The browser origins allowed to call the API, from `SHELFWISE_CORS_ALLOWED_ORIGINS` (comma separated).
 
-    def __init__(self, *, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    An origin is `scheme://host[:port]` exactly as browsers send it; a trailing slash is dropped. `*` is
+    refused: shoppers' browsers send bearer tokens, so only the retailer's own shop pages may call.
+    """
+    raw = (os.environ if environ is None else environ).get(CORS_ALLOWED_ORIGINS_ENV, "")
+    origins = [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    for origin in origins:
+        if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(
+                f"{CORS_ALLOWED_ORIGINS_ENV}: {origin!r} is not an origin like https://shop.example.com"
+            )
+    return list(dict.fromkeys(origins))
+
+
+def cors_config(origins: Sequence[str]) -> CORSConfig | None:
+    """Powertools CORS for exactly these origins; None (no CORS headers at all) when there are none."""
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]))
+
+
+class PlatformResolver(APIGatewayRestResolver):
+    """`APIGatewayRestResolver` that refuses bodies it must not parse before validation touches them."""
+
+    def __init__(
+        self, *, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, cors: CORSConfig | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(cors=cors, **kwargs)
         self.max_body_bytes = max_body_bytes
+        self.cors_config = cors
+        # (path pattern, method) of every route, to tell a wrong method (405) from an unknown path (404).
+        self.route_methods: list[tuple[re.Pattern[str], str]] = []
 
     def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
         register = super().route(rule, method, *args, **kwargs)
+        methods = [method] if isinstance(method, str) else list(method)
+        pattern = _rule_pattern(rule)
 
         def decorator(func: Callable) -> Callable:
             _resolve_string_annotations(func)
+            self.route_methods.extend((pattern, name.upper()) for name in methods)
             return register(func)
 
         return decorator
 
-    def request_id(self) -> str | None:
-        try:
-            return self.current_event.request_context.request_id
-        except (AttributeError, KeyError, TypeError):
-            return None
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        # Powertools' validation parses the body before any middleware runs, and crashes (500) on bodies
+        # that are not UTF-8 or on multipart without a boundary: such requests are answered here instead.
+        refusal = self.refuse_body(APIGatewayProxyEvent(dict(event)))
+        if refusal is not None:
+            return refusal
+        return super().resolve(event, context)
 
-    def body_size(self) -> int:
-        body = self.current_event.body
-        if not body:
-            return 0
-        if self.current_event.is_base64_encoded:
-            # Decoded size without decoding: 3 bytes per 4 characters, minus padding.
-            return len(body) * 3 // 4 - body[-2:].count("=")
-        return len(body.encode("utf-8"))
+    def request_id(self) -> str | None:
+        return _request_id(self.current_event)
 
     def allowed_methods(self, path: str) -> list[str]:
         """Methods registered for a path, to tell a wrong method (405) from an unknown path (404)."""
-        routes: list[Route] = self._static_routes + self._dynamic_routes
-        return sorted({route.method for route in routes if route.rule.match(path)})
+        return sorted({method for pattern, method in self.route_methods if pattern.match(path)})
+
+    def refuse_body(self, event: APIGatewayProxyEvent) -> dict[str, Any] | None:
+        """The proxy response for a body the platform does not accept, or None to go on routing."""
+        problem = self.body_problem(event)
+        if problem is None:
+            return None
+        response = error_response(*problem[:3], details=[problem[3]], request_id=_request_id(event))
+        headers: dict[str, Any] = dict(response.headers)
+        if self.cors_config is not None:
+            headers.update(self.cors_config.to_dict(event.headers.get("origin")))
+        return {
+            "statusCode": response.status_code,
+            "multiValueHeaders": {
+                name: value if isinstance(value, list) else [value] for name, value in headers.items()
+            },
+            "body": response.body,
+            "isBase64Encoded": False,
+        }
+
+    def body_problem(self, event: APIGatewayProxyEvent) -> tuple[int, str, str, ErrorDetail] | None:
+        """(status, code, message, detail) when the body must be refused; None when it may be parsed."""
+        body = event.body or ""
+        size = _body_size(body, event.is_base64_encoded)
+        if size > self.max_body_bytes:
+            # Before routing, so even a wrong path never makes the function read a huge body.
+            return (
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "payload_too_large",
+                f"Request body is {size} bytes; the limit is {self.max_body_bytes} bytes.",
+                ErrorDetail(field="body", message=f"at most {self.max_body_bytes} bytes"),
+            )
+        method = (event.http_method or "").upper()
+        if method not in self.allowed_methods(event.path or ""):
+            return None  # routing answers 404/405 (or the CORS preflight), whatever the body
+        if body and event.is_base64_encoded and not _is_utf8(body):
+            return (
+                HTTPStatus.BAD_REQUEST,
+                "invalid_encoding",
+                "Request body is not UTF-8 text; send a JSON document encoded as UTF-8.",
+                ErrorDetail(field="body", message="not valid UTF-8"),
+            )
+        content_type = event.headers.get("content-type") or ""
+        if (body or method in _BODY_METHODS) and content_type.strip() and not _is_json(content_type):
+            return (
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                f"Content type {_printable(content_type)!r} is not supported; send application/json.",
+                ErrorDetail(field="header.content-type", message="expected application/json"),
+            )
+        return None
 
     def openapi_document(self, **kwargs: Any) -> dict[str, Any]:
         """This function's OpenAPI document with the platform's error shape on every operation.
 
-        Powertools documents 422 with its own `HTTPValidationError`; the platform answers with
-        `ErrorResponse`, so the document says that instead. Keyword arguments go to
-        `get_openapi_schema` (title, version...).
+        Powertools documents 422 with its own `HTTPValidationError`; the platform answers every 4xx and 5xx
+        with `ErrorResponse`, so the document says that, whatever model a route declared for an error status.
+        Keyword arguments go to `get_openapi_schema` (title, version...).
         """
         document = self.get_openapi_schema(**kwargs).model_dump(mode="json", by_alias=True, exclude_none=True)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -183,36 +276,67 @@ class PlatformResolver(APIGatewayRestResolver):
         error_schema = ErrorResponse.model_json_schema(ref_template=f"{_SCHEMA_REF}{{model}}")
         schemas.update(error_schema.pop("$defs", {}))
         schemas["ErrorResponse"] = error_schema
-        error_content = {content_types.APPLICATION_JSON: {"schema": {"$ref": f"{_SCHEMA_REF}ErrorResponse"}}}
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                responses = {str(status): value for status, value in operation.get("responses", {}).items()}
                 takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
                 for status, description in ERROR_STATUS_DESCRIPTIONS.items():
                     if status == 422 and not takes_input:
                         responses.pop("422", None)
-                        responses.pop(422, None)
                         continue
-                    responses[str(status)] = {"description": description, "content": error_content}
-                operation["responses"] = dict(sorted(responses.items(), key=lambda entry: str(entry[0])))
+                    responses[str(status)] = {"description": description}
+                if "requestBody" in operation:
+                    responses["415"] = {"description": UNSUPPORTED_MEDIA_TYPE_DESCRIPTION}
+                for status, response in responses.items():
+                    if status[:1] in {"4", "5"}:
+                        response["content"] = _ERROR_CONTENT
+                operation["responses"] = dict(sorted(responses.items()))
         if f"{_SCHEMA_REF}ResponseValidationError" not in json.dumps(document.get("paths", {})):
             # Powertools registers this schema on every app; it is only meaningful when a route returns it.
             schemas.pop("ResponseValidationError", None)
         return document
 
-    # Every request, matched or not, passes through here: the one place to refuse a body before it is read.
-    def _call_route(self, route: Route, route_arguments: dict[str, str]) -> ResponseBuilder:
-        size = self.body_size()
-        if size > self.max_body_bytes:
-            response = error_response(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "payload_too_large",
-                f"Request body is {size} bytes; the limit is {self.max_body_bytes} bytes.",
-                [ErrorDetail(field="body", message=f"at most {self.max_body_bytes} bytes")],
-                request_id=self.request_id(),
-            )
-            return self._response_builder_class(response=response, serializer=self._serializer, route=route)
-        return super()._call_route(route, route_arguments)
+
+def _rule_pattern(rule: str) -> re.Pattern[str]:
+    """`/v1/items/<item_id>` -> a regex where each placeholder spans exactly one path segment."""
+    literals = _RULE_PARAMETER.split(rule)
+    return re.compile("^" + "[^/]+".join(re.escape(literal) for literal in literals) + "$")
+
+
+def _request_id(event: APIGatewayProxyEvent) -> str | None:
+    try:
+        return event.request_context.request_id
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _body_size(body: str, is_base64_encoded: bool) -> int:
+    if not body:
+        return 0
+    if is_base64_encoded:
+        # Decoded size without decoding: 3 bytes per 4 characters, minus padding.
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body.encode("utf-8", errors="surrogatepass"))
+
+
+def _is_utf8(encoded: str) -> bool:
+    try:
+        base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json`, optionally with `charset=utf-8`: the one body format every route reads."""
+    media_type, *parameters = (part.strip().lower() for part in content_type.split(";"))
+    if media_type != JSON_MEDIA_TYPE:
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in {"utf-8", "utf8"}:
+            return False
+    return True
 
 
 def _resolve_string_annotations(func: Callable) -> None:
@@ -230,12 +354,17 @@ def _resolve_string_annotations(func: Callable) -> None:
     original.__annotations__.update(hints)
 
 
-def create_resolver(*, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, **kwargs: Any) -> PlatformResolver:
+def create_resolver(
+    *, max_body_bytes: int = MAX_REQUEST_BODY_BYTES, cors: CORSConfig | None = None, **kwargs: Any
+) -> PlatformResolver:
     """A REST (v1 proxy) resolver with validation on and the platform's error handling registered.
 
-    Extra keyword arguments go to `APIGatewayRestResolver` (e.g. `cors=CORSConfig(...)`).
+    CORS comes from `SHELFWISE_CORS_ALLOWED_ORIGINS` unless `cors` is given. Extra keyword arguments go to
+    `APIGatewayRestResolver`.
     """
-    app = PlatformResolver(max_body_bytes=max_body_bytes, enable_validation=True, **kwargs)
+    if cors is None:
+        cors = cors_config(allowed_origins())
+    app = PlatformResolver(max_body_bytes=max_body_bytes, cors=cors, enable_validation=True, **kwargs)
     _register_error_handlers(app)
     return app
 
@@ -291,7 +420,8 @@ def _register_error_handlers(app: PlatformResolver) -> None:
     @app.not_found
     def _no_route(error: NotFoundError) -> Response:
         method = app.current_event.http_method.upper()
-        path = app._remove_prefix(app.current_event.path)
+        # The resolver strips no prefixes (API Gateway passes the resource path without the stage).
+        path = app.current_event.path
         allowed = app.allowed_methods(path)
         if method in allowed:
             # A route matched and raised Powertools' NotFoundError itself: the resource is missing.
@@ -360,6 +490,8 @@ __all__ = [
     "BadRequest",
     "NotFound",
     "PlatformResolver",
+    "allowed_origins",
+    "cors_config",
     "create_resolver",
     "error_response",
     "field_name",
