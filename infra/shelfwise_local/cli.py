@@ -1,10 +1,10 @@
 """The `shelfwise` command line: run the platform locally and work with it.
 
-shelfwise local up [--port 3000] [--state-dir .shelfwise] [--function-logs file|console]
+shelfwise local up [--port 3000] [--state-dir .shelfwise] [--function-logs file|console] [--cors-origin URL]
 shelfwise drop KIND FILE
 shelfwise run SCHEDULE [--wait] [--timeout S]
 shelfwise invoke FUNCTION EVENT.json
-shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console]
+shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console] [--cors-origin URL]
 shelfwise openapi [--out PATH]
 """
 
@@ -93,8 +93,25 @@ def _route_function_logs(args: argparse.Namespace) -> Path | None:
 # -- commands --------------------------------------------------------------------------------------------
 
 
+def _allow_cors_origins(args: argparse.Namespace) -> None:
+    """`--cors-origin` → `SHELFWISE_CORS_ALLOWED_ORIGINS` for the functions (and the gateway's preflight),
+    which run in this process and read it when they load."""
+    from shelfwise.api.http import allowed_origins
+    from shelfwise.settings import CORS_ALLOWED_ORIGINS_ENV
+
+    if not args.cors_origin:
+        return
+    value = ",".join(args.cors_origin)
+    try:
+        allowed_origins({CORS_ALLOWED_ORIGINS_ENV: value})
+    except ValueError as problem:
+        raise CommandError(f"--cors-origin: {problem}", EXIT_USAGE) from None
+    os.environ[CORS_ALLOWED_ORIGINS_ENV] = value
+
+
 def command_local_up(args: argparse.Namespace) -> int:
     function_log_path = _route_function_logs(args)
+    _allow_cors_origins(args)
     from shelfwise_local.cloud import LocalCloud
 
     cloud = LocalCloud(
@@ -269,6 +286,7 @@ def _invoke_on_private_moto(name: str, event: dict[str, Any], functions_dir: Pat
 
 def command_demo(args: argparse.Namespace) -> int:
     function_log_path = _route_function_logs(args)
+    _allow_cors_origins(args)
     from shelfwise_local.demo_run import run_demo
 
     return run_demo(
@@ -321,6 +339,16 @@ def _add_function_logs(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cors_origin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a shop origin allowed to call the API from a browser, e.g. http://localhost:8080 (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shelfwise", description="Run and work with shelfwise locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -333,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_functions_dir(up)
     _add_training_dir(up)
     _add_function_logs(up)
+    _add_cors_origin(up)
     up.set_defaults(handler=command_local_up)
 
     drop = commands.add_parser("drop", help="upload a file to incoming/KIND/ of the running local cloud")
@@ -368,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_functions_dir(demo)
     _add_training_dir(demo)
     _add_function_logs(demo)
+    _add_cors_origin(demo)
     demo.set_defaults(handler=command_demo)
 
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI document of the HTTP API")

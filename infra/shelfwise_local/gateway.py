@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from shelfwise.api.http import allowed_origins
+
 from shelfwise_local.routing import (
     MAX_REQUEST_BYTES,
     HttpResponse,
@@ -20,6 +22,7 @@ from shelfwise_local.routing import (
     Router,
     build_proxy_event,
     error_response,
+    preflight_response,
     proxy_response_to_http,
 )
 
@@ -133,6 +136,10 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _api(self, path: str, query: str, body: bytes) -> HttpResponse:
+        if self.command == "OPTIONS":
+            preflight = self._preflight(path)
+            if preflight is not None:
+                return preflight
         match = self.backend.router.match(self.command, path)
         if match.route is None:
             if match.allowed_methods:
@@ -160,7 +167,22 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             log.error("function %s returned an invalid response: %s", match.route.function, problem)
         except Exception:
             log.exception("function %s raised on %s %s", match.route.function, self.command, path)
-        return error_response(502, "handler_error", "the function failed to handle the request")
+        request_id = event["requestContext"]["requestId"]
+        return error_response(
+            502, "handler_error", "the function failed to handle the request", request_id=request_id
+        )
+
+    def _preflight(self, path: str) -> HttpResponse | None:
+        """API Gateway answers CORS preflights itself, before any authorizer, on every resource of the API.
+
+        Only when the shop's origins are configured (`--cors-origin`, the same variable the functions read);
+        without them there is no OPTIONS method and the request gets the usual 405.
+        """
+        origins = allowed_origins()
+        methods = self.backend.router.match(self.command, path).allowed_methods
+        if not origins or not methods:
+            return None
+        return preflight_response(self.headers.get("Origin"), origins, methods)
 
     def _control(self, path: str) -> HttpResponse:
         schedule_runs = _SCHEDULE_RUNS.match(path)

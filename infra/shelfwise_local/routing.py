@@ -204,9 +204,39 @@ def proxy_response_to_http(result: Any) -> HttpResponse:
     return HttpResponse(status, headers, raw)
 
 
-def error_response(status: int, code: str, message: str, **extra_headers: str) -> HttpResponse:
-    """A gateway-generated error in the platform's error shape."""
-    body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode("utf-8")
-    headers = [("Content-Type", "application/json")]
+def error_response(
+    status: int, code: str, message: str, *, request_id: str | None = None, **extra_headers: str
+) -> HttpResponse:
+    """A gateway-generated error in the platform's error shape.
+
+    API Gateway gives every request an id, also the ones it answers itself; so does this, in the body like
+    the functions' errors and in the `x-amzn-RequestId` header like API Gateway.
+    """
+    request_id = request_id or str(uuid.uuid4())
+    error = {"code": code, "message": message, "details": [], "request_id": request_id}
+    body = json.dumps({"error": error}).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
     headers.extend((name.replace("_", "-"), value) for name, value in extra_headers.items())
     return HttpResponse(status, headers, body)
+
+
+# What the API's CORS preflight allows (API Gateway's `defaultCorsPreflightOptions` in the CDK app).
+PREFLIGHT_ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Api-Key")
+
+
+def preflight_response(
+    origin: str | None, allowed_origins: Sequence[str], methods: Iterable[str]
+) -> HttpResponse:
+    """What API Gateway's mock-integration CORS preflight (as the CDK builds it) answers to OPTIONS.
+
+    204 with the allowed headers and the resource's methods. `Access-Control-Allow-Origin` is the first
+    allowed origin, replaced by the request's `Origin` when that is one of the others: an origin not in the
+    list gets an origin that is not its own, and the browser refuses the call.
+    """
+    headers = [
+        ("Access-Control-Allow-Origin", origin if origin in allowed_origins else allowed_origins[0]),
+        ("Access-Control-Allow-Headers", ",".join(PREFLIGHT_ALLOWED_HEADERS)),
+        ("Access-Control-Allow-Methods", ",".join(sorted(set(methods)))),
+        ("Vary", "Origin"),
+    ]
+    return HttpResponse(204, headers, b"")

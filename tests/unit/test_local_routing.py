@@ -166,3 +166,29 @@ def test_base64_response_body_is_decoded() -> None:
 def test_malformed_handler_responses_are_refused(result: object) -> None:
     with pytest.raises(InvalidHandlerResponseError):
         proxy_response_to_http(result)
+
+
+def test_gateway_errors_carry_a_request_id_in_the_body_and_header() -> None:
+    from shelfwise_local.routing import error_response
+
+    response = error_response(404, "not_found", "no route")
+    error = json.loads(response.body)["error"]
+    assert error["request_id"] and dict(response.headers)["x-amzn-RequestId"] == error["request_id"]
+    assert error_response(404, "not_found", "no route", request_id="r-1").headers[1] == (
+        "x-amzn-RequestId",
+        "r-1",
+    )
+
+
+def test_preflight_echoes_only_listed_origins_like_api_gateway() -> None:
+    from shelfwise_local.routing import preflight_response
+
+    origins = ["https://shop.example", "http://localhost:8080"]
+    allowed = dict(preflight_response("http://localhost:8080", origins, ["POST"]).headers)
+    assert allowed["Access-Control-Allow-Origin"] == "http://localhost:8080"
+    assert allowed["Access-Control-Allow-Headers"] == "Authorization,Content-Type,X-Api-Key"
+    assert allowed["Access-Control-Allow-Methods"] == "POST"
+    other = preflight_response("https://evil.example", origins, ["GET", "POST"])
+    assert other.status == 204
+    assert dict(other.headers)["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert dict(other.headers)["Access-Control-Allow-Methods"] == "GET,POST"
