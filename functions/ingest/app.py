@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from shelfwise.aws.s3_notifications import notified_objects
+from shelfwise.ingest import outcomes
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise.settings import IDEMPOTENCY_TABLE_ENV, Settings
 
@@ -72,11 +73,30 @@ def ingest_dropped_object(dropped: DroppedObject) -> dict[str, Any]:
             "rejection_report_key",
         },
     )
-    if manifest.file_error:
-        logger.warning("file rejected", extra={**summary, "reason": manifest.file_error.reason})
+    # Inside the idempotent function, so a re-delivered object is announced once; a failed announcement
+    # fails the message, which is retried (ingestion is safe to repeat).
+    outcomes.announce(manifest, data_bucket=settings.data_bucket, table_name=outcomes.ingest_files_table())
+    # The message names the file and its report: the local cloud echoes warnings on its console as one line.
+    report = (
+        f"; report s3://{settings.data_bucket}/{manifest.rejection_report_key}"
+        if manifest.rejection_report_key
+        else ""
+    )
+    if manifest.file_error or manifest.status == "rejected":
+        reason = manifest.file_error.reason if manifest.file_error else "every row was rejected"
+        logger.warning(
+            f"file rejected: {dropped.key} — {reason}{report}", extra={**summary, "reason": reason}
+        )
         metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
+    elif manifest.rows_rejected:
+        logger.warning(
+            f"file ingested with rejections: {dropped.key} — {manifest.rows_landed} of {manifest.rows_total} "
+            f"rows landed, {manifest.rows_rejected} rejected{report}",
+            extra=summary,
+        )
+        metrics.add_metric(name="FilesIngested", unit=MetricUnit.Count, value=1)
     else:
-        logger.info("file ingested", extra=summary)
+        logger.info(f"file ingested: {dropped.key} — {manifest.rows_landed} rows landed", extra=summary)
         metrics.add_metric(name="FilesIngested", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RowsLanded", unit=MetricUnit.Count, value=manifest.rows_landed)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=manifest.rows_rejected)

@@ -300,6 +300,16 @@ LOCAL_CUSTOMER_TOKEN_AUDIENCE = "shelfwise"
 LOCAL_OPERATOR_TOKEN_ISSUER = "shelfwise-local-operators"
 AUTHORIZER_FUNCTION = "authorizer"
 
+# One item per processed dropped file: its outcome, listed by `GET /v1/ingest/files` (shelfwise.ingest.outcomes).
+INGEST_FILES_TABLE = Table(
+    id="IngestFilesTable",
+    local_name="shelfwise-ingest-files",
+    env=settings.INGEST_FILES_TABLE_ENV,
+    partition_key="day",
+    sort_key="file_key",
+    ttl_attribute="expires_at",
+)
+
 INGEST_QUEUE = Queue(id="IngestQueue", local_name="shelfwise-ingest")
 MODELS_QUEUE = Queue(id="ModelsQueue", local_name="shelfwise-models")
 
@@ -316,6 +326,7 @@ TABLES: tuple[Table, ...] = (
     CHAT_SESSIONS_TABLE,
     FORECASTS_TABLE,
     PLANS_TABLE,
+    INGEST_FILES_TABLE,
 )
 QUEUES: tuple[Queue, ...] = (INGEST_QUEUE, MODELS_QUEUE)
 
@@ -345,7 +356,16 @@ FUNCTIONS: tuple[Function, ...] = (
             CATALOG_TABLE.id,
             USER_ACTIVITY_TABLE.id,
             IDEMPOTENCY_TABLE.id,
+            INGEST_FILES_TABLE.id,
         ),
+        publishes_events=True,
+    ),
+    Function(
+        name="ingest_api",
+        description="Lists recently dropped files with their outcome and rejection report (operators).",
+        memory_mb=256,
+        timeout_seconds=10,
+        reads=(INGEST_FILES_TABLE.id, DATA_BUCKET.id),
     ),
     Function(
         name="segments",
@@ -450,6 +470,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/forecasts/{sku}", "forecast_api"),
     Route("GET", "/v1/replenishment/plan", "forecast_api"),
     Route("GET", "/v1/replenishment/report", "forecast_api"),
+    Route("GET", "/v1/ingest/files", "ingest_api", access="operations"),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (

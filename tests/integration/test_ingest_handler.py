@@ -51,6 +51,29 @@ def _create_platform() -> None:
             AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
             BillingMode="PAY_PER_REQUEST",
         )
+    boto3.client("events").create_event_bus(Name=spec.EVENT_BUS.local_name)
+
+
+def _listen_to_bus(detail_types: list[str]) -> str:
+    """A queue receiving the bus's events of `detail_types`, as an upstream system's rule would."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="upstream")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    events.put_rule(
+        Name="upstream-files",
+        EventBusName=spec.EVENT_BUS.local_name,
+        EventPattern=json.dumps({"source": ["shelfwise"], "detail-type": detail_types}),
+    )
+    events.put_targets(
+        Rule="upstream-files", EventBusName=spec.EVENT_BUS.local_name, Targets=[{"Id": "q", "Arn": arn}]
+    )
+    return queue_url
+
+
+def _bus_events(queue_url: str) -> list[dict[str, Any]]:
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
 
 
 def _load_function() -> ModuleType:
@@ -264,3 +287,38 @@ def test_catalog_lands_in_dynamodb_with_decimal_prices_and_extra_attributes(plat
     assert items["sku-1"]["color"] == "red"
     assert "brand" not in items["sku-2"]
     assert curated.read_curated("catalog", bucket=BUCKET).column("color").to_pylist() == ["red", None]
+
+
+def test_outcomes_are_announced_on_the_bus_once_and_without_row_contents(platform: ModuleType) -> None:
+    queue_url = _listen_to_bus(["FileIngested", "FileRejected"])
+    secret_value = "click-SECRET"
+    partial = _upload(
+        "incoming/interactions/partial.csv",
+        _interactions_csv(20, {5: f"u1,i1,{secret_value},1,2026-11-01T10:00:00Z"}),
+    )
+    garbage = _upload("incoming/catalog/photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)))
+
+    platform.handler(partial, FakeContext())
+    platform.handler(partial, FakeContext())  # re-delivered: processed and announced once
+    platform.handler(garbage, FakeContext())
+
+    announced = {event["detail-type"]: event for event in _bus_events(queue_url)}
+    assert sorted(announced) == ["FileIngested", "FileRejected"]
+    ingested = announced["FileIngested"]["detail"]
+    assert ingested["key"] == "incoming/interactions/partial.csv"
+    assert (ingested["kind"], ingested["status"]) == ("interactions", "partially_rejected")
+    assert (ingested["rows_landed"], ingested["rows_rejected"]) == (19, 1)
+    assert ingested["rejection_report_key"].startswith("rejected/interactions/partial.csv.")
+    assert secret_value not in json.dumps(announced)
+    rejected = announced["FileRejected"]["detail"]
+    assert (rejected["kind"], rejected["rows_landed"], rejected["error_code"]) == (
+        "catalog",
+        0,
+        "not_a_table",
+    )
+    assert rejected["rejection_report_key"].startswith("rejected/catalog/photo.csv.")
+    log = boto3.resource("dynamodb").Table(spec.INGEST_FILES_TABLE.local_name).scan()["Items"]
+    assert sorted(item["source_key"] for item in log) == [
+        "incoming/catalog/photo.csv",
+        "incoming/interactions/partial.csv",
+    ]

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from pydantic import BaseModel
 
+from shelfwise.ingest.status import FileError, IngestStatus
 from shelfwise.ingest.validate import REJECTIONS_SCHEMA
 
 MAX_SHOWN_CHARS = 200
 FILE_FIELD = "(file)"
 HEADER_FIELD = "(header)"
-
-IngestStatus = Literal["landed", "partially_rejected", "rejected", "empty"]
 
 
 def _safe_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -77,11 +75,6 @@ class RejectionReportWriter:
             return False
         self._writer.close()
         return True
-
-
-class FileError(BaseModel):
-    code: str
-    reason: str
 
 
 class IngestManifest(BaseModel):
