@@ -357,3 +357,14 @@ def test_a_shop_without_sales_gets_a_plan_of_its_inventory_lines(monkeypatch: py
         assert summary["shards"] == 0 and summary["series"] == 0
         assert summary["data_issues"]["inventory_without_sales"]["count"] == 6
         assert summary["plan"] == {"lines": 6, "needing_order": 0, "order_units": 0.0, "not_planned": 6}
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "steady#nowhere", "#", "steady#"])
+def test_a_cursor_the_plan_did_not_hand_out_is_a_400(finished_run, cursor: str) -> None:
+    response = api(
+        get_request("get-plan-by-date.json", query={"date": PLAN_DATE.isoformat(), "cursor": cursor})
+    )
+    assert response["statusCode"] == 400
+    error = body(response)["error"]
+    assert (error["code"], error["details"][0]["field"]) == ("invalid_cursor", "query.cursor")
+    assert error["request_id"]

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from shelfwise.api.errors import NotFound
+from shelfwise.api.errors import BadRequest, NotFound
 from shelfwise.aws import dynamodb, s3
 from shelfwise.forecast import layout
 
@@ -237,7 +237,18 @@ def latest_plan_date(table_name: str) -> date:
     return date.fromisoformat(str(item["latest_plan_date"]))
 
 
+class InvalidCursor(BadRequest):
+    """A `cursor` this plan never handed out as `next_cursor`: paging from it would silently skip lines."""
+
+    code = "invalid_cursor"
+
+
 def get_plan(table_name: str, plan_date: date, *, limit: int, cursor: str | None) -> PlanResponse:
+    if cursor is not None and not _plan_has_line(table_name, plan_date, cursor):
+        raise InvalidCursor(
+            f"cursor is not a next_cursor of the plan for {plan_date.isoformat()}; start again without it.",
+            field="query.cursor",
+        )
     items, next_key = dynamodb.query_page(
         table_name,
         "plan_date",
@@ -252,6 +263,17 @@ def get_plan(table_name: str, plan_date: date, *, limit: int, cursor: str | None
         items=[_plan_item_from_dynamo(item) for item in items],
         next_cursor=str(next_key["item_key"]) if next_key else None,
     )
+
+
+def _plan_has_line(table_name: str, plan_date: date, cursor: str) -> bool:
+    """A next_cursor is the key of the last line of a page, so a genuine one names a line of this plan."""
+    sku, separator, location = cursor.partition(ITEM_KEY_SEPARATOR)
+    if not (separator and sku and location):
+        return False
+    found = dynamodb.table(table_name).get_item(
+        Key={"plan_date": plan_date.isoformat(), "item_key": cursor}, ProjectionExpression="item_key"
+    )
+    return "Item" in found
 
 
 def _plan_item_from_dynamo(item: Mapping[str, Any]) -> PlanItem:
