@@ -52,9 +52,23 @@ def test_merge_with_stored_activity_dedupes_and_keeps_the_newest() -> None:
     merged = merge_recent(stored, incoming)
     assert merged == [
         RecentEvent("new", "cart", 30),
-        RecentEvent("same", "view", 20),
         RecentEvent("same", "cart", 20),
+        RecentEvent("same", "view", 20),
         RecentEvent("old", "view", 10),
+    ]
+
+
+def test_merge_does_not_depend_on_the_order_files_arrive_in_nor_on_repeats() -> None:
+    first = [RecentEvent("b", "view", 20), RecentEvent("a", "view", 20), RecentEvent("a", "cart", 10)]
+    second = [RecentEvent("c", "cart", 20), RecentEvent("a", "view", 20)]
+    one_way = merge_recent(merge_recent([], first), second)
+    assert merge_recent(merge_recent([], second), first) == one_way
+    assert merge_recent(one_way, first) == one_way  # the first file delivered again after a crash
+    assert one_way == [
+        RecentEvent("a", "view", 20),
+        RecentEvent("b", "view", 20),
+        RecentEvent("c", "cart", 20),
+        RecentEvent("a", "cart", 10),
     ]
 
 

@@ -6,8 +6,9 @@ cloud points every function at moto while the same code talks to real S3 in AWS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -25,6 +26,11 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    last_modified: datetime | None = None
+    # User metadata (x-amz-meta-*), only filled in by `head`; listings do not return it.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    content_encoding: str | None = None
 
 
 def get_bytes(bucket: str, key: str, *, s3_client: S3Client | None = None) -> bytes:
@@ -56,7 +62,41 @@ def head(bucket: str, key: str, *, s3_client: S3Client | None = None) -> ObjectI
         if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
             return None
         raise
-    return ObjectInfo(key=key, size=int(response["ContentLength"]), etag=response["ETag"].strip('"'))
+    return ObjectInfo(
+        key=key,
+        size=int(response["ContentLength"]),
+        etag=response["ETag"].strip('"'),
+        last_modified=response.get("LastModified"),
+        metadata=dict(response.get("Metadata") or {}),
+        content_type=response.get("ContentType"),
+        content_encoding=response.get("ContentEncoding"),
+    )
+
+
+def copy_in_place(
+    bucket: str, info: ObjectInfo, metadata: Mapping[str, str], *, s3_client: S3Client | None = None
+) -> None:
+    """Copy an object onto itself with new user metadata, which S3 announces as a new ObjectCreated event.
+
+    `info` comes from `head`: its content type and encoding are carried over (a metadata-replacing copy would
+    otherwise drop them), and the copy only happens while the object still has `info.etag`, so a newer upload
+    arriving meanwhile is never overwritten.
+    """
+    s3 = s3_client or client()
+    extra: dict[str, Any] = {}
+    if info.content_type:
+        extra["ContentType"] = info.content_type
+    if info.content_encoding:
+        extra["ContentEncoding"] = info.content_encoding
+    s3.copy_object(
+        Bucket=bucket,
+        Key=info.key,
+        CopySource={"Bucket": bucket, "Key": info.key},
+        CopySourceIfMatch=f'"{info.etag}"',
+        MetadataDirective="REPLACE",
+        Metadata=dict(metadata),
+        **extra,
+    )
 
 
 def put_bytes(
@@ -76,7 +116,12 @@ def list_objects(bucket: str, prefix: str, *, s3_client: S3Client | None = None)
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Contents", []):
-            yield ObjectInfo(key=entry["Key"], size=int(entry["Size"]), etag=entry["ETag"].strip('"'))
+            yield ObjectInfo(
+                key=entry["Key"],
+                size=int(entry["Size"]),
+                etag=entry["ETag"].strip('"'),
+                last_modified=entry.get("LastModified"),
+            )
 
 
 def list_keys(bucket: str, prefix: str, *, s3_client: S3Client | None = None) -> list[str]:

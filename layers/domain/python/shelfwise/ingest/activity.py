@@ -205,10 +205,14 @@ def group_by_user(newest: pa.Table) -> dict[str, list[RecentEvent]]:
 def merge_recent(
     stored: Sequence[RecentEvent], incoming: Sequence[RecentEvent], limit: int = MAX_RECENT
 ) -> list[RecentEvent]:
-    """Union of both lists without repeats (same item, type and second), newest first, at most `limit`."""
+    """Union of both lists without repeats (same item, type and second), newest first, at most `limit`.
+
+    Events of the same second are ordered by item and type, so the result depends only on the set of events:
+    files merged in any order, or one merged twice (a retry after a crash), store the same item.
+    """
     seen: set[RecentEvent] = set()
     merged: list[RecentEvent] = []
-    for event in sorted([*incoming, *stored], key=lambda event: -event.ts):
+    for event in sorted([*incoming, *stored], key=lambda event: (-event.ts, event.item_id, event.event_type)):
         if event in seen:
             continue
         seen.add(event)

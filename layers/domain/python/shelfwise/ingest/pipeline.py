@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from shelfwise import curated, stock
 from shelfwise.aws import dynamodb, s3
-from shelfwise.ingest import activity
+from shelfwise.ingest import activity, reconcile
 from shelfwise.ingest.contracts import CONTRACT_VERSION, CONTRACTS, FileContract
 from shelfwise.ingest.reader import (
     DEFAULT_BLOCK_SIZE,
@@ -216,7 +216,11 @@ def ingest_object(
     s3_client = s3_client or s3.client()
     options = options or IngestOptions()
     started_at = clock()
-    file_id = file_id_for(source_bucket, key, etag)
+    # A re-driven object (see reconcile.py) keeps the file_id of its first delivery, so a retry overwrites
+    # whatever a dead attempt left instead of landing the rows a second time under new keys.
+    file_id = file_id_for(
+        source_bucket, key, reconcile.delivered_etag(source_bucket, key, etag, s3_client=s3_client)
+    )
     kind = kind_of(key)
     report_key = rejection_report_key(kind or UNKNOWN_KIND, key, file_id)
     manifest: dict[str, Any] = {
