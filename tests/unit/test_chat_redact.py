@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from shelfwise.chat.redact import iban_valid, luhn_valid, redact
+from shelfwise.chat.slots import extract_slots
 
 
 @pytest.mark.parametrize(
@@ -100,3 +101,91 @@ def test_chinese_text_with_pii_is_redacted() -> None:
     assert "wang@example.cn" not in result.text
     assert "+86 10 6552 9988" not in result.text
     assert "[EMAIL]" in result.text and "[PHONE]" in result.text
+
+
+# Regressions from the security review: each message below kept PII in the redacted text, the order-number
+# slot or the reply.
+CARD = "4532015112830366"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"please refund {CARD} now",
+        f"order {CARD}",
+        f"my order is {CARD}, thanks",
+        f"ticket no. {CARD}",
+        f"purchase: {CARD}",
+        f"order number {CARD}",
+        f"my preferred card is {CARD}",
+        f"preferred {CARD}",
+        f"ref {CARD}",
+        f"订单 {CARD} 退款",
+        f"order 98765432 {CARD}",
+    ],
+)
+def test_a_card_number_is_redacted_whatever_word_precedes_it(text: str) -> None:
+    result = redact(text)
+    assert CARD not in result.text and "[CARD]" in result.text
+    slots = extract_slots(text).as_dict()
+    assert CARD not in str(slots)
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4532.0151.1283.0366",
+        "4532 - 0151 - 1283 - 0366",
+        "4532_0151_1283_0366",
+        "4,532,015,112,830,366",
+        "４５３２０１５１１２８３０３６６",  # full-width digits
+        "4532015112830366".translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),  # Arabic-Indic digits
+    ],
+)
+def test_card_numbers_with_dots_other_separators_or_other_digit_scripts_are_redacted(card: str) -> None:
+    assert redact(f"refund {card} EUR please").text == "refund [CARD] EUR please"
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "de89370400440532013000",
+        "de89 3704 0044 0532 0130 00",
+        "De89 3704 0044 0532 0130 00",
+        "gb82west12345698765432",
+        "GB82-WEST-1234-5698-7654-32",
+    ],
+)
+def test_ibans_in_any_letter_case_and_grouping_are_redacted(iban: str) -> None:
+    assert redact(f"please refund to {iban}. thanks").text == "please refund to [IBAN]. thanks"
+
+
+def test_an_order_number_stays_next_to_redacted_pii_and_fills_the_slot() -> None:
+    text = f"order 98765432: refund to card {CARD}, call +49 30 901820"
+    assert redact(text).text == "order 98765432: refund to card [CARD], call [PHONE]"
+    assert extract_slots(text).order_number == "98765432"
+
+
+def test_the_order_number_slot_never_takes_a_card_iban_or_phone_after_an_order_keyword() -> None:
+    for text in (
+        f"order {CARD}",
+        "order DE89370400440532013000",
+        "order +49 30 901820",
+        "purchase (415) 555-2671",
+        "订单号 +86 138 0013 8000",
+    ):
+        assert extract_slots(text).order_number is None, text
+
+
+def test_phone_numbers_glued_to_letters_or_without_keyword_are_redacted() -> None:
+    assert redact("call+4915112345678now").text == "call[PHONE]now"
+    assert redact("please refund 4155552671 now").text == "please refund [PHONE] now"
+    # The same bare digits right after an order keyword read as an order number, misspelt or not.
+    assert redact("order 4155552671").text == "order 4155552671"
+    assert redact("cancel ordedr 3707955617").text == "cancel ordedr 3707955617"
+    assert redact("my preferred 4155552671").text == "my preferred [PHONE]"
+
+
+def test_e_mail_addresses_with_rfc_5322_local_parts_and_punycode_domains_are_redacted() -> None:
+    assert redact("mail a!b#c{d}~e@sub-1.example.xn--p1ai.").text == "mail [EMAIL]."
+    assert redact("write to O'Brien+orders@Example.COM today").text == "write to [EMAIL] today"

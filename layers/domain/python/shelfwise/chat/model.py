@@ -176,7 +176,7 @@ class ChatModel:
             session=session,
             policy=self.policy,
         )
-        slots = extract_slots(text).as_dict()
+        slots = extract_slots(text, redaction).as_dict()
         if decision.escalate:
             session = replace(session, escalated=True)
             reply = self.templates.escalation_reply(slots)

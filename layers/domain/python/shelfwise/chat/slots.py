@@ -1,7 +1,9 @@
 """Slot extraction: the facts a reply or an agent needs from a message (order number, e-mail, amount, ...).
 
-Slots are read from the original text, but personal values (e-mail, phone) are returned masked, so a slot
-never re-introduces PII that redaction removed.
+Order number, tracking number and amounts are read from the redacted text, where every card number, IBAN,
+phone number, e-mail and IP address is already a `[KIND]` token, so no slot (and no reply built from slots)
+can carry one of them, whatever keyword precedes it. E-mail and phone come from the redaction's spans and are
+returned masked.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from shelfwise.chat.redact import EMAIL, PHONE, find_pii
+from shelfwise.chat.redact import EMAIL, PHONE, RedactionResult, redact
 
 _ORDER_NUMBER = re.compile(
     r"(?:order|purchase|invoice|订单|单号)(?:\s*(?:number|no\.?|num|id|#|nr\.?|号|编号))?\s*(?:is|:|#|是|为)?\s*#?\s*"
@@ -85,30 +87,21 @@ def _amount(number: str, currency: str) -> Amount:
     return Amount(float(re.sub(r"[,\s]", "", number)), _currency(currency))
 
 
-def extract_slots(text: str) -> Slots:
-    pii = find_pii(text)
-    email = next((text[item.start : item.end] for item in pii if item.kind == EMAIL), None)
-    phone = next((text[item.start : item.end] for item in pii if item.kind == PHONE), None)
-    pii_spans = [(item.start, item.end) for item in pii]
-
-    def outside_pii(start: int) -> bool:
-        return not any(low <= start < high for low, high in pii_spans)
-
-    order_match = next((m for m in _ORDER_NUMBER.finditer(text) if outside_pii(m.start(1))), None)
-    if order_match is None:
-        order_match = next((m for m in _HASH_NUMBER.finditer(text) if outside_pii(m.start(1))), None)
-    if order_match is None:
-        order_match = next((m for m in _BARE_NUMBER.finditer(text) if outside_pii(m.start(1))), None)
+def extract_slots(text: str, redaction: RedactionResult | None = None) -> Slots:
+    """Slots of `text`; pass `redaction` when the caller already has `redact(text)`."""
+    if redaction is None:
+        redaction = redact(text)
+    email = next((text[item.start : item.end] for item in redaction.redactions if item.kind == EMAIL), None)
+    phone = next((text[item.start : item.end] for item in redaction.redactions if item.kind == PHONE), None)
+    clean = redaction.text
+    order_match = _ORDER_NUMBER.search(clean) or _HASH_NUMBER.search(clean) or _BARE_NUMBER.search(clean)
     tracking = next(
-        (m.group(1) for m in _TRACKING.finditer(text) if any(c.isdigit() for c in m.group(1))), None
+        (m.group(1) for m in _TRACKING.finditer(clean) if any(c.isdigit() for c in m.group(1))), None
     )
-    amounts: list[tuple[int, Amount]] = []
-    for match in _AMOUNT_PREFIX.finditer(text):
-        if outside_pii(match.start(2)):
-            amounts.append((match.start(), _amount(match.group(2), match.group(1))))
+    amounts = [(m.start(), _amount(m.group(2), m.group(1))) for m in _AMOUNT_PREFIX.finditer(clean)]
     taken = [start for start, _ in amounts]
-    for match in _AMOUNT_SUFFIX.finditer(text):
-        if outside_pii(match.start(1)) and all(abs(match.start() - start) > 3 for start in taken):
+    for match in _AMOUNT_SUFFIX.finditer(clean):
+        if all(abs(match.start() - start) > 3 for start in taken):
             amounts.append((match.start(), _amount(match.group(1), match.group(2))))
     amounts.sort(key=lambda item: item[0])
     return Slots(
