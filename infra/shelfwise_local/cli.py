@@ -1,7 +1,7 @@
 """The `shelfwise` command line: run the platform locally and work with it.
 
 shelfwise local up [--port 3000] [--state-dir .shelfwise] [--function-logs file|console] [--cors-origin URL]
-shelfwise drop KIND FILE
+shelfwise drop KIND FILE [--wait] [--timeout S]
 shelfwise run SCHEDULE [--wait] [--timeout S]
 shelfwise invoke FUNCTION EVENT.json
 shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console] [--cors-origin URL]
@@ -147,6 +147,18 @@ def command_drop(args: argparse.Namespace) -> int:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+    if args.wait:
+        from shelfwise_local.drop_outcome import drop_and_wait
+
+        return drop_and_wait(
+            s3,
+            args.kind,
+            path,
+            state_dir=args.state_dir,
+            timeout=args.timeout,
+            say=lambda line: print(line, flush=True),
+            warn=lambda line: print(f"shelfwise: {line}", file=sys.stderr, flush=True),
+        )
     key = upload_file(s3, args.kind, path)
     print(f"s3://{spec.DATA_BUCKET.local_name}/{key}")
     return 0
@@ -367,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     drop = commands.add_parser("drop", help="upload a file to incoming/KIND/ of the running local cloud")
     drop.add_argument("kind", help=f"one of: {', '.join(spec.INGEST_KINDS)}")
     drop.add_argument("file", type=Path)
+    drop.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for ingestion and print the outcome: rows landed and rejected, the rejection report; "
+        "exit 1 when the file is rejected whole, 3 when no outcome arrives in time",
+    )
+    drop.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait with --wait (default: 300)"
+    )
     _add_state_dir(drop)
     drop.set_defaults(handler=command_drop)
 

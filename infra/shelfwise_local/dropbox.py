@@ -22,6 +22,19 @@ log = logging.getLogger("shelfwise.local")
 
 POLL_SECONDS = 0.5
 LANDED_DIR = ".landed"
+# Names editors, office suites, browsers and copy tools give to files that are not (yet) the data itself.
+_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp", ".swo", ".bak")
+
+
+def ignored_reason(name: str) -> str | None:
+    """Why the drop folder leaves a file with this name alone, or None when it uploads it."""
+    if name.startswith("."):
+        return "its name starts with '.' (a hidden file)"
+    if name.startswith("~$") or name.endswith("~") or (name.startswith("#") and name.endswith("#")):
+        return "its name is an editor's lock, backup or autosave file"
+    if name.lower().endswith(_TEMP_SUFFIXES):
+        return "its name ends like a temporary or partly copied file"
+    return None
 
 
 def incoming_key(kind: str, file_name: str) -> str:
@@ -100,7 +113,7 @@ class Dropbox:
             for kind in spec.INGEST_KINDS
             if (self.root / kind).is_dir()
             for path in sorted((self.root / kind).iterdir())
-            if path.is_file() and not path.name.startswith(".")
+            if path.is_file() and ignored_reason(path.name) is None
         ]
 
     def scan_once(self, s3: Any) -> list[str]:
@@ -121,13 +134,19 @@ class Dropbox:
                         self._report_unknown(stray, f"unknown kind {entry.name!r}")
                 continue
             for path in sorted(entry.iterdir()):
-                if not path.is_file() or path.name.startswith("."):
+                if not path.is_file():
                     continue
                 seen_now.add(path)
                 stat = path.stat()
                 signature = (stat.st_size, stat.st_mtime_ns)
                 if self._last_seen.get(path) != signature:
                     self._last_seen[path] = signature
+                    continue
+                reason = ignored_reason(path.name)
+                if reason is not None:
+                    # Warned only once the file stopped changing: a copy tool's temporary name that is
+                    # renamed a moment later is not worth a line.
+                    self._report_ignored(path, reason)
                     continue
                 uploaded.append(self._land(s3, entry.name, path))
         self._last_seen = {path: sig for path, sig in self._last_seen.items() if path in seen_now}
@@ -145,6 +164,12 @@ class Dropbox:
         if self._on_landed is not None:
             self._on_landed(kind, destination, key)
         return key
+
+    def _report_ignored(self, path: Path, reason: str) -> None:
+        if path in self._reported_unknown:
+            return
+        self._reported_unknown.add(path)
+        log.warning("dropbox: %s not uploaded — %s; rename it if it is data to ingest", path, reason)
 
     def _report_unknown(self, path: Path, reason: str) -> None:
         if path in self._reported_unknown:

@@ -296,20 +296,22 @@ def test_function_logs_go_to_the_state_dir_and_only_warnings_reach_the_console(c
     while time.monotonic() < deadline:
         ingested = records_about("incoming/interactions/logged-clicks.csv")
         rejected = records_about("incoming/catalog/logged-garbage.csv")
-        if any(r.get("message") == "file ingested" for r in ingested) and rejected:
+        if any(r.get("message", "").startswith("file ingested:") for r in ingested) and rejected:
             break
         time.sleep(0.2)
 
-    ingested_line = next(r for r in ingested if r.get("message") == "file ingested")
+    ingested_line = next(r for r in ingested if r.get("message", "").startswith("file ingested:"))
     assert ingested_line["level"] == "INFO"
     assert ingested_line["rows_landed"] == 10
-    rejected_line = next(r for r in rejected if r.get("message") == "file rejected")
+    rejected_line = next(r for r in rejected if r.get("message", "").startswith("file rejected:"))
     assert rejected_line["level"] == "WARNING"
     assert any("_aws" in record for record in cloud.function_log()), "no EMF metric document was logged"
     console = cloud.log()
     assert "file ingested" not in console
     assert not [line for line in console.splitlines() if line.lstrip().startswith("{")]
-    assert "[ingest] WARNING file rejected" in console
+    # The echoed line names the file and its rejection report.
+    assert "[ingest] WARNING file rejected: incoming/catalog/logged-garbage.csv — " in console
+    assert f"report s3://{BUCKET}/rejected/catalog/logged-garbage.csv." in console
 
 
 def test_run_segment_customers_waits_for_success(cloud: RunningCloud, workspace: Path) -> None:
