@@ -14,8 +14,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise import registry, settings
+from shelfwise.api.access import require_scope
 from shelfwise.api.http import create_resolver
 from shelfwise.api.models import HealthResponse, ModelsResponse
+from shelfwise.auth import READ_SCOPE
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = create_resolver()
@@ -25,7 +27,7 @@ OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
-@app.get("/v1/health", tags=["platform"], summary="Liveness check", description="Needs no API key.")
+@app.get("/v1/health", tags=["platform"], summary="Liveness check", description="Needs no credential.")
 def health() -> HealthResponse:
     return HealthResponse(
         version=shelfwise.__version__,
@@ -53,6 +55,7 @@ def list_models(
         ),
     ] = None,
 ) -> ModelsResponse:
+    require_scope(app, READ_SCOPE)
     versions = registry.list_versions(settings.Settings.from_env().models_table, model_name=model_name)
     metrics.add_metric(name="ModelVersionsListed", unit=MetricUnit.Count, value=len(versions))
     return ModelsResponse(models=versions)

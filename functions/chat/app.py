@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.api.access import caller
 from shelfwise.api.http import create_resolver, error_response
 from shelfwise.api.models import ErrorDetail, ErrorResponse
 from shelfwise.chat.events import eventbridge_publisher
@@ -27,9 +28,11 @@ from shelfwise.chat.service import (
     ChatRequest,
     ChatService,
     EscalationNotPublished,
+    MessageIdReused,
     SessionBusy,
+    SessionForbidden,
 )
-from shelfwise.chat.sessions import DynamoSessionStore
+from shelfwise.chat.sessions import DynamoSessionStore, session_owner
 from shelfwise.chat.validation import ChatInputError
 from shelfwise.model_store import ModelStore
 from shelfwise.settings import Settings
@@ -94,7 +97,13 @@ def _service(sessions_table: str, event_bus: str) -> ChatService:
 def post_message(body: Annotated[ChatMessageRequest, Body()]) -> ChatMessageResponse:
     settings = Settings.from_env()
     service = _service(settings.chat_sessions_table, settings.event_bus)
-    request = ChatRequest(text=body.text, session_id=body.session_id, message_id=body.message_id)
+    principal = caller(app)
+    request = ChatRequest(
+        text=body.text,
+        owner=session_owner(principal.kind, principal.subject),
+        session_id=body.session_id,
+        message_id=body.message_id,
+    )
     try:
         outcome = service.handle(request)
     except ChatInputError as error:
@@ -142,8 +151,33 @@ def _session_busy(_: SessionBusy) -> Any:
     return error_response(
         409,
         "session_busy",
-        "Other messages of this session were being processed at the same time; send the message again.",
+        "Other messages of this session were being processed at the same time; send the message again "
+        "(with its message_id, so it is never counted twice).",
         [ErrorDetail(field="body.session_id", message="session is busy")],
+        request_id=app.request_id(),
+        headers={"Retry-After": "1"},
+    )
+
+
+@app.exception_handler(MessageIdReused)
+def _message_id_reused(_: MessageIdReused) -> Any:
+    return error_response(
+        409,
+        "message_id_reused",
+        "This message_id was already used for another text in this session; give each message its own id.",
+        [ErrorDetail(field="body.message_id", message="already used for another text")],
+        request_id=app.request_id(),
+    )
+
+
+@app.exception_handler(SessionForbidden)
+def _session_forbidden(_: SessionForbidden) -> Any:
+    metrics.add_metric(name="ChatSessionForbidden", unit=MetricUnit.Count, value=1)
+    return error_response(
+        403,
+        "forbidden",
+        "This conversation belongs to another customer; start a new one (omit session_id).",
+        [ErrorDetail(field="body.session_id", message="not your session")],
         request_id=app.request_id(),
     )
 

@@ -22,7 +22,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.api.access import require_scope
 from shelfwise.api.http import create_resolver
+from shelfwise.auth import READ_SCOPE
 from shelfwise.forecast.store import (
     AmbiguousLocation,
     ForecastResponse,
@@ -60,6 +62,7 @@ def get_sku_forecast(
         str | None, Query(min_length=1, max_length=ID_MAX_LENGTH, description="Store or warehouse.")
     ] = None,
 ) -> ForecastResponse:
+    require_scope(app, READ_SCOPE)
     try:
         return get_forecast(Settings.from_env().forecasts_table, sku, location)
     except AmbiguousLocation as ambiguous:
@@ -91,6 +94,7 @@ def get_replenishment_plan(
         str | None, Query(min_length=1, max_length=2 * ID_MAX_LENGTH + 1, description="`next_cursor`.")
     ] = None,
 ) -> PlanResponse:
+    require_scope(app, READ_SCOPE)
     table = Settings.from_env().plans_table
     return get_plan(table, date or latest_plan_date(table), limit=limit, cursor=cursor)
 
@@ -105,6 +109,7 @@ def get_replenishment_plan(
 )
 @tracer.capture_method
 def get_replenishment_report(date: PlanDate = None) -> Response[str]:
+    require_scope(app, READ_SCOPE)
     settings = Settings.from_env()
     plan_date = date or latest_plan_date(settings.plans_table)
     return Response(

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.api.access import caller, require_customer
 from shelfwise.api.http import create_resolver
 from shelfwise.model_store import ModelStore
 from shelfwise.recommend import Recommender
@@ -134,6 +135,7 @@ def get_recommendations(
     in_stock: IN_STOCK = True,
 ) -> RecommendationsResponse:
     user_id = _path_id("user_id", user_id)
+    require_customer(app, [user_id], field="path.user_id")
     response = _service().recommend(
         user_id,
         k=k,
@@ -166,6 +168,7 @@ def get_similar(
     in_stock: IN_STOCK = True,
 ) -> SimilarItemsResponse:
     item_id = _path_id("item_id", item_id)
+    caller(app)
     return _service().similar(
         item_id, k=k, category=category, exclude=_exclude_ids(exclude), in_stock=in_stock
     )
@@ -182,6 +185,8 @@ def get_similar(
 )
 @tracer.capture_method
 def post_events(batch: Annotated[EventBatch, Body()]) -> EventsAccepted:
+    for index, event in enumerate(batch.events):
+        require_customer(app, [event.user_id], field=f"body.events.{index}.user_id")
     accepted = _service().record_events(batch)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted.accepted)
     return accepted

@@ -8,8 +8,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.api.access import require_scope
 from shelfwise.api.http import create_resolver, error_response
 from shelfwise.api.models import ErrorDetail
+from shelfwise.auth import READ_SCOPE
 from shelfwise.segments.lookup import customer_segment
 from shelfwise.segments.records import (
     USER_ID_MAX_LENGTH,
@@ -44,6 +46,7 @@ def get_customer_segment(
         ),
     ],
 ) -> CustomerSegmentResponse:
+    require_scope(app, READ_SCOPE)
     # API Gateway hands over the decoded id in pathParameters; the route capture is the raw path text.
     decoded = (app.current_event.path_parameters or {}).get("user_id", user_id)
     problems = user_id_errors(decoded)

@@ -14,7 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shelfwise.api.http import allowed_origins
+from shelfwise.auth import WRITE_SCOPE
+from shelfwise_infra import spec
 
+from shelfwise_local.authorization import LocalAuthorizers, Refusal
 from shelfwise_local.routing import (
     MAX_REQUEST_BYTES,
     HttpResponse,
@@ -29,6 +32,7 @@ from shelfwise_local.routing import (
 log = logging.getLogger("shelfwise.local")
 
 CONTROL_PREFIX = "/_local/"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _SCHEDULE_RUNS = re.compile(r"^/_local/schedules/(?P<name>[^/]+)/runs$")
 _RUN = re.compile(r"^/_local/runs/(?P<run_id>[^/]+)$")
 
@@ -47,6 +51,8 @@ class GatewayBackend:
     get_run: Callable[[str], dict[str, Any] | None]
     status: Callable[[], dict[str, Any]]
     known_schedules: Callable[[], list[str]]
+    # None only in tests of the gateway's plumbing; the local cloud always authorizes like API Gateway.
+    authorizers: LocalAuthorizers | None = None
 
 
 def json_response(status: int, payload: Any) -> HttpResponse:
@@ -81,6 +87,13 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._dispatch()
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) is routed too, so it gets API Gateway's 404/405 in
+        # the platform's error body instead of http.server's HTML 501.
+        if name.startswith("do_") and name[3:].isalpha():
+            return self._dispatch
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("gateway: " + format, *args)
 
@@ -101,7 +114,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self._send(error_response(400, "bad_request", str(problem)))
             return
         if url.path.startswith(CONTROL_PREFIX):
-            response = self._control(url.path)
+            response = self._control_refusal() or self._control(url.path)
         else:
             response = self._api(url.path, url.query, body)
         self._send(response)
@@ -150,7 +163,11 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
                     Allow=", ".join(match.allowed_methods),
                 )
             return error_response(404, "not_found", f"no route for {self.command} {path}")
+        decision = self._authorize(match.route, path, match.path_parameters)
+        if isinstance(decision, HttpResponse):
+            return decision
         event = build_proxy_event(
+            authorizer=decision,
             route=match.route,
             method=self.command,
             path=path,
@@ -183,6 +200,45 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         if not origins or not methods:
             return None
         return preflight_response(self.headers.get("Origin"), origins, methods)
+
+    def _authorize(
+        self, route: spec.Route, path: str, path_parameters: dict[str, str]
+    ) -> dict[str, Any] | HttpResponse | None:
+        if self.backend.authorizers is None:
+            return None
+        try:
+            decision = self.backend.authorizers.authorize(
+                route,
+                method=self.command,
+                path=path,
+                headers=list(self.headers.items()),
+                path_parameters=path_parameters,
+            )
+        except Exception:
+            log.exception("the authorizer failed on %s %s", self.command, path)
+            return error_response(500, "authorizer_error", "the request could not be authorized")
+        if isinstance(decision, Refusal):
+            return error_response(decision.status, decision.code, decision.message)
+        return decision
+
+    def _control_refusal(self) -> HttpResponse | None:
+        """Control routes start jobs: only this machine's own tools may call them, with the operator token.
+
+        A web page the developer happens to visit can send requests to localhost: refusing other origins and
+        host names (DNS rebinding) keeps it from triggering runs even before the token check.
+        """
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in LOOPBACK_HOSTS:
+            return error_response(403, "forbidden", "control routes answer only on localhost")
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).hostname not in LOOPBACK_HOSTS:
+            return error_response(403, "forbidden", "control routes refuse cross-origin requests")
+        if self.backend.authorizers is None:
+            return None
+        refusal = self.backend.authorizers.operator_refusal(self.headers.get("Authorization"), WRITE_SCOPE)
+        if refusal is not None:
+            return error_response(refusal.status, refusal.code, refusal.message)
+        return None
 
     def _control(self, path: str) -> HttpResponse:
         schedule_runs = _SCHEDULE_RUNS.match(path)

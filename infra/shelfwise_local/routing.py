@@ -117,8 +117,13 @@ def build_proxy_event(
     body: bytes,
     source_ip: str,
     now: datetime | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The REST API (payload v1) proxy event API Gateway sends to a Lambda integration."""
+    """The REST API (payload v1) proxy event API Gateway sends to a Lambda integration.
+
+    `authorizer` is what the route's authorizer vouched for (`requestContext.authorizer`), None on public
+    routes.
+    """
     moment = now or datetime.now(UTC)
     request_id = str(uuid.uuid4())
     single_headers, multi_headers = _single_and_multi(list(headers))
@@ -165,6 +170,7 @@ def build_proxy_event(
             },
             "domainName": host,
             "apiId": API_ID,
+            **({"authorizer": authorizer} if authorizer is not None else {}),
         },
         "body": text_body,
         "isBase64Encoded": is_base64,

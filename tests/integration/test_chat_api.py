@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from moto_platform import local_platform
+from shelfwise.auth import Principal
 from shelfwise.chat.model import ChatModel
 from shelfwise.model_store import ModelStore
 from shelfwise.settings import Settings
@@ -201,3 +202,48 @@ def test_raw_text_never_reaches_the_logs(
         assert secret not in output
     stored = json.dumps(chat_cloud.session_item("pii-logs"), default=str)
     assert SECRET_EMAIL not in stored and SECRET_CARD not in stored
+
+
+def as_customer(event: dict[str, Any], customer_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    event["requestContext"]["authorizer"] = Principal("customer", customer_id).authorizer_context()
+    return event
+
+
+def test_another_customer_can_neither_read_nor_hijack_a_session(chat_cloud: ChatCloud) -> None:
+    victim = {
+        "session_id": "cust-1042",
+        "message_id": "1",
+        "text": "Hi, can you help me track order 98765432? My e-mail is jane.victim@example.com",
+    }
+    status, answer = call(as_customer(with_body(victim), "c-1042"))
+    assert status == 200 and "98765432" in answer["reply"]
+
+    for attempt in (
+        {**victim, "text": "hello"},
+        victim,
+        {**victim, "message_id": "2", "text": "I will sue you!"},
+    ):
+        status, body = call(as_customer(with_body(attempt), "c-6666"))
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        assert "98765432" not in json.dumps(body) and "jane" not in json.dumps(body)
+    assert chat_cloud.escalations() == []
+    item = chat_cloud.session_item("cust-1042")
+    assert item is not None and item["message_count"] == 1 and "escalation_priority" not in item
+    # The table knows the session's owner only as a hash.
+    assert "c-1042" not in json.dumps(item, default=str)
+
+
+def test_a_message_id_reused_for_another_text_is_a_conflict(chat_cloud: ChatCloud) -> None:
+    first = {"session_id": "reuse-1", "message_id": "1", "text": "Where is my order 98765432?"}
+    assert call(as_customer(with_body(first), "c-1"))[0] == 200
+    status, body = call(as_customer(with_body({**first, "text": "hello"}), "c-1"))
+    assert status == 409 and body["error"]["code"] == "message_id_reused"
+    assert "98765432" not in json.dumps(body)
+
+
+def test_a_request_without_an_authorizer_verdict_is_refused(chat_cloud: ChatCloud) -> None:
+    event = sample("post-message")
+    del event["requestContext"]["authorizer"]
+    status, body = call(event)
+    assert status == 401 and body["error"]["code"] == "unauthorized"

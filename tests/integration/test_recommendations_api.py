@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto_platform import local_platform
+from shelfwise.auth import SERVER_SCOPE, Principal
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise_infra import spec
 from shelfwise_local.functions import (
@@ -95,6 +96,13 @@ def promote(s3: Any, version: Path, run: str) -> None:
     }
 
 
+SERVER = Principal("operator", "crm-backend", frozenset({SERVER_SCOPE})).authorizer_context()
+
+
+def customer(customer_id: str) -> dict[str, Any]:
+    return Principal("customer", customer_id).authorizer_context()
+
+
 def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
 
@@ -106,7 +114,9 @@ def call(
     query: dict[str, str] | None = None,
     body: Any = None,
     raw_body: str | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
+    """Calls the handler as the retailer's servers (server scope) unless `authorizer` says who calls."""
     if path.startswith("/v1/users/"):
         event, parameters = sample("get-recommendations"), {"user_id": path.split("/")[3]}
         event["resource"] = "/v1/users/{user_id}/recommendations"
@@ -119,6 +129,7 @@ def call(
     event["queryStringParameters"] = query
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
     event["body"] = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    event["requestContext"]["authorizer"] = authorizer if authorizer is not None else SERVER
     response = load_handler("recommendations")(event, context_for(FUNCTION))
     return response["statusCode"], json.loads(response["body"])
 
@@ -326,3 +337,24 @@ def test_a_newly_promoted_version_is_served_without_a_redeploy(
     assert call("GET", "/v1/users/u5/recommendations")[1]["model_version"] == versions[0].name
     promote(cloud, versions[1], "run-2")
     assert call("GET", "/v1/users/u5/recommendations")[1]["model_version"] == versions[1].name
+
+
+def test_a_customer_sees_and_records_only_their_own_data(cloud: Any) -> None:
+    mine = customer("u1")
+    assert call("GET", "/v1/users/u1/recommendations", authorizer=mine)[0] == 200
+    status, body = call("GET", "/v1/users/u2/recommendations", authorizer=mine)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert body["error"]["details"][0]["field"] == "path.user_id"
+    events = {"events": [view("u1", "i1"), view("u2", "i2")]}
+    status, body = call("POST", "/v1/events", body=events, authorizer=mine)
+    assert status == 403 and body["error"]["details"][0]["field"] == "body.events.1.user_id"
+    assert call("POST", "/v1/events", body={"events": [view("u1", "i1")]}, authorizer=mine)[0] == 200
+    # Similar items hold no customer data: any authenticated caller may ask.
+    assert call("GET", "/v1/items/i1/similar", authorizer=mine)[0] == 200
+
+
+def test_an_operator_without_the_server_scope_cannot_act_for_customers(cloud: Any) -> None:
+    reader = Principal("operator", "ops-console", frozenset({"shelfwise/read"})).authorizer_context()
+    assert call("GET", "/v1/users/u1/recommendations", authorizer=reader)[0] == 403
+    status, body = call("GET", "/v1/users/u1/recommendations", authorizer={})
+    assert status == 401 and body["error"]["code"] == "unauthorized"

@@ -15,9 +15,11 @@ from shelfwise.chat.service import (
     ChatRequest,
     ChatService,
     EscalationNotPublished,
+    MessageIdReused,
     SessionBusy,
+    SessionForbidden,
 )
-from shelfwise.chat.sessions import SessionConflict, StoredSession
+from shelfwise.chat.sessions import SessionConflict, StoredSession, session_owner
 from shelfwise.chat.validation import MAX_MESSAGE_CHARS, ChatInputError
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "functions" / "chat" / "default_model"
@@ -35,6 +37,8 @@ RESPONSE_KEYS = {
     "model_version",
 }
 ANGRY_REQUEST_FOR_A_PERSON = "This is a disgrace, I want to speak to a human agent right now!"
+OWNER = session_owner("customer", "c-1042")
+SOMEONE_ELSE = session_owner("customer", "c-9999")
 
 
 class MemorySessions:
@@ -107,11 +111,12 @@ def service(model: ChatModel, sessions: MemorySessions, published: list, clock: 
         publish=published.append,
         clock=clock,
         new_session_id=lambda: f"s-new-{next(counter)}",
+        pause=lambda _seconds: None,
     )
 
 
 def test_a_first_message_without_a_session_starts_one_and_answers_every_field(service: ChatService) -> None:
-    outcome = service.handle(ChatRequest(text="Where is my order 98765432? I want to track it."))
+    outcome = service.handle(ChatRequest(owner=OWNER, text="Where is my order 98765432? I want to track it."))
     response = outcome.response
     assert response.keys() >= RESPONSE_KEYS
     assert outcome.new_session and response["session_id"] == "s-new-1"
@@ -124,9 +129,11 @@ def test_a_first_message_without_a_session_starts_one_and_answers_every_field(se
 
 
 def test_an_unknown_session_id_becomes_a_new_session_under_that_id(service: ChatService) -> None:
-    outcome = service.handle(ChatRequest(text="How do I reset my password?", session_id="chat-42"))
+    outcome = service.handle(
+        ChatRequest(owner=OWNER, text="How do I reset my password?", session_id="chat-42")
+    )
     assert outcome.new_session and outcome.response["session_id"] == "chat-42"
-    again = service.handle(ChatRequest(text="And can I change my e-mail?", session_id="chat-42"))
+    again = service.handle(ChatRequest(owner=OWNER, text="And can I change my e-mail?", session_id="chat-42"))
     assert not again.new_session
 
 
@@ -134,7 +141,7 @@ def test_an_escalation_publishes_one_event_with_the_redacted_text_only(
     service: ChatService, published: list
 ) -> None:
     text = f"{ANGRY_REQUEST_FOR_A_PERSON} My e-mail is jane.roe@example.com"
-    outcome = service.handle(ChatRequest(text=text, session_id="angry-1"))
+    outcome = service.handle(ChatRequest(owner=OWNER, text=text, session_id="angry-1"))
     assert outcome.response["escalate"] and outcome.response["priority"] == "P1"
     assert "intent:contact_human_agent" in outcome.response["reasons"]
     assert len(published) == 1
@@ -147,11 +154,13 @@ def test_an_escalation_publishes_one_event_with_the_redacted_text_only(
 def test_an_escalated_session_publishes_again_only_when_its_priority_rises(
     service: ChatService, published: list, sessions: MemorySessions
 ) -> None:
-    service.handle(ChatRequest(text="hmm", session_id="s1"))  # unsure what the customer wants: P3
+    service.handle(
+        ChatRequest(owner=OWNER, text="hmm", session_id="s1")
+    )  # unsure what the customer wants: P3
     assert [event["priority"] for event in published] == ["P3"]
-    service.handle(ChatRequest(text="hmmm", session_id="s1"))
+    service.handle(ChatRequest(owner=OWNER, text="hmmm", session_id="s1"))
     assert len(published) == 1  # still escalated, still P3: the CRM already has it
-    service.handle(ChatRequest(text=ANGRY_REQUEST_FOR_A_PERSON, session_id="s1"))
+    service.handle(ChatRequest(owner=OWNER, text=ANGRY_REQUEST_FOR_A_PERSON, session_id="s1"))
     assert [event["priority"] for event in published] == ["P3", "P1"]
     assert sessions.items["s1"]["escalation_priority"] == "P1"
 
@@ -162,7 +171,7 @@ def test_a_conversation_that_stays_negative_escalates_as_a_negative_session(serv
         "The replacement is also damaged, this is awful.",
         "Still nothing works, terrible experience, I'm so unhappy.",
     ]
-    outcomes = [service.handle(ChatRequest(text=text, session_id="sad")) for text in messages]
+    outcomes = [service.handle(ChatRequest(owner=OWNER, text=text, session_id="sad")) for text in messages]
     assert all(outcome.response["sentiment"]["label"] == "negative" for outcome in outcomes)
     assert "negative_session" in outcomes[-1].response["reasons"]
     assert outcomes[-1].response["priority"] == "P1"
@@ -171,9 +180,13 @@ def test_a_conversation_that_stays_negative_escalates_as_a_negative_session(serv
 def test_a_retried_message_id_gets_the_same_answer_and_counts_once(
     service: ChatService, sessions: MemorySessions, published: list, clock: Clock
 ) -> None:
-    first = service.handle(ChatRequest(text=ANGRY_REQUEST_FOR_A_PERSON, session_id="r1", message_id="m-1"))
+    first = service.handle(
+        ChatRequest(owner=OWNER, text=ANGRY_REQUEST_FOR_A_PERSON, session_id="r1", message_id="m-1")
+    )
     clock.now += timedelta(minutes=30)
-    retry = service.handle(ChatRequest(text=ANGRY_REQUEST_FOR_A_PERSON, session_id="r1", message_id="m-1"))
+    retry = service.handle(
+        ChatRequest(owner=OWNER, text=ANGRY_REQUEST_FOR_A_PERSON, session_id="r1", message_id="m-1")
+    )
     assert retry.replayed and retry.response == first.response
     assert sessions.items["r1"]["message_count"] == 1
     assert len(published) == 1
@@ -182,11 +195,13 @@ def test_a_retried_message_id_gets_the_same_answer_and_counts_once(
 def test_the_same_text_twice_is_a_retry_only_within_the_retry_window(
     service: ChatService, sessions: MemorySessions, clock: Clock
 ) -> None:
-    service.handle(ChatRequest(text="Where is my order 12345678?", session_id="w1"))
-    assert service.handle(ChatRequest(text="Where is my order 12345678?", session_id="w1")).replayed
+    service.handle(ChatRequest(owner=OWNER, text="Where is my order 12345678?", session_id="w1"))
+    assert service.handle(
+        ChatRequest(owner=OWNER, text="Where is my order 12345678?", session_id="w1")
+    ).replayed
     assert sessions.items["w1"]["message_count"] == 1
     clock.now += RETRY_WINDOW + timedelta(seconds=1)
-    later = service.handle(ChatRequest(text="Where is my order 12345678?", session_id="w1"))
+    later = service.handle(ChatRequest(owner=OWNER, text="Where is my order 12345678?", session_id="w1"))
     assert not later.replayed and sessions.items["w1"]["message_count"] == 2
 
 
@@ -203,7 +218,7 @@ def test_a_failed_publication_is_published_by_the_retry_and_not_again_after(
         delivered.append(detail)
 
     service = ChatService(model=lambda: model, sessions=sessions, publish=flaky, clock=clock)
-    request = ChatRequest(text=ANGRY_REQUEST_FOR_A_PERSON, session_id="f1", message_id="m-9")
+    request = ChatRequest(owner=OWNER, text=ANGRY_REQUEST_FOR_A_PERSON, session_id="f1", message_id="m-9")
     with pytest.raises(EscalationNotPublished):
         service.handle(request)
     retry = service.handle(request)
@@ -216,16 +231,18 @@ def test_a_concurrent_update_is_retried_and_a_session_that_never_settles_is_busy
     service: ChatService, sessions: MemorySessions
 ) -> None:
     sessions.conflicts_to_raise = 1
-    assert service.handle(ChatRequest(text="Do you ship to Norway?", session_id="c1")).response
+    assert service.handle(ChatRequest(owner=OWNER, text="Do you ship to Norway?", session_id="c1")).response
     sessions.conflicts_to_raise = 10
     with pytest.raises(SessionBusy):
-        service.handle(ChatRequest(text="And to Sweden?", session_id="c1"))
+        service.handle(ChatRequest(owner=OWNER, text="And to Sweden?", session_id="c1"))
 
 
 def test_an_expired_session_starts_over(service: ChatService, clock: Clock) -> None:
-    service.handle(ChatRequest(text="Do you have gift cards?", session_id="old"))
+    service.handle(ChatRequest(owner=OWNER, text="Do you have gift cards?", session_id="old"))
     clock.now += timedelta(hours=25)
-    assert service.handle(ChatRequest(text="Do you have gift cards?", session_id="old")).new_session
+    assert service.handle(
+        ChatRequest(owner=OWNER, text="Do you have gift cards?", session_id="old")
+    ).new_session
 
 
 @pytest.mark.parametrize(
@@ -241,5 +258,32 @@ def test_an_expired_session_starts_over(service: ChatService, clock: Clock) -> N
 )
 def test_bad_text_is_refused_naming_the_field(service: ChatService, text: Any, problem: str) -> None:
     with pytest.raises(ChatInputError) as refused:
-        service.handle(ChatRequest(text=text))
+        service.handle(ChatRequest(owner=OWNER, text=text))
     assert refused.value.field == "text" and problem in refused.value.message
+
+
+def test_a_session_answers_only_the_customer_who_started_it(service: ChatService, published: list) -> None:
+    text = "Where is my order 98765432? Send it to jane.victim@example.com"
+    first = service.handle(ChatRequest(owner=OWNER, text=text, session_id="cust-1042", message_id="1"))
+    assert "98765432" in first.response["reply"]
+    with pytest.raises(SessionForbidden):
+        service.handle(ChatRequest(owner=SOMEONE_ELSE, text="hello", session_id="cust-1042", message_id="1"))
+    with pytest.raises(SessionForbidden):
+        service.handle(ChatRequest(owner=SOMEONE_ELSE, text=text, session_id="cust-1042", message_id="1"))
+    with pytest.raises(SessionForbidden):
+        service.handle(
+            ChatRequest(owner=SOMEONE_ELSE, text=ANGRY_REQUEST_FOR_A_PERSON, session_id="cust-1042")
+        )
+    assert published == []  # the intruder's angry message escalated nothing
+
+
+def test_a_reused_message_id_with_another_text_is_refused_not_replayed(service: ChatService) -> None:
+    service.handle(
+        ChatRequest(owner=OWNER, text="Where is my order 98765432?", session_id="m1", message_id="1")
+    )
+    with pytest.raises(MessageIdReused):
+        service.handle(ChatRequest(owner=OWNER, text="hello", session_id="m1", message_id="1"))
+    again = service.handle(
+        ChatRequest(owner=OWNER, text="Where is my order 98765432?", session_id="m1", message_id="1")
+    )
+    assert again.replayed

@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 from shelfwise.chat.model import ChatModel
 from shelfwise.chat.service import ChatRequest, ChatService
-from shelfwise.chat.sessions import SESSION_TTL, LastMessage, StoredSession, session_id_problem
+from shelfwise.chat.sessions import (
+    SESSION_TTL,
+    LastMessage,
+    StoredSession,
+    session_id_problem,
+    session_owner,
+)
 from test_chat_service import DEFAULT_MODEL, MemorySessions
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET_EMAIL = "jane.roe@example.com"
 SECRET_CARD = "4111 1111 1111 1111"
+OWNER = session_owner("customer", "c-1042")
 SECRET_PHONE = "+44 20 7946 0958"
 
 
@@ -50,8 +57,10 @@ def test_no_raw_personal_data_reaches_the_session_item(model: ChatModel) -> None
         f"I'm furious, my order 55512345 never came. Mail me at {SECRET_EMAIL}, call {SECRET_PHONE}, "
         f"or refund card {SECRET_CARD}"
     )
-    service.handle(ChatRequest(text=text, session_id="pii-1", message_id="m1"))
-    service.handle(ChatRequest(text="Still waiting. " + text, session_id="pii-1", message_id="m2"))
+    service.handle(ChatRequest(owner=OWNER, text=text, session_id="pii-1", message_id="m1"))
+    service.handle(
+        ChatRequest(owner=OWNER, text="Still waiting. " + text, session_id="pii-1", message_id="m2")
+    )
     stored = json.dumps(sessions.items["pii-1"], default=str)
     for secret in (SECRET_EMAIL, SECRET_CARD, SECRET_PHONE, "4111111111111111", "7946 0958"):
         assert secret not in stored

@@ -11,6 +11,7 @@ class ShelfwiseError(Exception):
     """A caller-facing problem. `message` is shown to the caller, so it must never contain secrets."""
 
     code = "error"
+    status = 400
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -23,9 +24,25 @@ class NotFound(ShelfwiseError):
     """The thing asked for does not exist (an unknown user, SKU, model...)."""
 
     code = "not_found"
+    status = 404
 
 
 class BadRequest(ShelfwiseError):
     """The request passes the schema but makes no sense (e.g. a date range that ends before it starts)."""
 
     code = "bad_request"
+    status = 400
+
+
+class Unauthorized(ShelfwiseError):
+    """No credential vouched for the caller (a route reached without its authorizer)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ShelfwiseError):
+    """The caller is known but may not see or change this (another customer's data, a missing scope)."""
+
+    code = "forbidden"
+    status = 403

@@ -441,9 +441,9 @@ def _register_error_handlers(app: PlatformResolver) -> None:
             request_id=app.request_id(),
         )
 
-    @app.exception_handler([NotFound, BadRequest])
+    @app.exception_handler(ShelfwiseError)
     def _domain_error(error: ShelfwiseError) -> Response:
-        status = HTTPStatus.NOT_FOUND if isinstance(error, NotFound) else HTTPStatus.BAD_REQUEST
+        status = error.status
         details = [ErrorDetail(field=error.field, message=error.message)] if error.field else []
         return error_response(status, error.code, error.message, details, request_id=app.request_id())
 

@@ -7,10 +7,15 @@ instead of counting twice. The raw text of a message is never stored.
 
 Writes are conditional on the message count the writer read (optimistic locking): two messages of one
 session arriving at once cannot overwrite each other's update; the loser reads again and retries.
+
+A session belongs to the caller that started it: `owner` is a one-way hash of the caller's identity
+(`session_owner`), so the table never holds the customer id itself, and nobody else can read the session's
+answers or write into it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,12 +31,17 @@ SESSION_TTL = timedelta(hours=24)
 SESSION_ID_MAX_LENGTH = 128
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 MESSAGE_ID_PATTERN = SESSION_ID_PATTERN
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 
 
 class SessionConflict(Exception):
     """Another message of the same session was stored between this writer's read and its write."""
+
+
+def session_owner(kind: str, subject: str) -> str:
+    """The stored owner of a session: who started it, hashed (the raw customer id is not kept here)."""
+    return hashlib.sha256(f"{kind}:{subject}".encode()).hexdigest()
 
 
 def session_id_problem(session_id: str) -> str | None:
@@ -61,6 +71,7 @@ class StoredSession:
     escalation_priority: str | None = None
     last_message: LastMessage | None = None
     created_at: str | None = None
+    owner: str | None = None
 
     def to_item(self, now: datetime) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -72,6 +83,8 @@ class StoredSession:
             "updated_at": now.isoformat(timespec="seconds"),
             "expires_at": int((now + SESSION_TTL).timestamp()),
         }
+        if self.owner:
+            item["owner"] = self.owner
         if self.escalation_priority:
             item["escalation_priority"] = self.escalation_priority
         if self.last_message is not None:
@@ -104,6 +117,7 @@ class StoredSession:
             if last
             else None,
             created_at=item.get("created_at"),
+            owner=item.get("owner"),
         )
 
 
