@@ -24,6 +24,7 @@ from shelfwise_local import functions
 from shelfwise_local.dropbox import Dropbox
 from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
 from shelfwise_local.gateway import GatewayBackend, make_gateway
+from shelfwise_local.isolation import IsolatingInvoker, WorkerConfig, memory_limit_mb
 from shelfwise_local.resources import QueueInfo, configure_notifications, create_all, resource_description
 from shelfwise_local.routing import Router
 from shelfwise_local.s3_events import complete_moto_s3_events
@@ -120,7 +121,9 @@ class LocalCloud:
 
         self.run_log = RunLog()
         self.scheduler = Scheduler(self.run_target, self.run_log)
-        self.poller = QueuePoller(mappings_from_spec(self.queues), self.invoke)
+        # Functions that read dropped files run in a memory-capped worker process (isolation.py).
+        self.queue_invoker = IsolatingInvoker(self.invoke, self._worker_config)
+        self.poller = QueuePoller(mappings_from_spec(self.queues), self.queue_invoker)
         self.gateway = make_gateway(HOST, self.port, self._gateway_backend())
         self._spawn("gateway", self.gateway.serve_forever)
         self.poller.start()
@@ -174,6 +177,7 @@ class LocalCloud:
         self.dropbox.stop()
         self.wait_until_idle(DRAIN_AT_SHUTDOWN_SECONDS)
         self.poller.stop()
+        self.queue_invoker.stop()
         self.scheduler.stop()
         self.gateway.shutdown()
         self.gateway.server_close()
@@ -220,6 +224,15 @@ class LocalCloud:
             bucket=spec.DATA_BUCKET.local_name,
             work_dir=self.training_work_dir,
             entrypoint=entrypoint,
+        )
+
+    def _worker_config(self, fn: spec.Function) -> WorkerConfig:
+        return WorkerConfig(
+            function=fn.name,
+            endpoint_url=self.endpoint_url,
+            functions_dir=str(self.functions_dir) if self.functions_dir else None,
+            function_log_path=str(self.function_log_path.resolve()) if self.function_log_path else None,
+            memory_limit_mb=memory_limit_mb(fn),
         )
 
     def run_workflow(self, workflow: spec.Workflow, run_id: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,10 @@ ACTIVITY_USERS_PER_BLOCK = 2_000
 CATALOG_ROWS_PER_BATCH = 10_000
 
 Progress = Callable[[dict[str, Any]], None]
+MEMORY_LIMIT_CODE = "memory_limit"
+MEMORY_LIMIT_REASON = (
+    "reading the file needed more memory than ingestion may use; split it into smaller files"
+)
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,10 @@ def ingest_object(
     options: IngestOptions | None = None,
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    failure: FileError | None = None,
 ) -> IngestManifest:
+    """Ingest one object. With `failure`, the object is not read: it is rejected whole for that reason (an
+    attempt that could not finish — its worker died or ran out of memory — still ends as a report)."""
     s3_client = s3_client or s3.client()
     options = options or IngestOptions()
     started_at = clock()
@@ -241,6 +248,8 @@ def ingest_object(
                 code="unknown_kind",
                 reason=f"key is not under incoming/<kind>/ with kind one of {', '.join(CONTRACTS)}",
             )
+        elif failure is not None:
+            file_error = failure
         else:
             file_error = _ingest_rows(
                 source_bucket, key, kind, file_id, targets, workdir, report, manifest,
@@ -330,6 +339,9 @@ def _ingest_rows(
             tell_progress({"chunk": number, **totals})
     except FileRejected as rejected:
         return FileError(code=rejected.code, reason=rejected.reason)
+    except MemoryError:
+        # Nothing reached DynamoDB yet (the online sink buffers until `finish`); what was read is garbage now.
+        return FileError(code=MEMORY_LIMIT_CODE, reason=MEMORY_LIMIT_REASON)
     manifest.update(totals)
     manifest["curated_keys"] = parts.upload(targets.data_bucket, s3_client)
     tell_progress({"phase": "files_written", **totals})

@@ -275,7 +275,8 @@ class _Guard:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
-        if exc is None or isinstance(exc, FileRejected):
+        if exc is None or isinstance(exc, FileRejected | MemoryError):
+            # pyarrow's ArrowMemoryError is a MemoryError too: running out of memory is not a broken file.
             return False
         if _caused_by(exc, DecompressedSizeExceeded):
             raise FileRejected(
