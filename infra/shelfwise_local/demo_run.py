@@ -15,6 +15,7 @@ import boto3
 from shelfwise_infra import spec
 
 from shelfwise_local.cloud import LocalCloud
+from shelfwise_local.tokens import DevKeys
 from shelfwise_local.training import describe_registry_item, wait_for_registry_item
 
 INGEST_TIMEOUT_SECONDS = 600.0
@@ -117,7 +118,7 @@ def run_demo(
         print("\nscheduled work (run now instead of waiting for the schedule):", flush=True)
         for name in DEMO_SCHEDULES:
             print(f"  {name:<18} {run_step(cloud, spec.schedule(name))}", flush=True)
-        _print_examples(cloud.api_url, files)
+        _print_examples(cloud.api_url, files, cloud.keys)
         print("\nserving until Ctrl-C", flush=True)
     except BaseException:
         cloud.stop()
@@ -198,7 +199,7 @@ def _location_of(files: dict[str, Path], sku: str) -> str | None:
         return next((row.get("location") for row in csv.DictReader(handle) if row.get("sku") == sku), None)
 
 
-def _print_examples(api: str, files: dict[str, Path]) -> None:
+def _print_examples(api: str, files: dict[str, Path], keys: DevKeys) -> None:
     customer = _some_customer(files) or "<user_id>"
     item, sku, location = _some_item_and_sku(files)
     now = datetime.now(UTC)
@@ -216,18 +217,23 @@ def _print_examples(api: str, files: dict[str, Path]) -> None:
     )
     chat = json.dumps({"session_id": "demo-1", "text": "Where is my order 123456? It is two weeks late!"})
     json_post = "-X POST -H 'Content-Type: application/json' -d"
+    shopper = '-H "Authorization: Bearer $SHOPPER_TOKEN"'
+    ops = '-H "Authorization: Bearer $OPS_TOKEN"'
+    print("\ncredentials (7 days; more with `shelfwise token customer ID` / `shelfwise token ops`):")
+    print(f"  export SHOPPER_TOKEN={keys.customer_token(customer)}   # the shopper {customer}")
+    print(f"  export OPS_TOKEN={keys.operator_token()}   # an operator")
     print("\ntry:")
     print(f"  curl -s {api}/v1/health")
-    print(f"  curl -s {api}/v1/models")
     print(f"  curl -s {api}/v1/openapi.json")
-    print(f"  curl -s {api}/v1/customers/{customer}/segment")
-    print(f"  curl -s '{api}/v1/users/{customer}/recommendations?k=10'")
-    print(f"  curl -s '{api}/v1/items/{item}/similar?k=10'")
-    print(f"  curl -s {json_post} '{event}' {api}/v1/events")
-    print(f"  curl -s {json_post} '{chat}' {api}/v1/chat/messages")
-    print(f"  curl -s '{api}/v1/forecasts/{sku}?location={location}'")
-    print(f"  curl -s '{api}/v1/replenishment/plan'")
-    print(f"  curl -s '{api}/v1/replenishment/report' > report.html")
+    print(f"  curl -s {shopper} '{api}/v1/users/{customer}/recommendations?k=10'")
+    print(f"  curl -s {shopper} '{api}/v1/items/{item}/similar?k=10'")
+    print(f"  curl -s {shopper} {json_post} '{event}' {api}/v1/events")
+    print(f"  curl -s {shopper} {json_post} '{chat}' {api}/v1/chat/messages")
+    print(f"  curl -s {ops} {api}/v1/models")
+    print(f"  curl -s {ops} {api}/v1/customers/{customer}/segment")
+    print(f"  curl -s {ops} '{api}/v1/forecasts/{sku}?location={location}'")
+    print(f"  curl -s {ops} '{api}/v1/replenishment/plan'")
+    print(f"  curl -s {ops} '{api}/v1/replenishment/report' > report.html")
 
 
 def schedule_timeout(schedule: spec.Schedule) -> float:

@@ -20,6 +20,7 @@ import boto3
 import pytest
 import requests
 from shelfwise.curated import read_curated
+from shelfwise_local.tokens import issue_customer_token, issue_operator_token
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +77,12 @@ class RunningCloud:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def operator_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_operator_token(self.state_dir)}"}
+
+    def customer_headers(self, customer_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_customer_token(self.state_dir, customer_id)}"}
 
     def drop(self, kind: str, name: str, content: bytes) -> None:
         """Place a file in the drop folder the way a copy tool does: written aside, then renamed in."""
@@ -220,7 +227,9 @@ def wait_for_manifest(cloud: RunningCloud, kind: str, source_key: str, timeout: 
 def wait_until_idle(cloud: RunningCloud, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = requests.get(f"{cloud.api_url}/_local/status", timeout=5).json()
+        status = requests.get(
+            f"{cloud.api_url}/_local/status", headers=cloud.operator_headers(), timeout=5
+        ).json()
         queue = status["queues"]["shelfwise-ingest"]
         if not status["dropbox"]["pending"] and queue["visible"] == 0 and queue["in_flight"] == 0:
             return
@@ -367,3 +376,52 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         assert landed.num_rows == 50
     finally:
         second.stop()
+
+
+def test_every_non_public_route_needs_a_valid_token(cloud: RunningCloud) -> None:
+    forged = issue_customer_token(cloud.state_dir / "another-machine", "u1")
+    for path in ("/v1/users/u1/recommendations", "/v1/models", "/v1/customers/u1/segment"):
+        for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": f"Bearer {forged}"}):
+            response = requests.get(f"{cloud.api_url}{path}", headers=headers, timeout=10)
+            assert response.status_code == 401, (path, headers, response.text)
+            assert response.json()["error"]["code"] == "unauthorized"
+    assert requests.get(f"{cloud.api_url}/v1/openapi.json", timeout=10).status_code == 200
+
+
+def test_a_customer_token_serves_only_that_customer(cloud: RunningCloud) -> None:
+    mine = cloud.customer_headers("u1")
+    assert requests.get(f"{cloud.api_url}/v1/users/u1/recommendations", headers=mine, timeout=30).ok
+    theirs = requests.get(f"{cloud.api_url}/v1/users/u2/recommendations", headers=mine, timeout=30)
+    assert theirs.status_code == 403 and theirs.json()["error"]["code"] == "forbidden"
+    # A shopper's token is no operator identity: operations routes refuse it.
+    assert (
+        requests.get(f"{cloud.api_url}/v1/customers/u1/segment", headers=mine, timeout=10).status_code == 401
+    )
+    events = {"events": [{"user_id": "u2", "item_id": "i1", "event_type": "view", "timestamp": time.time()}]}
+    posted = requests.post(f"{cloud.api_url}/v1/events", json=events, headers=mine, timeout=30)
+    assert (
+        posted.status_code == 403 and posted.json()["error"]["details"][0]["field"] == "body.events.0.user_id"
+    )
+
+
+def test_operator_scopes_are_enforced(cloud: RunningCloud) -> None:
+    writer_only = {"Authorization": f"Bearer {issue_operator_token(cloud.state_dir, ('shelfwise/write',))}"}
+    refused = requests.get(f"{cloud.api_url}/v1/models", headers=writer_only, timeout=10)
+    assert refused.status_code == 403 and "shelfwise/read" in refused.json()["error"]["message"]
+    assert requests.get(f"{cloud.api_url}/v1/models", headers=cloud.operator_headers(), timeout=10).ok
+
+
+def test_control_routes_need_the_operator_token_and_refuse_other_origins(cloud: RunningCloud) -> None:
+    status_url = f"{cloud.api_url}/_local/status"
+    assert requests.get(status_url, timeout=5).status_code == 401
+    shopper = requests.post(
+        f"{cloud.api_url}/_local/schedules/segment-customers/runs",
+        headers=cloud.customer_headers("u1"),
+        timeout=5,
+    )
+    assert shopper.status_code == 401
+    from_a_web_page = {**cloud.operator_headers(), "Origin": "https://evil.example"}
+    assert requests.get(status_url, headers=from_a_web_page, timeout=5).status_code == 403
+    rebound = {**cloud.operator_headers(), "Host": "attacker.example:3000"}
+    assert requests.get(status_url, headers=rebound, timeout=5).status_code == 403
+    assert requests.get(status_url, headers=cloud.operator_headers(), timeout=5).status_code == 200
