@@ -76,7 +76,8 @@ def _service(sessions_table: str, event_bus: str) -> ChatService:
     "over, with a priority and the reasons. Conversation state is kept per `session_id` for 24 hours. Each "
     "escalation is published once to the event bus as `ChatEscalated` (again only when its priority rises). "
     "Limits: `text` 1-5,000 characters, UTF-8, no control characters; the body must be JSON. A 409 "
-    "`session_busy` or 503 `escalation_not_published` answer can be retried with the same request.",
+    "`session_busy` (with `Retry-After`) or 503 `escalation_not_published` answer can be retried with the "
+    "same request; a 409 `message_id_reused` cannot. A session started by another caller is a 403.",
     # Declaring any response replaces Powertools' default 200, so the success model is named here too.
     responses={
         200: {
@@ -84,7 +85,8 @@ def _service(sessions_table: str, event_bus: str) -> ChatService:
             "content": {"application/json": {"model": ChatMessageResponse}},
         },
         409: {
-            "description": "The session changed under this message too often; retry.",
+            "description": "`session_busy`: the session changed under this message too often; retry. "
+            "`message_id_reused`: the message_id was used for another text.",
             "content": {"application/json": {"model": ErrorResponse}},
         },
         503: {

@@ -27,15 +27,17 @@ class ChatMessageRequest(BaseModel):
         pattern=SESSION_ID_PATTERN,
         description="The conversation this message belongs to. Omit it to start a new conversation (the "
         "answer carries the new id); an unknown or expired id starts a new conversation under that id. "
-        "Conversations expire 24 hours after their last message.",
+        "A conversation belongs to the caller who started it: anyone else gets 403. Conversations expire 24 "
+        "hours after their last message.",
     )
     message_id: str | None = Field(
         default=None,
         max_length=SESSION_ID_MAX_LENGTH,
         pattern=MESSAGE_ID_PATTERN,
-        description="Client id of this message. Sending the same message_id again in the session (a retry) "
-        "returns the first answer and publishes no second escalation. Without it, the same text sent again "
-        "within 2 minutes of the session's last message counts as a retry.",
+        description="Client id of this message. Sending the same message_id with the same text again in the "
+        "session (a retry) returns the first answer and publishes no second escalation; the same message_id "
+        "with another text is a 409 `message_id_reused`. Without it, the same text sent again within 2 "
+        "minutes of the session's last message counts as a retry.",
     )
 
 
