@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 BENCHMARKS: dict[str, list[str]] = {
     "ingest": ["ingest_benchmark.py"],
+    "ingest-isolation": ["ingest_isolation.py"],
     "recommender-quality": ["recommender_quality.py"],
     "recommender-latency": ["recommender_latency.py"],
     "chat": ["chat_benchmark.py"],

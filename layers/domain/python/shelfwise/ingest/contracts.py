@@ -394,4 +394,48 @@ def contracts_markdown() -> str:
         for rule in contract.row_rules:
             lines.append(f"\n- {rule.description}")
         lines.append("")
+    lines += _files_and_reports_markdown()
     return "\n".join(lines)
+
+
+def _files_and_reports_markdown() -> list[str]:
+    """Limits and the rejection report's format, from the constants that enforce them."""
+    from shelfwise.ingest.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+    from shelfwise.ingest.report import FILE_FIELD, HEADER_FIELD, MAX_SHOWN_CHARS
+
+    limit = DEFAULT_MAX_DECOMPRESSED_BYTES
+    return [
+        "## Files as a whole",
+        "",
+        "- The format is read from the content, not the name: gzip (`1f 8b`) is CSV in gzip, `PAR1` is "
+        "Parquet, anything else is CSV text (UTF-8, header row first). Parquet inside gzip is refused.",
+        f"- A gzip file may inflate to at most {limit:,} bytes ({limit / 1024**3:g} GiB); past that it is "
+        "rejected whole as `too_large`, whatever it held so far.",
+        "- Ingestion may use its function's memory and no more: a file that needs more is rejected whole as "
+        "`memory_limit` (split it into smaller files). In the local cloud ingestion runs in a worker process "
+        "capped at that memory; a worker that is killed or outlives the function's timeout rejects the file "
+        "whole as `worker_died`, naming how it ended.",
+        "- A file rejected whole lands nothing. Its codes: `empty_file`, `not_a_table`, `not_utf8`, "
+        "`bad_header`, `missing_columns`, `unsupported_format`, `unsupported_column`, `corrupt_gzip`, "
+        "`unreadable`, `too_large`, `memory_limit`, `worker_died`, `missing_object`, `unknown_kind` (a key "
+        "outside `incoming/<kind>/`).",
+        "- Every processed file gets a manifest, `curated/_manifests/<kind>/<file_id>.json` (status "
+        "`landed`, `partially_rejected`, `rejected` or `empty`, row counts, report key), a `FileIngested` or "
+        "`FileRejected` event on the platform bus, and a line in `GET /v1/ingest/files`.",
+        "",
+        "## Rejection reports",
+        "",
+        "`rejected/<kind>/<file name>.<file_id>.rejections.csv`, one line per (row, field) problem, columns "
+        "`line, field, value, reason`. The header is line 1 and the first data row line 2 (a row's number is "
+        f"the physical line it starts on). Line 0 with field `{FILE_FIELD}` is the file as a whole; field "
+        f"`{HEADER_FIELD}` on line 1 is the header row.",
+        "",
+        "Values are shown as received, made safe to open in a spreadsheet:",
+        "",
+        f"- longer than {MAX_SHOWN_CHARS} characters: cut there and ended with `…`;",
+        "- carriage returns and line feeds are shown as `\\r` and `\\n`, other control characters as U+FFFD;",
+        "- a value starting with `=`, `+`, `-`, `@` or a tab is prefixed with an apostrophe, so that no "
+        "spreadsheet runs it as a formula: a rejected quantity `-3` appears as `'-3`, `=HYPERLINK(...)` as "
+        "`'=HYPERLINK(...)`. Remove that one leading `'` to get the value as it was in the file.",
+        "",
+    ]
