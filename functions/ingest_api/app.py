@@ -7,7 +7,6 @@ domain layer is on this function's path: no pyarrow.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.errors import BadRequest
 from shelfwise.api.http import create_resolver
+from shelfwise.api.params import IsoDateTime
 from shelfwise.auth import Principal
 from shelfwise.aws import s3
 from shelfwise.ingest import outcomes
@@ -46,7 +46,7 @@ def list_ingested_files(
     kind: Annotated[IngestKind | None, Query(description="Only files of this kind.")] = None,
     status: Annotated[IngestStatus | None, Query(description="Only files with this outcome.")] = None,
     since: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             description="Only files finished at or after this moment (ISO 8601, e.g. 2024-03-01T00:00:00Z)."
         ),

@@ -94,6 +94,15 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             return self._dispatch
         raise AttributeError(name)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (URL or headers too long, malformed request line) in the platform's
+        # error body with a request id, like every other gateway answer, instead of an HTML page.
+        self.close_connection = True
+        if not hasattr(self, "command") or self.command is None:
+            self.command = ""  # the request line was unreadable: `_send` still needs a method to look at
+        code_name = {414: "uri_too_long", 431: "headers_too_large"}.get(code, "bad_request")
+        self._send(error_response(code, code_name, message or explain or "the request could not be read"))
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("gateway: " + format, *args)
 

@@ -4,7 +4,7 @@ Every function that serves a route in `shelfwise_infra.spec.ROUTES` builds its r
 `shelfwise.api.http.create_resolver()`, whose route signatures (pydantic models, `Query`/`Path` parameters)
 describe the API. `build_openapi()` loads each of those functions by file path, asks its resolver for its
 document and merges them into one (Powertools' `OpenAPIMerge`), adding the title, version, servers and the
-API-key security scheme API Gateway enforces.
+bearer-token security scheme the gateway enforces on every route that is not public.
 
 `write_openapi()` stores it as `functions/api/openapi.json`, which ships with the `api` function and is
 served at `GET /v1/openapi.json`. Regenerate it after changing any route; a test fails
@@ -47,7 +47,28 @@ SERVERS = (
         },
     ),
 )
-API_KEY_SCHEME = "ApiKey"
+BEARER_SCHEME = "BearerAuth"
+BEARER_SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A shopper's customer token (shopper routes) or an operator token with the route's scope "
+    f"(`{spec.READ_SCOPE}` for reads, `{spec.WRITE_SCOPE}` for changes; `{spec.SERVER_SCOPE}` for the "
+    "retailer's servers calling shopper routes).",
+}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+# Answered by the gateway on any operation, before a function sees the request.
+GATEWAY_RESPONSES = {
+    "414": {"description": "The URL is longer than the gateway accepts.", "content": ERROR_CONTENT},
+}
+# The gateway refuses a request before the function sees it; the body is the platform's error shape.
+AUTH_RESPONSES = {
+    "401": {"description": "Missing, expired or invalid bearer token.", "content": ERROR_CONTENT},
+    "403": {
+        "description": "The token does not grant this operation (audience or scope).",
+        "content": ERROR_CONTENT,
+    },
+}
 
 
 class OpenAPIConflictError(RuntimeError):
@@ -78,7 +99,7 @@ def build_openapi(*, version: str = shelfwise.__version__) -> dict[str, Any]:
         version=version,
         description=DESCRIPTION,
         servers=list(SERVERS),
-        security_schemes={API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+        security_schemes={BEARER_SCHEME: BEARER_SECURITY_SCHEME},
         on_conflict="error",
     )
     for document in documents:
@@ -105,10 +126,12 @@ def _with_security(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             public = (method.upper(), path) in spec.public_routes()
-            operation["security"] = [] if public else [{API_KEY_SCHEME: []}]
+            operation["security"] = [] if public else [{BEARER_SCHEME: []}]
+            operation.setdefault("responses", {}).update(GATEWAY_RESPONSES)
+            operation["responses"] = dict(sorted(operation["responses"].items()))
             if not public:
                 responses = operation.setdefault("responses", {})
-                responses["403"] = {"description": "Missing or invalid API key (header `x-api-key`)."}
+                responses.update(AUTH_RESPONSES)
                 operation["responses"] = dict(sorted(responses.items()))
     return document
 

@@ -421,3 +421,21 @@ def test_openapi_documents_415_on_body_routes_and_errors_with_error_response(app
         for status, response in responses.items():
             if status[0] in "45":
                 assert response["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_iso_date_time_parameters_refuse_unix_timestamps() -> None:
+    from datetime import datetime
+
+    from shelfwise.api.params import IsoDateTime
+
+    app = create_resolver()
+
+    @app.get("/v1/since")
+    def since_route(since: Annotated[IsoDateTime, Query()]) -> dict[str, str]:
+        return {"since": since.isoformat()}
+
+    for number in ("0.5", "1700000000"):
+        status, body, _ = call(app, request(path="/v1/since", query={"since": number}))
+        assert (status, error_of(body)["details"][0]["field"]) == (422, "query.since")
+    status, body, _ = call(app, request(path="/v1/since", query={"since": "2024-03-01T00:00:00Z"}))
+    assert (status, datetime.fromisoformat(body["since"]).year) == (200, 2024)

@@ -58,16 +58,40 @@ def test_query_and_path_parameters_carry_their_constraints(document: dict) -> No
     assert [p["name"] for p in segment["parameters"] if p["in"] == "path"] == ["user_id"]
 
 
-def test_api_key_is_required_everywhere_but_health(document: dict) -> None:
-    assert document["components"]["securitySchemes"]["ApiKey"] == {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-api-key",
-    }
+def test_bearer_token_is_required_everywhere_but_public_routes(document: dict) -> None:
+    scheme = document["components"]["securitySchemes"]["BearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "ApiKey" not in document["components"]["securitySchemes"]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            expected = [] if (method.upper(), path) in spec.public_routes() else [{"ApiKey": []}]
-            assert operation["security"] == expected, (method, path)
+            public = (method.upper(), path) in spec.public_routes()
+            assert operation["security"] == ([] if public else [{"BearerAuth": []}]), (method, path)
+            for status in ("401", "403"):
+                if public:
+                    assert status not in operation["responses"], (method, path)
+                    continue
+                ref = operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorResponse"), (method, path, status)
+
+
+def test_every_error_status_is_documented_with_the_error_model(document: dict) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert any(status.startswith("2") for status in responses), (method, path)
+            for status, response in responses.items():
+                if status[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+            if "requestBody" in operation:
+                assert "415" in responses, (method, path)
+
+
+def test_chat_documents_its_success_and_retry_answers(document: dict) -> None:
+    responses = document["paths"]["/v1/chat/messages"]["post"]["responses"]
+    success = responses["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert success.endswith("/ChatMessageResponse")
+    assert {"409", "503"} <= set(responses)
 
 
 def test_two_functions_defining_one_schema_name_differently_is_refused() -> None:
