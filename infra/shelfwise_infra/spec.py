@@ -427,6 +427,14 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_seconds=10,
         reads=(DATA_BUCKET.id, FORECASTS_TABLE.id, PLANS_TABLE.id),
     ),
+    Function(
+        name="reconcile",
+        description="Re-drives dropped files left without a manifest (a crashed or timed-out ingestion).",
+        memory_mb=256,
+        timeout_seconds=300,
+        # Lists incoming/ and the manifests; re-drives a file by copying it onto itself (a new ObjectCreated).
+        writes=(DATA_BUCKET.id,),
+    ),
 )
 
 TRAINING_JOBS: tuple[TrainingJob, ...] = (
@@ -474,6 +482,14 @@ ROUTES: tuple[Route, ...] = (
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(
+        name="reconcile-ingest",
+        description="Re-drives dropped files with no manifest, older than the queue's visibility timeout.",
+        expression="rate(15 minutes)",
+        function="reconcile",
+        # Younger files may still have their own message in the queue (or in flight): leave them to it.
+        detail={"older_than_seconds": str(INGEST_QUEUE.visibility_timeout_seconds)},
+    ),
     Schedule(
         name="segment-customers",
         description="Nightly RFM scoring of every customer from the curated interactions.",

@@ -6,6 +6,7 @@ shelfwise run SCHEDULE [--wait] [--timeout S]
 shelfwise invoke FUNCTION EVENT.json
 shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console] [--cors-origin URL]
 shelfwise openapi [--out PATH]
+shelfwise redrive
 """
 
 from __future__ import annotations
@@ -311,6 +312,37 @@ def command_demo(args: argparse.Namespace) -> int:
     )
 
 
+def command_redrive(args: argparse.Namespace) -> int:
+    """Dead-letter queue messages back to their queues (`aws sqs start-message-move-task` in AWS)."""
+    import boto3
+
+    from shelfwise_local.recovery import redrive_dead_letters
+    from shelfwise_local.resources import QueueInfo, queue_arn
+
+    description = _require_cloud(args.state_dir)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=description["aws_endpoint_url"],
+        region_name=description["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    queues = {
+        queue_id: QueueInfo(
+            name=queue["name"],
+            url=queue["url"],
+            arn=queue_arn(queue["name"]),
+            dlq_name=queue["dlq_name"],
+            dlq_url=queue["dlq_url"],
+            dlq_arn=queue_arn(queue["dlq_name"]),
+        )
+        for queue_id, queue in description["queues"].items()
+    }
+    for name, count in redrive_dead_letters(sqs, queues).items():
+        print(f"{name}: moved {count} message(s) back from {name}-dlq")
+    return 0
+
+
 def command_openapi(args: argparse.Namespace) -> int:
     from shelfwise_local.openapi import build_openapi
 
@@ -420,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_function_logs(demo)
     _add_cors_origin(demo)
     demo.set_defaults(handler=command_demo)
+
+    redrive = commands.add_parser(
+        "redrive", help="move the dead-letter queues' messages back to their queues for another try"
+    )
+    _add_state_dir(redrive)
+    redrive.set_defaults(handler=command_redrive)
 
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI document of the HTTP API")
     openapi.add_argument("--out", type=Path, default=None)

@@ -20,7 +20,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 from shelfwise_infra import spec
 
-from shelfwise_local import functions
+from shelfwise_local import functions, recovery
 from shelfwise_local.dropbox import Dropbox
 from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
 from shelfwise_local.gateway import GatewayBackend, make_gateway
@@ -29,7 +29,13 @@ from shelfwise_local.resources import QueueInfo, configure_notifications, create
 from shelfwise_local.routing import Router
 from shelfwise_local.s3_events import complete_moto_s3_events
 from shelfwise_local.scheduler import RunLog, Scheduler
-from shelfwise_local.snapshot import ChangeCounter, restore_snapshot, take_snapshot
+from shelfwise_local.snapshot import (
+    ChangeCounter,
+    dead_letter_fingerprint,
+    dead_letter_queue_names,
+    restore_snapshot,
+    take_snapshot,
+)
 from shelfwise_local.training import run_training_job
 from shelfwise_local.workflows import ShardWorker, invoke_shard_in_worker, process_pool, run_workflow
 
@@ -95,6 +101,7 @@ class LocalCloud:
         self._moto: ThreadedMotoServer | None = None
         self._changes: ChangeCounter | None = None
         self._snapshot_generation = -1
+        self._dead_letters: tuple[str, ...] = ()
         self._snapshot_lock = threading.Lock()
         self._last_snapshot: dict[str, Any] | None = None
         self._stop = threading.Event()
@@ -109,7 +116,7 @@ class LocalCloud:
             raise OSError(f"port {self.port} on {HOST} is in use; choose another with --port")
         self._start_moto()
         self.queues = create_all(with_notifications=False)
-        restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"))
+        restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"), sqs=boto3.client("sqs"))
         if restored["objects"] or restored["items"]:
             log.info("restored %(objects)d objects and %(items)d items from the snapshot", restored)
         # Notifications only after the restore, so restored objects are not announced as new uploads.
@@ -118,6 +125,7 @@ class LocalCloud:
         assert self._changes is not None
         self._snapshot_generation = self._changes.generation
         self._load_functions()
+        self._recover_interrupted_work()
 
         self.run_log = RunLog()
         self.scheduler = Scheduler(self.run_target, self.run_log)
@@ -164,6 +172,25 @@ class LocalCloud:
                 )
             except Exception:
                 log.exception("function %s failed to import; it will be retried on first use", fn.name)
+
+    def _recover_interrupted_work(self) -> None:
+        """Finish what an unclean stop cut off (recovery.py); runs before the pollers and the drop folder."""
+        released = recovery.release_interrupted_attempts(boto3.client("dynamodb"))
+        if released:
+            log.warning("released %d ingestion attempt(s) the previous run left unfinished", released)
+        try:
+            result = self.invoke("reconcile", recovery.startup_reconcile_event())
+        except Exception:
+            log.exception("start-up reconciliation failed; the reconcile-ingest schedule will try again")
+            result = None
+        if isinstance(result, dict) and result.get("redriven"):
+            log.warning(
+                "re-drove %d dropped file(s) left without a manifest: %s",
+                result["redriven"],
+                ", ".join(result.get("redriven_keys", [])),
+            )
+        # After reconciling: a re-uploaded file is announced by its upload and needs no re-drive on top.
+        recovery.reupload_lost_drops(self.dropbox.root, boto3.client("s3"))
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -257,10 +284,18 @@ class LocalCloud:
         assert self._changes is not None
         with self._snapshot_lock:
             generation = self._changes.generation
-            if not force and generation == self._snapshot_generation:
+            dead_letters = dead_letter_fingerprint()
+            unchanged = generation == self._snapshot_generation and dead_letters == self._dead_letters
+            if not force and unchanged:
                 return {"objects": 0, "items": 0}
-            saved = take_snapshot(self.snapshot_dir, s3=boto3.client("s3"))
+            # One moment of S3 and DynamoDB: writes wait while it is read (see snapshot.py).
+            with self._changes.writes_paused():
+                generation = self._changes.generation
+                saved = take_snapshot(
+                    self.snapshot_dir, s3=boto3.client("s3"), queues=dead_letter_queue_names()
+                )
             self._snapshot_generation = generation
+            self._dead_letters = dead_letters
             self._last_snapshot = {"taken_at": datetime.now(UTC).isoformat(), **saved}
             return saved
 

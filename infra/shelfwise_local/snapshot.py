@@ -7,7 +7,14 @@ item file; object bodies live in `blobs/<sha256>` and table items in `dynamodb/<
 first (temp file + rename) and `state.json` last (temp file + rename), so a crash mid-snapshot leaves the
 previous snapshot intact; files no longer referenced are removed afterwards.
 
-SQS messages are not snapshotted: queues are drained before the final snapshot at shutdown.
+A snapshot is one moment of the whole local AWS: while it reads S3 and DynamoDB, requests that would change
+either wait (`ChangeCounter.writes_paused`). So after a crash the restored state is what AWS would hold had
+the functions died at that moment — never a manifest without the curated parts it names, nor DynamoDB writes
+from after the S3 state — and reconciliation (shelfwise.ingest.reconcile) finishes what was cut off.
+
+Of SQS only the dead-letter queues are kept (their messages are the record of what failed, for
+`shelfwise redrive`); messages in the trigger queues are not: a file whose message is lost has no manifest,
+and the local cloud re-drives every such file at start-up.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
+from moto.s3.models import s3_backends
+from moto.sqs.models import sqs_backends
 from shelfwise_infra import spec
 
 from shelfwise_local.functions import ACCOUNT_ID, REGION
@@ -88,12 +98,35 @@ def _previous_entries(directory: Path) -> dict[tuple[str, str, str], dict[str, A
     }
 
 
+def dead_letter_queue_names() -> tuple[str, ...]:
+    return tuple(f"{queue.local_name}-dlq" for queue in spec.QUEUES)
+
+
+def _queue_messages(name: str) -> list[Any]:
+    """A moto queue's messages, read from its backend: nothing is received (or counted as received)."""
+    queue = sqs_backends[ACCOUNT_ID][REGION].queues.get(name)
+    return list(queue._messages) if queue is not None else []
+
+
+def dead_letter_fingerprint(queues: Iterable[str] = dead_letter_queue_names()) -> tuple[str, ...]:
+    """Which messages the dead-letter queues hold; a change calls for a snapshot (SQS is not counted)."""
+    return tuple(sorted(message.id for name in queues for message in _queue_messages(name)))
+
+
+def _saved_messages(name: str) -> list[dict[str, Any]]:
+    return [
+        {"body": message.body, "message_attributes": message.message_attributes}
+        for message in _queue_messages(name)
+    ]
+
+
 def take_snapshot(
     directory: Path,
     *,
     s3: Any,
     buckets: Iterable[str] = tuple(bucket.local_name for bucket in spec.BUCKETS),
     tables: Iterable[str] = tuple(table.local_name for table in spec.TABLES),
+    queues: Iterable[str] = (),
 ) -> dict[str, int]:
     """Write the current S3 and DynamoDB state; returns counts of objects and items saved."""
     blobs_dir = directory / "blobs"
@@ -138,6 +171,7 @@ def take_snapshot(
             _write_atomically(tables_dir / file_name, data)
         state["dynamodb"][table] = file_name
         item_count += len(items)
+    state["sqs"] = {name: _saved_messages(name) for name in queues}
     _write_atomically(directory / STATE_FILE, json.dumps(state, indent=1).encode("utf-8"))
     _remove_unreferenced(directory, state)
     return {"objects": object_count, "items": item_count}
@@ -154,7 +188,16 @@ def _remove_unreferenced(directory: Path, state: dict[str, Any]) -> None:
             path.unlink(missing_ok=True)
 
 
-def restore_snapshot(directory: Path, *, s3: Any) -> dict[str, int]:
+def _keep_etag(bucket: str, key: str, etag: str) -> None:
+    """Give a restored object the ETag it had: a re-put of a multipart upload's bytes would get another one,
+    and ingestion derives a file's id (and every output key) from its ETag."""
+    stored = s3_backends[ACCOUNT_ID]["global"].get_object(bucket, key)
+    wanted = etag.strip('"')
+    if stored is not None and stored.etag.strip('"') != wanted:
+        stored._etag = wanted
+
+
+def restore_snapshot(directory: Path, *, s3: Any, sqs: Any | None = None) -> dict[str, int]:
     """Put every saved object and item back (buckets and tables must exist); no-op without a snapshot."""
     state_path = directory / STATE_FILE
     if not state_path.is_file():
@@ -172,6 +215,8 @@ def restore_snapshot(directory: Path, *, s3: Any) -> dict[str, int]:
                 extra["ContentEncoding"] = entry["content_encoding"]
             body = (directory / "blobs" / entry["blob"]).read_bytes()
             s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, **extra)
+            if entry.get("etag"):
+                _keep_etag(bucket, entry["key"], entry["etag"])
             object_count += 1
     item_count = 0
     for table, file_name in state["dynamodb"].items():
@@ -180,7 +225,17 @@ def restore_snapshot(directory: Path, *, s3: Any) -> dict[str, int]:
         for item in items:
             moto_table.put_item(item)
         item_count += len(items)
-    return {"objects": object_count, "items": item_count}
+    message_count = 0
+    for name, messages in state.get("sqs", {}).items():
+        if sqs is None or not messages:
+            continue
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        for message in messages:
+            attributes = message.get("message_attributes") or {}
+            extra = {"MessageAttributes": attributes} if attributes else {}
+            sqs.send_message(QueueUrl=url, MessageBody=message["body"], **extra)
+            message_count += 1
+    return {"objects": object_count, "items": item_count, "dead_letters": message_count}
 
 
 def _service_of(environ: dict[str, Any]) -> str | None:
@@ -206,17 +261,44 @@ def is_state_change(environ: dict[str, Any]) -> bool:
 
 
 class ChangeCounter:
-    """WSGI middleware around moto's server app that counts requests changing persisted state."""
+    """WSGI middleware around moto's server app that counts requests changing persisted state, and holds them
+    back while a snapshot is read (`writes_paused`), so that a snapshot is one moment of S3 and DynamoDB."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._writing = 0
+        self._paused = False
         self.generation = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        response = self._app(environ, start_response)
-        # Counted once moto has applied the change, so a snapshot that starts later includes it.
-        if is_state_change(environ):
+        if not is_state_change(environ):
+            return self._app(environ, start_response)
+        with self._lock:
+            while self._paused:
+                self._lock.wait()
+            self._writing += 1
+        try:
+            return self._app(environ, start_response)
+        finally:
+            # Counted once moto has applied the change, so a snapshot that starts later includes it.
             with self._lock:
+                self._writing -= 1
                 self.generation += 1
-        return response
+                self._lock.notify_all()
+
+    @contextmanager
+    def writes_paused(self) -> Iterator[None]:
+        """Wait for changes under way to finish and hold new ones back until the block ends."""
+        with self._lock:
+            while self._paused:
+                self._lock.wait()
+            self._paused = True
+            while self._writing:
+                self._lock.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
+                self._lock.notify_all()
