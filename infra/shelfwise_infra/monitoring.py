@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from shelfwise_infra import spec
 from shelfwise_infra.functions import construct_id
 
 PERIOD = Duration.minutes(5)
@@ -88,6 +89,25 @@ class Monitoring(Construct):
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
+        # The reconcile function's metrics (Powertools EMF, dimension `service`): an ingestion was lost and
+        # its file re-driven, or a re-driven file still has no manifest (docs/contracts.md, "After a crash").
+        for metric_name, description in (
+            ("FilesRedriven", "Dropped files lost their ingestion (crash or timeout) and were re-driven"),
+            ("FilesStillStuck", "Dropped files still have no manifest after a re-drive; someone has to look"),
+        ):
+            self._alarm(
+                f"Ingest{metric_name}Alarm",
+                cloudwatch.Metric(
+                    namespace="shelfwise",
+                    metric_name=metric_name,
+                    dimensions_map={"service": spec.function("reconcile").service},
+                    period=PERIOD,
+                    statistic="Sum",
+                ),
+                description,
+                threshold=1,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            )
 
     def _alarm(
         self,
