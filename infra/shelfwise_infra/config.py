@@ -9,8 +9,10 @@ Without `account`/`region` the stack is environment-agnostic, so `cdk synth` wor
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from aws_cdk import aws_logs as logs
 
@@ -43,6 +45,26 @@ class StageConfig:
     event_archive_days: int = 30
     powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION
     alarm_email: str | None = None
+    # Browser origins (scheme://host[:port]) allowed to call the API; empty: no cross-origin access at all.
+    cors_allowed_origins: tuple[str, ...] = ()
+    # Customer tokens: the retailer's JWKS URL (RS256/ES256), or else a generated HS256 key in Secrets Manager
+    # that the retailer's site signs with; issuer and audience are checked when set.
+    customer_token_jwks_url: str | None = None
+    customer_token_issuer: str | None = None
+    customer_token_audience: str | None = None
+    # How long API Gateway reuses the authorizer's answer for the same Authorization header (0: never).
+    authorizer_cache_seconds: int = 60
+    # Reserved concurrency (a guaranteed share and a ceiling) for each function behind a shopper route and the
+    # authorizer in front of them, and for each function fed by upstream drops (ingest); 0: none reserved.
+    shopper_reserved_concurrency: int = 20
+    ingest_reserved_concurrency: int = 5
+    # WAF rate-based rule: requests one client IP may send in any 5 minutes before it is blocked.
+    waf_requests_per_ip_per_5_minutes: int = 2000
+    # Where operators' browsers return after signing in to the user pool (authorization code with PKCE).
+    operator_callback_urls: tuple[str, ...] = ("http://localhost:8400/callback",)
+    # Prefix of the user pool's sign-in domain (<prefix>.auth.<region>.amazoncognito.com); unset:
+    # shelfwise-<stage>-<account id>, unique per account and stage.
+    cognito_domain_prefix: str | None = None
 
     @property
     def stack_name(self) -> str:
@@ -65,6 +87,18 @@ class StageConfig:
             except (TypeError, ValueError):
                 raise ValueError(f"CDK context {key!r} must be a number, got {value!r}") from None
 
+        def texts(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            # cdk.json can hold a JSON list; `-c key=...` gives a string: a JSON list or comma separated.
+            value = node.try_get_context(key)
+            if value is None:
+                return default
+            if isinstance(value, str):
+                stripped = value.strip()
+                value = json.loads(stripped) if stripped.startswith("[") else stripped.split(",")
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"CDK context {key!r} must be a list of strings, got {value!r}")
+            return tuple(str(item).strip() for item in value if str(item).strip())
+
         stage = text("stage", defaults.stage) or defaults.stage
         if not stage.replace("-", "").isalnum():
             raise ValueError(f"CDK context 'stage' must be letters, digits and dashes, got {stage!r}")
@@ -81,6 +115,24 @@ class StageConfig:
                 number("powertools_layer_version", defaults.powertools_layer_version)
             ),
             alarm_email=text("alarm_email", None),
+            cors_allowed_origins=texts("cors_allowed_origins", defaults.cors_allowed_origins),
+            customer_token_jwks_url=text("customer_token_jwks_url", None),
+            customer_token_issuer=text("customer_token_issuer", None),
+            customer_token_audience=text("customer_token_audience", None),
+            authorizer_cache_seconds=int(
+                number("authorizer_cache_seconds", defaults.authorizer_cache_seconds)
+            ),
+            shopper_reserved_concurrency=int(
+                number("shopper_reserved_concurrency", defaults.shopper_reserved_concurrency)
+            ),
+            ingest_reserved_concurrency=int(
+                number("ingest_reserved_concurrency", defaults.ingest_reserved_concurrency)
+            ),
+            waf_requests_per_ip_per_5_minutes=int(
+                number("waf_requests_per_ip_per_5_minutes", defaults.waf_requests_per_ip_per_5_minutes)
+            ),
+            operator_callback_urls=texts("operator_callback_urls", defaults.operator_callback_urls),
+            cognito_domain_prefix=text("cognito_domain_prefix", None),
         )
 
 
@@ -123,4 +175,36 @@ def validate(config: StageConfig) -> StageConfig:
         raise ValueError(
             "api_rate_limit, api_burst_limit, api_daily_quota and event_archive_days must be positive"
         )
+    for origin in config.cors_allowed_origins:
+        # An exact origin, as browsers send it: no wildcard, path or trailing slash; https unless localhost.
+        parsed = urlparse(origin)
+        local = parsed.hostname in {"localhost", "127.0.0.1"}
+        if (
+            parsed.scheme not in ({"https", "http"} if local else {"https"})
+            or not parsed.hostname
+            or "*" in origin
+            or origin != f"{parsed.scheme}://{parsed.netloc}"
+        ):
+            raise ValueError(
+                f"cors_allowed_origins: {origin!r} is not an origin like https://shop.example.com "
+                "(https, no path, no wildcard; http only for localhost)"
+            )
+    if config.customer_token_jwks_url and urlparse(config.customer_token_jwks_url).scheme != "https":
+        raise ValueError("customer_token_jwks_url must be an https:// URL")
+    # API Gateway caches authorizer results for at most an hour.
+    if not 0 <= config.authorizer_cache_seconds <= 3600:
+        raise ValueError("authorizer_cache_seconds must be between 0 and 3600")
+    if min(config.shopper_reserved_concurrency, config.ingest_reserved_concurrency) < 0:
+        raise ValueError("shopper_reserved_concurrency and ingest_reserved_concurrency must be 0 or more")
+    if config.ingest_reserved_concurrency == 1:
+        # The queue's event source is capped at the same number, and SQS event sources need at least 2.
+        raise ValueError("ingest_reserved_concurrency must be 0 or at least 2")
+    if config.waf_requests_per_ip_per_5_minutes < 100:
+        raise ValueError("waf_requests_per_ip_per_5_minutes must be at least 100")
+    for url in config.operator_callback_urls:
+        parsed = urlparse(url)
+        if parsed.scheme != "https" and parsed.hostname not in {"localhost", "127.0.0.1"}:
+            raise ValueError(f"operator_callback_urls: {url!r} must be https (http only for localhost)")
+    if not config.operator_callback_urls:
+        raise ValueError("operator_callback_urls needs at least one URL for operators to sign in")
     return config

@@ -1,11 +1,16 @@
-"""One Lambda function per spec entry, with its log group, role, grants, layers and queue triggers."""
+"""One Lambda function per spec entry, with its log group, role, grants, layers and queue triggers.
+
+Grants come from the spec only: tables by id, data-bucket keys by prefix (`Function.bucket_reads`/
+`bucket_writes`), the event bus, and for the authorizer its one secret. Reserved concurrency is given to the
+functions shoppers reach (and the authorizer in front of them) and to the functions fed by upstream drops.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -19,6 +24,7 @@ from shelfwise import settings
 
 from shelfwise_infra import spec
 from shelfwise_infra.config import StageConfig, log_retention
+from shelfwise_infra.identity import Identity
 from shelfwise_infra.layers import ARCHITECTURE, RUNTIME, Layers
 from shelfwise_infra.messaging import Messaging
 from shelfwise_infra.storage import Storage
@@ -56,6 +62,39 @@ def image_dockerfile(dockerfile: Path) -> str:
     return os.path.relpath(dockerfile, spec.REPO_ROOT)
 
 
+def api_functions() -> set[str]:
+    """Functions behind at least one API route: they answer browsers, so they learn the allowed origins."""
+    return {route.function for route in spec.ROUTES}
+
+
+def shopper_functions() -> set[str]:
+    """Functions a shopper's request reaches: those behind shopper routes and the authorizer in front."""
+    behind = {route.function for route in spec.ROUTES if route.access == "shopper"}
+    return behind | ({spec.AUTHORIZER_FUNCTION} if behind else set())
+
+
+def fed_by_upstream_drops(fn: spec.Function) -> bool:
+    return any(trigger.prefix == spec.INCOMING_PREFIX for trigger in fn.triggers)
+
+
+def reserved_concurrency(fn: spec.Function, config: StageConfig) -> int | None:
+    """Shopper-facing functions get a guaranteed share that a flood of ingest work cannot take, and a ceiling
+    that bounds what one abusive client costs; ingest is capped so a burst of drops cannot exhaust the
+    account's concurrency (or DynamoDB capacity) the API needs. 0 in the config means no reservation."""
+    if fn.name in shopper_functions():
+        reserved = config.shopper_reserved_concurrency
+    elif fed_by_upstream_drops(fn):
+        reserved = config.ingest_reserved_concurrency
+    else:
+        return None
+    return reserved or None
+
+
+def object_arn(bucket: s3.IBucket, key: str) -> str:
+    """A prefix ("curated/") covers every key under it; anything else is exactly one object."""
+    return bucket.arn_for_objects(f"{key}*" if key.endswith("/") else key)
+
+
 def construct_id(name: str) -> str:
     """`segments_api` -> `SegmentsApi`: spec names become readable CloudFormation logical ids."""
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
@@ -73,9 +112,11 @@ class Functions(Construct):
         storage: Storage,
         messaging: Messaging,
         layers: Layers,
+        identity: Identity,
     ) -> None:
         super().__init__(scope, construct_id_)
         self._config = config
+        self._identity = identity
         self._storage = storage
         self._messaging = messaging
         self._layers = layers
@@ -95,6 +136,11 @@ class Functions(Construct):
         env[spec.EVENT_BUS.env] = self._messaging.event_bus.event_bus_name
         env[settings.STAGE_ENV] = self._config.stage
         env.update(spec.powertools_environment(fn))
+        if fn.name in api_functions():
+            # Handlers answer with Access-Control-Allow-Origin only for these (empty: for no origin).
+            env[settings.CORS_ALLOWED_ORIGINS_ENV] = ",".join(self._config.cors_allowed_origins)
+        if fn.name == spec.AUTHORIZER_FUNCTION:
+            env.update(self._identity.authorizer_environment(self._config))
         return env
 
     def _function(self, fn: spec.Function) -> lambda_.Function:
@@ -125,6 +171,8 @@ class Functions(Construct):
         common = {
             "description": fn.description,
             "memory_size": fn.memory_mb,
+            "ephemeral_storage_size": Size.mebibytes(fn.ephemeral_storage_mb),
+            "reserved_concurrent_executions": reserved_concurrency(fn, self._config),
             "timeout": Duration.seconds(fn.timeout_seconds),
             "architecture": ARCHITECTURE,
             "environment": self.environment(fn),
@@ -159,25 +207,47 @@ class Functions(Construct):
         function = self.functions[fn.name]
         for resource_id, write in [*((r, False) for r in fn.reads), *((r, True) for r in fn.writes)]:
             if resource_id in self._storage.buckets:
-                self._grant_bucket(self.roles[fn.name], self._storage.buckets[resource_id], write=write)
-            elif write:
+                raise ValueError(
+                    f"function {fn.name!r} names bucket {resource_id!r} in reads/writes; declare the keys it "
+                    "touches in bucket_reads/bucket_writes instead"
+                )
+            if write:
                 self._table(fn, resource_id).grant_read_write_data(function)
             else:
                 self._table(fn, resource_id).grant_read_data(function)
+        self._grant_bucket(fn, self.roles[fn.name], self._storage.buckets[spec.DATA_BUCKET.id])
         if fn.publishes_events:
             self._messaging.event_bus.grant_put_events_to(function)
+        secret = self._identity.customer_token_secret
+        if fn.name == spec.AUTHORIZER_FUNCTION and secret is not None:
+            # Exactly the one action on exactly the one secret (Secret.grant_read adds DescribeSecret).
+            self.roles[fn.name].add_to_policy(
+                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+            )
 
     @staticmethod
-    def _grant_bucket(role: iam.Role, bucket: s3.Bucket, *, write: bool) -> None:
-        # Named actions instead of Bucket.grant_read/grant_read_write, whose wildcards (s3:GetObject*,
-        # s3:List*, s3:DeleteObject*, ...) also allow ACL, tagging and version operations nobody needs.
+    def _grant_bucket(fn: spec.Function, role: iam.Role, bucket: s3.Bucket) -> None:
+        # Named actions on the declared keys instead of Bucket.grant_read/grant_read_write, whose wildcards
+        # (s3:GetObject*, s3:List*, s3:DeleteObject*, ...) cover the whole bucket and ACL, tagging and version
+        # operations nobody needs. No function deletes: nothing gets s3:DeleteObject.
+        if not fn.bucket_reads and not fn.bucket_writes:
+            return
+        # Listing shows key names, not contents, and is what makes S3 answer a missing key with 404 rather
+        # than 403 (the code treats 404 as "not there yet"), so it is not narrowed by prefix.
         role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
-        object_actions = ["s3:GetObject"]
-        if write:
-            object_actions += ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-        role.add_to_policy(
-            iam.PolicyStatement(actions=object_actions, resources=[bucket.arn_for_objects("*")])
-        )
+        if fn.bucket_reads:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[object_arn(bucket, key) for key in fn.bucket_reads]
+                )
+            )
+        if fn.bucket_writes:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[object_arn(bucket, key) for key in fn.bucket_writes],
+                )
+            )
 
     def _table(self, fn: spec.Function, resource_id: str) -> dynamodb.Table:
         if resource_id not in self._storage.tables:
@@ -206,8 +276,14 @@ class Functions(Construct):
                 s3_notifications.SqsDestination(queue),
                 s3.NotificationKeyFilter(prefix=trigger.prefix),
             )
+        reserved = reserved_concurrency(fn, self._config)
         self.functions[fn.name].add_event_source(
             event_sources.SqsEventSource(
-                queue, batch_size=trigger.batch_size, report_batch_item_failures=True
+                queue,
+                batch_size=trigger.batch_size,
+                report_batch_item_failures=True,
+                # Pollers never start more invocations than the function may run: otherwise throttled
+                # messages count as failed receives and go to the dead-letter queue unprocessed.
+                max_concurrency=reserved,
             )
         )

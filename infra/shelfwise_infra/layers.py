@@ -1,10 +1,10 @@
 """Lambda layers: the domain library, AWS's Powertools layer and the pip-built dependency layers.
 
-The dependency layers (`layers/<name>/requirements.txt`) hold compiled wheels (numpy, pyarrow, onnxruntime)
-for the Lambda platform: Linux, arm64, CPython 3.12. `cdk deploy` (and a `cdk synth` that does not skip
-bundling) builds them with pip on this machine, which needs PyPI access and no Docker; when pip is missing it
-falls back to the SAM build image in Docker. Tests synthesize with bundling skipped
-(context `aws:cdk:bundling-stacks=[]`), so they stay offline and fast.
+The dependency layers (`layers/<name>/requirements.txt`) hold wheels (numpy, pyarrow, onnxruntime and
+cryptography are compiled) for the Lambda platform: Linux, arm64, CPython 3.12. `cdk deploy` (and a
+`cdk synth` that does not skip bundling) builds them with pip on this machine, which needs PyPI access and
+no Docker; when pip is missing it falls back to the SAM build image in Docker. Tests synthesize with bundling
+skipped (context `aws:cdk:bundling-stacks=[]`), so they stay offline and fast.
 
 Lambda allows 250 MB unzipped per function, layers included, so each dependency layer is trimmed of what a
 function never imports: test suites, C headers and Cython sources, Arrow Flight (RPC) and Arrow's native S3
@@ -27,7 +27,9 @@ from shelfwise_infra import spec
 from shelfwise_infra.config import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
 
 LAYERS_DIR = spec.REPO_ROOT / "layers"
-DEPENDENCY_LAYERS = ("data", "inference")
+# data: pyarrow, numpy; inference: onnxruntime, numpy; tokens: PyJWT + cryptography (compiled) for the
+# authorizer; pii: phonenumbers + python-stdnum (pure Python) for the chat function's redaction.
+DEPENDENCY_LAYERS = ("data", "inference", "tokens", "pii")
 ARCHITECTURE = lambda_.Architecture.ARM_64
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 # numpy >= 2.3 publishes aarch64 wheels only as manylinux_2_28; pip also accepts older manylinux tags for

@@ -2,19 +2,30 @@
 
 A function gets the Scheduled Event directly; a training job's or workflow's state machine gets it as the
 execution input (the workflow passes it to its plan step as `scheduled_event`).
+
+EventBridge retries a target it cannot deliver to (throttling, a missing permission, a function that is being
+updated) and then puts the event in the schedules' dead-letter queue, which has an alarm: a night without its
+forecast or training run is noticed instead of silently skipped.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from shelfwise_infra import spec
 from shelfwise_infra.functions import construct_id
+from shelfwise_infra.messaging import DEAD_LETTER_RETENTION
+
+# Delivery attempts after the first, and how long EventBridge keeps trying: a nightly run that starts hours
+# late collides with the next night's, so give up and dead-letter it for a person to decide.
+RETRY_ATTEMPTS = 4
+MAX_EVENT_AGE = Duration.hours(2)
 
 
 def rule_name(stage: str, schedule: spec.Schedule) -> str:
@@ -34,6 +45,18 @@ class Schedules(Construct):
     ) -> None:
         super().__init__(scope, construct_id_)
         self.rules: dict[str, events.Rule] = {}
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        delivery = {
+            "dead_letter_queue": self.dead_letter_queue,
+            "retry_attempts": RETRY_ATTEMPTS,
+            "max_event_age": MAX_EVENT_AGE,
+        }
         for schedule in spec.SCHEDULES:
             name = rule_name(stage, schedule)
             event = scheduled_event_input(name, schedule)
@@ -42,7 +65,7 @@ class Schedules(Construct):
             if target_type == "function":
                 if target_name not in functions:
                     raise ValueError(f"schedule {schedule.name!r} targets unknown function {target_name!r}")
-                target = targets.LambdaFunction(functions[target_name], event=event)
+                target = targets.LambdaFunction(functions[target_name], event=event, **delivery)
             else:
                 machines = training_jobs if target_type == "training_job" else workflows
                 if target_name not in machines:
@@ -50,7 +73,7 @@ class Schedules(Construct):
                         f"schedule {schedule.name!r} targets unknown {target_type.replace('_', ' ')} "
                         f"{target_name!r}"
                     )
-                target = targets.SfnStateMachine(machines[target_name], input=event)
+                target = targets.SfnStateMachine(machines[target_name], input=event, **delivery)
             self.rules[schedule.name] = events.Rule(
                 self,
                 construct_id(schedule.name),

@@ -90,14 +90,21 @@ class Function:
     description: str
     memory_mb: int = 512
     timeout_seconds: int = 30
-    layers: tuple[Literal["domain", "data", "inference"], ...] = ("domain",)
+    # /tmp size; Lambda gives 512 MB unless asked (up to 10240).
+    ephemeral_storage_mb: int = 512
+    layers: tuple[Literal["domain", "data", "inference", "tokens", "pii"], ...] = ("domain",)
     packaging: Literal["zip", "image"] = "zip"
     triggers: tuple[QueueTrigger, ...] = ()
-    # Ids of the buckets/tables the function reads, or reads and writes, and whether it publishes to the
-    # event bus. The CDK app grants exactly these; the local cloud does not enforce IAM, so keep them honest.
+    # Ids of the tables the function reads, or reads and writes, and whether it publishes to the event bus.
+    # The CDK app grants exactly these; the local cloud does not enforce IAM, so keep them honest.
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     publishes_events: bool = False
+    # Data-bucket keys the function reads (s3:GetObject) and writes (s3:PutObject; nothing deletes): a value
+    # ending in "/" is a prefix, anything else one exact key. Read what the code really reads, write only the
+    # function's own outputs; the CDK app grants exactly these (tests/infra/test_security.py).
+    bucket_reads: tuple[str, ...] = ()
+    bucket_writes: tuple[str, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -336,6 +343,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="Verifies customer and operator bearer tokens for the shopper routes.",
         memory_mb=256,
         timeout_seconds=5,
+        layers=("domain", "tokens"),
     ),
     Function(
         name="api",
@@ -347,25 +355,34 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="ingest",
         description="Validates files dropped under incoming/, lands curated Parquet and DynamoDB items.",
-        memory_mb=2048,
+        # Sized for the largest file the reader accepts (4 GiB of CSV, ~100M rows; shelfwise.ingest.reader):
+        # /tmp holds the downloaded file, its curated Parquet and the rejection report at once, so it gets
+        # Lambda's maximum; memory leaves room for the per-user activity fold, which grows with distinct users
+        # (615 MB peak at 1M rows, docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
+        memory_mb=4096,
+        ephemeral_storage_mb=10240,
         timeout_seconds=900,
         layers=("domain", "data"),
         triggers=(QueueTrigger(queue=INGEST_QUEUE.id, prefix=INCOMING_PREFIX),),
         writes=(
-            DATA_BUCKET.id,
             CATALOG_TABLE.id,
             USER_ACTIVITY_TABLE.id,
             IDEMPOTENCY_TABLE.id,
             INGEST_FILES_TABLE.id,
         ),
         publishes_events=True,
+        # The dropped file, the curated stock positions (to recompute the out-of-stock list), and its outputs.
+        bucket_reads=(INCOMING_PREFIX, CURATED_PREFIX),
+        bucket_writes=(CURATED_PREFIX, REJECTED_PREFIX, "serving/out-of-stock.json"),
     ),
     Function(
         name="ingest_api",
         description="Lists recently dropped files with their outcome and rejection report (operators).",
         memory_mb=256,
         timeout_seconds=10,
-        reads=(INGEST_FILES_TABLE.id, DATA_BUCKET.id),
+        reads=(INGEST_FILES_TABLE.id,),
+        # Pre-signed links to rejection reports are only as good as the signer's own s3:GetObject.
+        bucket_reads=(REJECTED_PREFIX,),
     ),
     Function(
         name="segments",
@@ -373,7 +390,9 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=1024,
         timeout_seconds=300,
         layers=("domain", "data"),
-        writes=(DATA_BUCKET.id, SEGMENTS_TABLE.id),
+        writes=(SEGMENTS_TABLE.id,),
+        bucket_reads=(f"{CURATED_PREFIX}interactions/", "segments/"),
+        bucket_writes=("segments/",),
     ),
     Function(
         name="segments_api",
@@ -389,8 +408,11 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_seconds=300,
         layers=("domain", "inference"),
         triggers=(QueueTrigger(queue=MODELS_QUEUE.id, prefix=MODELS_PREFIX, batch_size=1),),
-        writes=(DATA_BUCKET.id, MODELS_TABLE.id),
+        writes=(MODELS_TABLE.id,),
         publishes_events=True,
+        # Training archives under models/_jobs/ and uploaded versions in, unpacked versions out.
+        bucket_reads=(MODELS_PREFIX,),
+        bucket_writes=(MODELS_PREFIX,),
     ),
     Function(
         name="recommendations",
@@ -399,17 +421,21 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_seconds=10,
         layers=("domain", "inference"),
         reads=(MODELS_TABLE.id, CATALOG_TABLE.id),
-        writes=(DATA_BUCKET.id, USER_ACTIVITY_TABLE.id),
+        writes=(USER_ACTIVITY_TABLE.id,),
+        # Its own model, the out-of-stock list; storefront events land as files the ingest function takes.
+        bucket_reads=(f"{MODELS_PREFIX}recommender/", "serving/out-of-stock.json"),
+        bucket_writes=(f"{INCOMING_PREFIX}interactions/api/",),
     ),
     Function(
         name="chat",
         description="Chat triage: intent, sentiment, templated reply, escalation, PII redaction.",
         memory_mb=1024,
         timeout_seconds=10,
-        layers=("domain", "inference"),
-        reads=(DATA_BUCKET.id, MODELS_TABLE.id),
+        layers=("domain", "inference", "pii"),
+        reads=(MODELS_TABLE.id,),
         writes=(CHAT_SESSIONS_TABLE.id,),
         publishes_events=True,
+        bucket_reads=(f"{MODELS_PREFIX}chat/",),
     ),
     Function(
         name="forecast",
@@ -417,23 +443,19 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=3008,
         timeout_seconds=900,
         packaging="image",
-        writes=(DATA_BUCKET.id, FORECASTS_TABLE.id, PLANS_TABLE.id),
+        writes=(FORECASTS_TABLE.id, PLANS_TABLE.id),
         publishes_events=True,
+        # Curated sales, promotions and inventory, rows rejected from sales files; shard results, plans out.
+        bucket_reads=(CURATED_PREFIX, f"{REJECTED_PREFIX}sales/", FORECASTS_PREFIX),
+        bucket_writes=(FORECASTS_PREFIX, PLANS_PREFIX),
     ),
     Function(
         name="forecast_api",
         description="Serves demand forecasts, replenishment plans and their reports.",
         memory_mb=512,
         timeout_seconds=10,
-        reads=(DATA_BUCKET.id, FORECASTS_TABLE.id, PLANS_TABLE.id),
-    ),
-    Function(
-        name="reconcile",
-        description="Re-drives dropped files left without a manifest (a crashed or timed-out ingestion).",
-        memory_mb=256,
-        timeout_seconds=300,
-        # Lists incoming/ and the manifests; re-drives a file by copying it onto itself (a new ObjectCreated).
-        writes=(DATA_BUCKET.id,),
+        reads=(FORECASTS_TABLE.id, PLANS_TABLE.id),
+        bucket_reads=(FORECASTS_PREFIX, PLANS_PREFIX),
     ),
 )
 
@@ -482,14 +504,6 @@ ROUTES: tuple[Route, ...] = (
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
-    Schedule(
-        name="reconcile-ingest",
-        description="Re-drives dropped files with no manifest, older than the queue's visibility timeout.",
-        expression="rate(15 minutes)",
-        function="reconcile",
-        # Younger files may still have their own message in the queue (or in flight): leave them to it.
-        detail={"older_than_seconds": str(INGEST_QUEUE.visibility_timeout_seconds)},
-    ),
     Schedule(
         name="segment-customers",
         description="Nightly RFM scoring of every customer from the curated interactions.",

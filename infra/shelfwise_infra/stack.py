@@ -9,7 +9,9 @@ from shelfwise_infra import spec
 from shelfwise_infra.api import Api
 from shelfwise_infra.config import StageConfig
 from shelfwise_infra.functions import Functions
+from shelfwise_infra.identity import Identity
 from shelfwise_infra.layers import Layers
+from shelfwise_infra.log_groups import give_every_log_group_retention
 from shelfwise_infra.messaging import Messaging
 from shelfwise_infra.monitoring import Monitoring
 from shelfwise_infra.schedules import Schedules
@@ -29,6 +31,7 @@ class ShelfwiseStack(Stack):
         self.storage = Storage(self, "Storage")
         self.messaging = Messaging(self, "Messaging", event_archive_days=config.event_archive_days)
         self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
+        self.identity = Identity(self, "Identity", config=config)
         self.functions = Functions(
             self,
             "Functions",
@@ -36,8 +39,9 @@ class ShelfwiseStack(Stack):
             storage=self.storage,
             messaging=self.messaging,
             layers=self.layers,
+            identity=self.identity,
         )
-        self.api = Api(self, "Api", config=config, functions=self.functions.functions)
+        self.api = Api(self, "Api", config=config, functions=self.functions.functions, identity=self.identity)
         self.training_jobs = TrainingJobs(
             self, "TrainingJobs", config=config, bucket=self.storage.buckets[spec.DATA_BUCKET.id]
         )
@@ -53,7 +57,10 @@ class ShelfwiseStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dead_letter_queues=self.messaging.dead_letter_queues,
+            dead_letter_queues={
+                **self.messaging.dead_letter_queues,
+                "Schedules": self.schedules.dead_letter_queue,
+            },
             functions=self.functions.functions,
             state_machines={
                 **{f"train-{name}": machine for name, machine in self.training_jobs.state_machines.items()},
@@ -62,3 +69,5 @@ class ShelfwiseStack(Stack):
             rest_api=self.api.rest_api,
             alarm_email=config.alarm_email,
         )
+        # Last: CDK's own helper functions (bucket notifications, log retention) exist only by now.
+        give_every_log_group_retention(self, config)

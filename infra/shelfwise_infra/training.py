@@ -28,8 +28,9 @@ TIMESTAMP_SEPARATORS = "-:.TZ"
 # The state machine waits for the job; give it a little more than the job's own limit to report back.
 STATE_MACHINE_SLACK_SECONDS = 1800
 # SageMaker writes every training job's container output to this one log group.
+SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 SAGEMAKER_LOG_GROUP_ARN = (
-    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/TrainingJobs"
+    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}"
 )
 
 
@@ -70,6 +71,17 @@ class TrainingJobs(Construct):
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for job in spec.TRAINING_JOBS:
             self._job(job, config, bucket)
+        self.log_retention: logs.LogRetention | None = None
+        if spec.TRAINING_JOBS:
+            # SageMaker creates this one account-wide group itself (keeping logs forever), and it may exist
+            # already or be shared with another stage, so its retention is set by CDK's log-retention
+            # handler, which creates the group if missing and otherwise only sets the retention period.
+            self.log_retention = logs.LogRetention(
+                self,
+                "TrainingJobLogsRetention",
+                log_group_name=SAGEMAKER_LOG_GROUP,
+                retention=log_retention(config.log_retention_days),
+            )
 
     def _job(self, job: spec.TrainingJob, config: StageConfig, bucket: s3.Bucket) -> None:
         name = construct_id(job.name)
