@@ -177,6 +177,11 @@ def test_the_order_number_slot_never_takes_a_card_iban_or_phone_after_an_order_k
         assert extract_slots(text).order_number is None, text
 
 
+def test_a_plus_sign_does_not_turn_a_card_number_into_a_phone_number() -> None:
+    assert redact(f"card +{CARD} ok").text == "card +[CARD] ok"
+    assert redact("call +86 138 0013 8002 now").text == "call [PHONE] now"  # 13 digits, passes Luhn
+
+
 def test_phone_numbers_glued_to_letters_or_without_keyword_are_redacted() -> None:
     assert redact("call+4915112345678now").text == "call[PHONE]now"
     assert redact("please refund 4155552671 now").text == "please refund [PHONE] now"

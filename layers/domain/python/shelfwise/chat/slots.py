@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from shelfwise.chat.redact import EMAIL, PHONE, RedactionResult, redact
 
 _ORDER_NUMBER = re.compile(
-    r"(?:order|purchase|invoice|订单|单号)(?:\s*(?:number|no\.?|num|id|#|nr\.?|号|编号))?\s*(?:is|:|#|是|为)?\s*#?\s*"
+    r"(?:order|purchase|invoice|pedido|bestellung|bestellnummer|encomenda|commande|ordine|订单|单号)(?:\s*(?:number|no\.?|num|id|#|nr\.?|号|编号))?\s*(?:is|:|#|是|为)?\s*#?\s*"
     r"([A-Za-z]{0,4}[\-]?\d[\dA-Za-z\-]{3,24})",
     re.IGNORECASE,
 )
 _HASH_NUMBER = re.compile(r"(?<!\w)#\s?([A-Za-z]{0,4}\-?\d[\dA-Za-z\-]{3,24})")
 # Last resort: a long bare digit run that redaction left alone is most often an order number typed with a
 # misspelt keyword ("oder 113542617735902").
-_BARE_NUMBER = re.compile(r"(?<![\w.,$€£¥])(\d{6,20})(?![\w.,])")
+_BARE_NUMBER = re.compile(r"(?<![\w.,$€£¥])(\d{6,20})(?![\w,]|\.\d)")
 _TRACKING = re.compile(r"tracking(?:\s*(?:number|no\.?|id|code))?\s*(?:is|:|#)?\s*([A-Za-z0-9]{8,30})", re.I)
 _CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "CNY", "￥": "CNY", "元": "CNY", "₹": "INR"}
 _CURRENCY_CODES = r"USD|EUR|GBP|CNY|RMB|JPY|AUD|CAD|CHF|INR|BRL|dollars?|euros?|pounds?|yuan|块"
