@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import statistics
@@ -74,7 +73,7 @@ def worker_peak_rss_mb(parent_pid: int) -> float | None:
         if int(fields.get("PPid", "0").strip() or 0) != parent_pid:
             continue
         cmdline = (status.parent / "cmdline").read_bytes()
-        if b"multiprocessing" in cmdline and "VmHWM" in fields:
+        if b"spawn_main" in cmdline and "VmHWM" in fields:  # not multiprocessing's resource tracker
             return int(fields["VmHWM"].split()[0]) / 1024
     return None
 
@@ -118,13 +117,13 @@ def main(argv: list[str] | None = None) -> int:
 
             s3 = cloud.client("s3")
             key = "incoming/catalog/bomb.csv.gz"
-            etag = hashlib.md5(bomb.read_bytes(), usedforsecurity=False).hexdigest()
             from shelfwise import curated
             from shelfwise.ingest.pipeline import file_id_for
 
-            manifest_key = curated.manifest_key("catalog", file_id_for("shelfwise-data", key, etag))
-            s3.upload_file(str(bomb), "shelfwise-data", key)
+            # One PUT, as `shelfwise drop` does (a multipart upload would have another kind of ETag).
+            etag = s3.put_object(Bucket="shelfwise-data", Key=key, Body=bomb.read_bytes())["ETag"]
             dropped_at = time.monotonic()
+            manifest_key = curated.manifest_key("catalog", file_id_for("shelfwise-data", key, etag))
             during: list[float] = []
             manifest = None
             last_check = 0.0
