@@ -146,3 +146,17 @@ def test_a_gate_without_finite_metrics_is_refused(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text('{"evaluation": {}}')
     with pytest.raises(VersionInvalid, match='no "gate" object'):
         read_gate(tmp_path)
+
+
+def test_reported_gate_metrics_are_read_and_must_be_finite(tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text(
+        '{"gate": {"metrics": {"ndcg_at_10": 0.3}, "comparable_key": "k",'
+        ' "reported": {"catalog_coverage": 0.25}}}'
+    )
+    assert read_gate(tmp_path).reported == {"catalog_coverage": 0.25}
+    (tmp_path / "metrics.json").write_text(
+        '{"gate": {"metrics": {"ndcg_at_10": 0.3}, "comparable_key": "k",'
+        ' "reported": {"exposure_gini": Infinity}}}'
+    )
+    with pytest.raises(VersionInvalid, match="not a finite number"):
+        read_gate(tmp_path)

@@ -64,3 +64,29 @@ def test_configuration_comes_from_the_environment() -> None:
 def test_malformed_configuration_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         GateConfig.from_env({name: value})
+
+
+COVERAGE_FLOOR = {"SHELFWISE_GATE_FLOORS": '{"recommender": {"catalog_coverage": 0.2}}'}
+
+
+def test_a_coverage_floor_from_the_environment_rejects_a_narrow_model_like_an_accuracy_floor() -> None:
+    config = GateConfig.from_env(COVERAGE_FLOOR)
+    narrow = decide("recommender", RECOMMENDER, "recommender-v1", None, config, {"catalog_coverage": 0.12})
+    assert not narrow.promote
+    assert "catalog_coverage 0.1200 is below the floor 0.2" in narrow.reason
+    wide = decide("recommender", RECOMMENDER, "recommender-v1", None, config, {"catalog_coverage": 0.35})
+    assert wide.promote
+    # A version that does not measure coverage at all cannot pass a coverage floor.
+    missing = decide("recommender", RECOMMENDER, "recommender-v1", None, config)
+    assert not missing.promote and "catalog_coverage is missing" in missing.reason
+
+
+def test_reported_metrics_are_never_compared_with_the_version_in_service() -> None:
+    # The incumbent's recorded metrics include its reported ones; a much lower coverage or Gini (better)
+    # than the incumbent's is not a "drop" the gate rejects, only a floor can stop it.
+    previous = incumbent(catalog_coverage=0.40, exposure_gini=0.9)
+    reported = {"catalog_coverage": 0.25, "exposure_gini": 0.5}
+    decision = decide("recommender", RECOMMENDER, "recommender-v1", previous, GateConfig(), reported)
+    assert decision.promote and "catalog_coverage" not in decision.reason
+    floored = GateConfig.from_env({"SHELFWISE_GATE_FLOORS": '{"recommender": {"catalog_coverage": 0.3}}'})
+    assert not decide("recommender", RECOMMENDER, "recommender-v1", previous, floored, reported).promote

@@ -181,8 +181,26 @@ def test_training_job_writes_one_version_directory_that_fingerprints_every_file(
     assert gate["metrics"]["ndcg_lift_over_popularity"] > 1.0
     for name in ("map@10", "catalog_coverage", "novelty_bits", "mean_popularity_percentile"):
         assert name in metrics["evaluation"]["ease_vae"], name
+    # Coverage, exposure and diversity travel with the gate for the registry, and floors can apply to them.
+    reported = gate["reported"]
+    for name in (
+        "catalog_coverage",
+        "exposure_gini",
+        "intra_list_diversity",
+        "popularity_bias",
+        "category_max_exposure_vs_catalog",
+        "category_share_exposed",
+    ):
+        assert reported[name] == metrics["evaluation"]["ease_vae"][name], name
+    # The planted shop has one brand for every item, and the model reaches further into the catalog than
+    # popularity does.
+    assert reported["brand_share_exposed"] == 1.0
+    popularity = metrics["evaluation"]["popularity"]
+    assert reported["exposure_gini"] < popularity["exposure_gini"]
+    assert reported["popularity_bias"] < popularity["popularity_bias"]
     card = (result.model_dir / "model_card.md").read_text()
     assert "ease_vae" in card and "recommender-v1" in card
+    assert "## Exposure by brand and category" in card and "| cat0 |" in card and "| acme |" in card
     assert "[step" in capsys.readouterr().out
 
 

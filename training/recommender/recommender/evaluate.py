@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,8 @@ class Evaluation:
     model: str
     metrics: dict[str, float]
     train_seconds: float
+    # Each user's top-k item ids, kept for the exposure and diversity measurements.
+    recommendations: dict[object, list[object]] = field(default_factory=dict)
 
 
 def top_k_unseen(scores: np.ndarray, seen: sparse.csr_matrix, k: int) -> np.ndarray:
@@ -65,4 +67,6 @@ def evaluate_model(
         item_popularity=dict(zip(train.item_ids, user_share, strict=True)),
         n_catalog_items=train.n_items,
     )
-    return Evaluation(model=model.name, metrics=metrics, train_seconds=train_seconds)
+    return Evaluation(
+        model=model.name, metrics=metrics, train_seconds=train_seconds, recommendations=recommendations
+    )

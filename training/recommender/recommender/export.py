@@ -268,10 +268,46 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
     gate = metrics.get("gate", {})
     gate_values = ", ".join(f"{name} {value:.4f}" for name, value in gate.get("metrics", {}).items())
     lines += [f"Gate ({gate.get('comparable_key')}): {gate_values or 'none'}.", ""]
+    lines += _exposure_section(metrics.get("exposure") or {}, metrics.get("k"))
     ranker = metrics.get("ranker")
     if ranker:
         lines += ["## Ranking stage (FM re-ranker)", "", f"{ranker.get('reason', '')}.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _exposure_section(tables: dict[str, list[dict[str, Any]]], k: Any) -> list[str]:
+    """Per brand and per category: share of the served top-k slots against catalog and interaction shares."""
+    if not tables:
+        return []
+    lines = [
+        "## Exposure by brand and category (held-out users)",
+        "",
+        f"Share of the top-{k} recommendation slots over the evaluated users, against the group's share of "
+        "catalog items and of training interactions; a ratio above 1 means the group is shown more than its "
+        "share. Exposure Gini, intra-list diversity and popularity bias are in the table above.",
+        "",
+    ]
+    for group, rows in tables.items():
+        lines += [
+            f"| {group} | slot share | catalog share | interaction share | slots / catalog | "
+            "slots / interactions |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in rows:
+            cells = [
+                _share(row.get(name)) for name in ("slot_share", "catalog_share", "interaction_share")
+            ] + [_ratio(row.get(name)) for name in ("ratio_to_catalog", "ratio_to_interactions")]
+            lines.append(f"| {row['group']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _share(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, float | int) else ""
+
+
+def _ratio(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float | int) else "—"
 
 
 def _cell(value: Any) -> str:

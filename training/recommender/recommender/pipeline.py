@@ -16,6 +16,7 @@ from .config import TrainConfig
 from .data import InteractionMatrix, TrainingDataError, event_confidences, training_rows
 from .evaluate import evaluate_model, top_k_unseen
 from .export import ExportInputs, export_model, finalize_version, manifest_header
+from .fairness import beyond_accuracy
 from .models import Popularity, ServingFactors, build_model
 from .progress import Progress
 from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
@@ -28,6 +29,27 @@ MIN_USERS_FOR_EVALUATION = 20
 # The registry compares gate metrics only between versions that share this key.
 COMPARABLE_KEY = "recommender-v1"
 MAX_LIFT = 100.0
+# Exposure and diversity numbers the registry records next to the gate metrics (and `GET /v1/models` shows).
+# They are not compared between versions (a lower Gini is better, a higher nDCG is better; the bounded drop
+# assumes higher is better), but a floor can be set on any of them (e.g. catalog_coverage).
+REPORTED_METRICS = (
+    "catalog_coverage",
+    "exposure_gini",
+    "intra_list_diversity",
+    "mean_popularity_percentile",
+    "consumed_popularity_percentile",
+    "popularity_bias",
+    *(
+        f"{group}_{name}"
+        for group in ("category", "brand")
+        for name in (
+            "max_exposure_vs_catalog",
+            "max_exposure_vs_interactions",
+            "exposure_tv_vs_interactions",
+            "share_exposed",
+        )
+    ),
+)
 
 
 @dataclass
@@ -166,11 +188,21 @@ def holdout_evaluation(
     evaluation: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     retrieval = _model_from_config(config, train_matrix.n_items)
+    evaluated_users = test_pairs["user_id"].unique()
+
+    def fairness(lists: dict[object, list[object]]) -> Any:
+        return beyond_accuracy(
+            lists, evaluated_users, catalog, train_pairs, test_pairs["item_id"], train_matrix.item_ids, k
+        )
+
+    tables: dict[str, Any] = {}
     for kind in ("popularity", retrieval.name):
         model = Popularity() if kind == "popularity" else retrieval
         rows = _fit_rows(config, train_pairs, train_matrix) if model is retrieval else None
         result = evaluate_model(model, train_matrix, test_pairs, k, fit_rows=rows)
-        evaluation[kind] = result.metrics
+        measured = fairness(result.recommendations)
+        evaluation[kind] = {**result.metrics, **measured.metrics}
+        tables = measured.tables
         seconds[f"holdout_{kind}"] = round(result.train_seconds, 3)
         progress.step(
             f"hold-out {kind}: ndcg@{k}={result.metrics[f'ndcg@{k}']:.4f} "
@@ -197,7 +229,12 @@ def holdout_evaluation(
         ranker_report = ranker.report
         progress.step(f"ranking stage: {ranker_report['reason']}")
         if ranker.kept:
-            served = evaluation[f"{retrieval.name}+fm_ranker"] = ranker_report["reranked"]  # type: ignore[assignment]
+            measured = fairness(ranker.reranked_lists or {})
+            served = evaluation[f"{retrieval.name}+fm_ranker"] = {
+                **ranker_report["reranked"],  # type: ignore[dict-item]
+                **measured.metrics,
+            }
+            tables = measured.tables
     lift = ndcg_lift(served[f"ndcg@{k}"], evaluation["popularity"][f"ndcg@{k}"])
     return {
         "holdout": {
@@ -216,8 +253,11 @@ def holdout_evaluation(
                 "ndcg_lift_over_popularity": lift,
             },
             "comparable_key": COMPARABLE_KEY,
+            "reported": {name: served[name] for name in REPORTED_METRICS if name in served},
         },
         "ranker": ranker_report,
+        # Per brand / category exposure of the served lists; the model card prints it in full.
+        "exposure": tables,
     }, ranker
 
 

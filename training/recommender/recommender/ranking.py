@@ -287,6 +287,8 @@ class RankerOutcome:
     kept: bool
     report: dict[str, object]
     model: FactorizationMachine | None = None
+    # Each user's top-k after re-ranking, for the exposure and diversity measurements.
+    reranked_lists: dict[object, list[object]] | None = None
 
 
 def factor_scorer(model: object) -> ScoreFunction:
@@ -347,7 +349,7 @@ def evaluate_ranker(
         f"{verdict} (needs ≥{min_gain:.0%} nDCG and no recall loss)"
     )
     report = {**base, "kept": kept, "reason": reason, "retrieval": retrieval, "reranked": reranked}
-    return RankerOutcome(kept, report, model)
+    return RankerOutcome(kept, report, model, reranked_lists)
 
 
 def export_ranker(target: Path, model: FactorizationMachine, items: ItemContext, n_candidates: int) -> dict:

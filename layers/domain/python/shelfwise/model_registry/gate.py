@@ -8,6 +8,10 @@ its floors. Configuration comes from the environment:
 
 - `SHELFWISE_GATE_MAX_DROP`: largest allowed relative drop per gate metric (default 0.05, i.e. 5%);
 - `SHELFWISE_GATE_FLOORS`: JSON `{"<model_name>": {"<metric>": <minimum>}}`, merged over the defaults.
+
+A floor may name a gate metric or a reported one (the recommender reports `catalog_coverage`, exposure Gini,
+intra-list diversity, ...): `{"recommender": {"catalog_coverage": 0.2}}` rejects a version whose
+recommendations reach less than 20% of the catalog. Reported metrics are never compared with the incumbent.
 """
 
 from __future__ import annotations
@@ -78,10 +82,12 @@ def decide(
     comparable_key: str,
     incumbent: Incumbent | None,
     config: GateConfig,
+    reported: Mapping[str, float] | None = None,
 ) -> GateDecision:
     failures: list[str] = []
+    floored = {**(reported or {}), **metrics}
     for metric, minimum in sorted(config.floors.get(model_name, {}).items()):
-        value = metrics.get(metric)
+        value = floored.get(metric)
         if value is None:
             failures.append(f"{metric} is missing (floor {minimum:g})")
         elif value < minimum:

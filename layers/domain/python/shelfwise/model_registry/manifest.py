@@ -70,8 +70,11 @@ class Manifest(BaseModel):
 class Gate(BaseModel):
     metrics: dict[str, float]
     comparable_key: str = Field(min_length=1, max_length=256)
+    # Measured and recorded (coverage, exposure, diversity), open to floors, never compared between versions:
+    # the bounded drop reads "lower is worse", which does not hold for e.g. an exposure Gini.
+    reported: dict[str, float] = Field(default_factory=dict)
 
-    @field_validator("metrics")
+    @field_validator("metrics", "reported")
     @classmethod
     def _finite(cls, metrics: dict[str, float]) -> dict[str, float]:
         for name, value in metrics.items():

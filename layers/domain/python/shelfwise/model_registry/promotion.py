@@ -194,13 +194,14 @@ class Registrar:
             gate.comparable_key,
             _incumbent(incumbent) if incumbent and incumbent.version != manifest.version else None,
             self.gate,
+            gate.reported,
         )
         stamp = self._stamp()
         return candidate.model_copy(
             update={
                 "status": "promoted" if decision.promote else "rejected",
                 "reason": decision.reason,
-                "metrics": dict(gate.metrics),
+                "metrics": {**gate.reported, **gate.metrics},
                 "comparable_key": gate.comparable_key,
                 "promoted_at": stamp if decision.promote else None,
             }
