@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "chat": ["chat_benchmark.py"],
     "forecast-accuracy": ["forecast_accuracy.py", "--write-docs"],
     "forecast-speed": ["forecast_speed.py", "--write-docs"],
+    "crash-recovery": ["crash_recovery.py"],
 }
 
 

@@ -340,7 +340,7 @@ def run_files(state_dir: Path, log_dir: Path, files: list[DropFile], timeout: fl
         cloud.wait_for_manifests(len(files), timeout)
         return cloud.outcome(), time.monotonic() - started
     finally:
-        cloud.stop()
+        cloud.kill()  # the state dir is thrown away; a graceful stop would only cost time
 
 
 def run_trial(
@@ -370,7 +370,7 @@ def run_trial(
         recovery_seconds = time.monotonic() - restarted_at
         outcome = cloud.outcome()
     finally:
-        cloud.stop()
+        cloud.kill()
     return TrialResult(
         seed=seed,
         kill_after_seconds=kill_after,
