@@ -438,4 +438,29 @@ def _files_and_reports_markdown() -> list[str]:
         "spreadsheet runs it as a formula: a rejected quantity `-3` appears as `'-3`, `=HYPERLINK(...)` as "
         "`'=HYPERLINK(...)`. Remove that one leading `'` to get the value as it was in the file.",
         "",
+        "## After a crash",
+        "",
+        "Every object under `incoming/` ends with a manifest. An ingestion that dies mid-way (timeout, out "
+        "of memory, a killed process) leaves none, and the `reconcile-ingest` schedule (every 15 minutes) "
+        "re-drives each object without a manifest whose last write is older than the ingest queue's "
+        "visibility timeout: it copies the object onto itself, so S3 sends a new ObjectCreated event and the "
+        "file takes the path of a fresh upload. The copy records the file's first ETag in its metadata "
+        "(`x-amz-meta-shelfwise-first-etag`), so the file keeps its `file_id` and every output key: the "
+        "retry overwrites the curated parts and report a dead attempt left, it never adds rows beside them. "
+        "DynamoDB writes are idempotent (the catalog is overwritten by key; user activity is a set union of "
+        "events, ordered the same whatever the order files arrive in). An attempt that died holding an "
+        "`INPROGRESS` idempotency record does not block the retry: that record expires at the attempt's "
+        "function timeout, and the re-driven copy has a new ETag or version, hence a new idempotency key.",
+        "",
+        "A file is re-driven at most 3 times (`x-amz-meta-shelfwise-redrives`); one that a re-drive did not "
+        "land counts in the `FilesStillStuck` metric (alarmed, like `FilesRedriven`). Messages that failed 3 "
+        "times wait 14 days in the ingest dead-letter queue; after fixing the cause, move them back with "
+        "`aws sqs start-message-move-task --source-arn <dead-letter queue ARN>` (locally: `shelfwise "
+        "redrive`).",
+        "",
+        "The local cloud snapshots S3, DynamoDB and the dead-letter queues as one consistent moment. After a "
+        "`kill -9` it restores that moment and, before taking new work, releases the dead process's "
+        "`INPROGRESS` records, re-drives every object without a manifest and uploads again any drop-folder "
+        "file whose upload the snapshot missed.",
+        "",
     ]
