@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from shelfwise.recommend import diversify
 from shelfwise.recommend.artifacts import artifact_path, read_array, read_json, read_manifest
 from shelfwise.recommend.history_encoder import HistoryEncoder
 from shelfwise.recommend.ranker import Ranker
@@ -56,6 +57,7 @@ class Recommender:
         manifest: dict[str, Any],
         session: ort.InferenceSession,
         use_ranker: bool = True,
+        rerank: diversify.RerankConfig | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.manifest = manifest
@@ -100,12 +102,20 @@ class Recommender:
         # Optional second stage, shipped only when it beat retrieval alone on the training job's hold-out.
         ranker_spec = manifest.get("ranker")
         self._ranker = Ranker.load(self.model_dir, ranker_spec) if ranker_spec and use_ranker else None
+        # Optional re-ranking for category variety (diversify.py); the deployment's setting unless given.
+        self.rerank = diversify.configured() if rerank is None else rerank
         # The bias buffers are reused and patched per request, so requests on one instance take turns.
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: str | Path, use_ranker: bool = True) -> Recommender:
-        """Open a version directory; `use_ranker=False` serves retrieval only even if a ranker ships."""
+    def load(
+        cls,
+        model_dir: str | Path,
+        use_ranker: bool = True,
+        rerank: diversify.RerankConfig | None = None,
+    ) -> Recommender:
+        """Open a version directory; `use_ranker=False` serves retrieval only even if a ranker ships;
+        `rerank` overrides the deployment's `SHELFWISE_RECOMMEND_RERANK` setting."""
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
         options = ort.SessionOptions()
@@ -115,7 +125,7 @@ class Recommender:
         session = ort.InferenceSession(
             str(artifact_path(model_dir, manifest, "scorer")), options, providers=["CPUExecutionProvider"]
         )
-        return cls(model_dir, manifest, session, use_ranker)
+        return cls(model_dir, manifest, session, use_ranker, rerank)
 
     @property
     def n_items(self) -> int:
@@ -154,6 +164,8 @@ class Recommender:
         retrieval model's top candidates are re-ordered by it and `score` is the ranker's; `now` (epoch
         seconds, default the current time) is the moment its recency feature measures from. `unavailable`
         ids (out of stock) are never returned either; pass the same frozenset object between updates.
+        With re-ranking on (`self.rerank`), the k come from the top `pool` candidates chosen for category
+        variety; each keeps its model score, so scores need not descend.
         """
         if k <= 0:
             return []
@@ -166,15 +178,18 @@ class Recommender:
         query = self._query_from_history(indices, weights)
         if query is None:
             return self._popular_fallback(k, category, blocked, filtered=filtered)
+        wanted = max(k, self.rerank.pool) if self.rerank.enabled else k
         if self._ranker is None:
-            ranked = self._rank(query, self._scales, None, k, category, blocked, filtered)
+            ranked = self._rank(query, self._scales, None, wanted, category, blocked, filtered)
             retrieval_scores = [score for _, score in ranked]
         else:
             ranked, retrieval_scores = self._rerank(
-                query, k, category, blocked, indices, weights, now, filtered
+                query, wanted, category, blocked, indices, weights, now, filtered
             )
         if not ranked:
             return []
+        if self.rerank.enabled:
+            ranked, retrieval_scores = self._diversify(ranked, retrieval_scores, indices, weights, k)
         result_indices = np.array([index for index, _ in ranked])
         contributions = (np.asarray(self._user_side[indices]) * weights[:, None]) @ np.asarray(
             self._item_side[result_indices, : self._linear_dims]
@@ -188,6 +203,27 @@ class Recommender:
             )
             for (index, score), signal, source in zip(ranked, retrieval_scores, strongest, strict=True)
         ]
+
+    def _diversify(
+        self,
+        ranked: list[tuple[int, float]],
+        retrieval_scores: list[float],
+        history: np.ndarray,
+        weights: np.ndarray,
+        k: int,
+    ) -> tuple[list[tuple[int, float]], list[float]]:
+        """The k of `ranked` (best first) the configured re-ranker picks, with their retrieval scores."""
+        n_labels = len(self._category_names)
+        candidates = np.array([index for index, _ in ranked], dtype=np.int64)
+        positions = diversify.rerank(
+            self.rerank,
+            np.array([score for _, score in ranked], dtype=np.float64),
+            diversify.one_hot(self._item_category[candidates], n_labels),
+            diversify.one_hot(self._item_category[history], n_labels),
+            weights.astype(np.float64),
+            k,
+        )
+        return [ranked[p] for p in positions], [retrieval_scores[p] for p in positions]
 
     def _rerank(
         self,
