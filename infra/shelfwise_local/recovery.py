@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,15 +103,12 @@ def reupload_lost_drops(root: Path, s3: Any) -> list[str]:
             except ClientError as error:
                 if error.response["Error"]["Code"] not in {"404", "NoSuchKey", "NotFound"}:
                     raise
-            # upload_file names the object after the file; the landed copy may carry a redelivery prefix.
-            original = path if path.name == name else path.with_name(name)
-            if original != path:
+            # upload_file names the object after the file; the landed copy may carry a redelivery prefix, so
+            # it is uploaded through a link under its delivered name (the landed copies stay as they are).
+            with tempfile.TemporaryDirectory(dir=landed_dir, prefix=".reupload-") as aside:
+                original = Path(aside) / name
                 original.hardlink_to(path)
-            try:
                 uploaded.append(upload_file(s3, kind, original))
-            finally:
-                if original != path:
-                    original.unlink(missing_ok=True)
             log.warning("dropbox: %s was landed but its upload was lost in a crash; uploaded it again", path)
     return uploaded
 
