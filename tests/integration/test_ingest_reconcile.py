@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -261,3 +263,24 @@ def test_the_reconcile_function_reports_metrics_for_redriven_and_still_stuck_fil
     emf = next(document for document in documents if "_aws" in document)
     assert (emf["FilesRedriven"], emf["FilesStillStuck"]) == ([1.0], [0.0])
     assert app.handler({**event, "detail": {"older_than_seconds": "-1"}}, Context())["status"] == "rejected"
+
+
+def test_the_reconciler_runs_without_the_data_layer() -> None:
+    """In AWS the reconcile function ships with the domain layer only: no pyarrow."""
+    assert reconcile.MANIFESTS_PREFIX == curated.MANIFESTS_PREFIX
+    app_path = str(spec.function("reconcile").directory / "app.py")
+    code = (
+        "import sys, importlib.util\n"
+        "sys.modules['pyarrow'] = None  # any import of pyarrow now fails\n"
+        f"module_spec = importlib.util.spec_from_file_location('app', {app_path!r})\n"
+        "app = importlib.util.module_from_spec(module_spec)\n"
+        "sys.modules['app'] = app\n"
+        "module_spec.loader.exec_module(app)\n"
+    )
+    environment = {
+        **os.environ,
+        **spec.local_environment(spec.function("reconcile")),
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

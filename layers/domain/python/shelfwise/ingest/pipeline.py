@@ -8,7 +8,6 @@ object's `file_id`.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from shelfwise.ingest.reader import (
     FileRejected,
     TableFile,
 )
+from shelfwise.ingest.reconcile import file_id_for
 from shelfwise.ingest.report import (
     HEADER_FIELD,
     FileError,
@@ -64,10 +64,6 @@ class IngestTargets:
 class IngestOptions:
     block_size: int = DEFAULT_BLOCK_SIZE
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
-
-
-def file_id_for(bucket: str, key: str, etag: str) -> str:
-    return hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode()).hexdigest()[:24]
 
 
 def kind_of(key: str) -> str | None:

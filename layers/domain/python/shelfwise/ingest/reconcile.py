@@ -22,6 +22,7 @@ operator looks at it (see docs/contracts.md, "After a crash").
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,16 +30,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shelfwise import curated
 from shelfwise.aws import s3
 
+# pyarrow-free on purpose: the reconcile function ships with the domain layer only (no data layer), so this
+# module names the manifests' prefix itself instead of importing `shelfwise.curated` (checked by a test).
 INCOMING_PREFIX = "incoming/"
+MANIFESTS_PREFIX = "curated/_manifests/"
 # User metadata (x-amz-meta-...) a re-drive adds to the object; S3 lower-cases metadata names.
 FIRST_ETAG_METADATA = "shelfwise-first-etag"
 REDRIVES_METADATA = "shelfwise-redrives"
 MAX_REDRIVES = 3
 # CopyObject copies at most 5 GiB in one request; a larger object would need a multipart copy.
 MAX_COPY_BYTES = 5 * 1024**3
+
+
+def file_id_for(bucket: str, key: str, etag: str) -> str:
+    """A file's id: every output key of its ingestion (curated parts, report, manifest) derives from it."""
+    return hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode()).hexdigest()[:24]
 
 
 def first_etag(etag: str, metadata: dict[str, str] | None) -> str:
@@ -91,7 +99,7 @@ def manifested_file_ids(bucket: str, *, s3_client: s3.S3Client) -> set[str]:
     """The file ids that have a manifest (`curated/_manifests/<kind>/<file_id>.json`), from one listing."""
     return {
         key.rsplit("/", 1)[-1].removesuffix(".json")
-        for key in s3.list_keys(bucket, curated.MANIFESTS_PREFIX, s3_client=s3_client)
+        for key in s3.list_keys(bucket, MANIFESTS_PREFIX, s3_client=s3_client)
         if key.endswith(".json")
     }
 
@@ -103,18 +111,16 @@ def reconcile(
     s3_client: s3.S3Client | None = None,
     now: datetime | None = None,
     max_redrives: int | None = MAX_REDRIVES,
-    file_id_for: Callable[[str, str, str], str] | None = None,
+    file_id: Callable[[str, str, str], str] | None = None,
 ) -> Reconciliation:
     """Re-drive every object under `incoming/` without a manifest whose last write is older than `older_than`.
 
     `max_redrives=None` re-drives without a limit (the local cloud at start-up, where every unfinished file
     is known to be unfinished because the process that worked on it is gone).
     """
-    from shelfwise.ingest.pipeline import file_id_for as pipeline_file_id
-
     client = s3_client or s3.client()
     moment = now or datetime.now(UTC)
-    compute_id = file_id_for or pipeline_file_id
+    compute_id = file_id or file_id_for
     done = manifested_file_ids(bucket, s3_client=client)
     result = Reconciliation()
     for listed in _incoming(bucket, client):
