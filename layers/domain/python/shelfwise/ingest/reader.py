@@ -8,6 +8,10 @@ Line numbers follow the CSV file: the header is line 1 and the first data row is
 physical line it starts on, so quoted values with embedded newlines are counted correctly. Parquet rows are
 numbered the same way (row index + 2), so a file converted between the formats gives the same report.
 
+The file is anything that can be opened as a seekable binary stream: a local path, or a function that opens
+one (ingest passes ranged reads of the S3 object, so no copy of the file is ever made). Each pass over the
+file (format, header, the malformed-row check, the rows) opens it afresh; Parquet seeks, CSV reads forward.
+
 Fast path: pyarrow's streaming CSV reader (blocks of `block_size` bytes, vectorized). A file with rows that do
 not split into the header's number of columns takes the exact path instead: Python's csv module, which knows
 the physical line of every row and reports the malformed ones.
@@ -19,7 +23,8 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -41,6 +46,9 @@ PARQUET_BATCH_ROWS = 262_144
 EXACT_PATH_CHUNK_ROWS = 100_000
 _SNIFF_BYTES = 64 * 1024
 FIRST_DATA_LINE = 2
+
+# Opens the file for one pass; the caller closes what it returns.
+Opener = Callable[[], BinaryIO]
 
 
 class FileRejected(Exception):
@@ -83,8 +91,14 @@ class _LimitedStream(io.RawIOBase):
         return len(data)
 
 
-def detect_format(path: Path) -> FileFormat:
-    with path.open("rb") as handle:
+def opener_for(source: Path | Opener) -> Opener:
+    if isinstance(source, Path):
+        return lambda: source.open("rb")
+    return source
+
+
+def detect_format(source: Path | Opener) -> FileFormat:
+    with opener_for(source)() as handle:
         head = handle.read(4)
     if not head:
         raise FileRejected("empty_file", "the file is empty")
@@ -106,36 +120,42 @@ def normalize_header(names: list[str]) -> list[str]:
 
 
 class TableFile:
-    """A dropped file opened for reading: its header (`columns`) and its rows (`chunks()`)."""
+    """A dropped file opened for reading: its header (`columns`) and its rows (`chunks()`).
+
+    `source` is a local path or a function that opens the file (see the module's docstring).
+    """
 
     def __init__(
         self,
-        path: Path,
+        source: Path | Opener,
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,
         max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> None:
-        self.path = path
+        self.open = opener_for(source)
         self.block_size = block_size
         self.max_decompressed_bytes = max_decompressed_bytes
-        self.format: FileFormat = detect_format(path)
+        self.format: FileFormat = detect_format(self.open)
         self.columns: list[str] = (
             self._read_parquet_header() if self.format == "parquet" else self._read_csv_header()
         )
 
-    def _open_text_stream(self) -> io.BufferedReader:
-        raw = self.path.open("rb")
-        if self.format == "csv.gz":
+    @contextmanager
+    def _open_text_stream(self) -> Iterator[BinaryIO]:
+        with self.open() as raw:
+            if self.format != "csv.gz":
+                yield raw
+                return
             limited = _LimitedStream(gzip.GzipFile(fileobj=raw), self.max_decompressed_bytes)  # type: ignore[arg-type]
-            return io.BufferedReader(limited, buffer_size=1024 * 1024)
-        return raw
+            with io.BufferedReader(limited, buffer_size=1024 * 1024) as stream:
+                yield stream
 
     def _guarded(self, action: str) -> _Guard:
         return _Guard(action, self.max_decompressed_bytes)
 
     def _read_parquet_header(self) -> list[str]:
-        with self._guarded("read the Parquet file"):
-            schema = pq.read_schema(self.path)
+        with self._guarded("read the Parquet file"), self.open() as handle:
+            schema = pq.read_schema(handle)
         return normalize_header(list(schema.names))
 
     def _read_csv_header(self) -> list[str]:
@@ -254,8 +274,8 @@ class TableFile:
 
     def _parquet_chunks(self) -> Iterator[Chunk]:
         next_line = FIRST_DATA_LINE
-        with self._guarded("read the Parquet file"):
-            parquet = pq.ParquetFile(self.path)
+        with self._guarded("read the Parquet file"), self.open() as handle:
+            parquet = pq.ParquetFile(handle)
             for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
                 arrays = [_as_binary(column) for column in batch.columns]
                 table = pa.Table.from_arrays(arrays, names=self.columns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,10 +55,14 @@ def file_rejection(reason: str, *, field: str = FILE_FIELD, line: int = 0, value
 
 
 class RejectionReportWriter:
-    """Streams rejections into a local CSV so a file with millions of problems never sits in memory."""
+    """Streams rejections into a CSV so a file with millions of problems never sits in memory.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    `sink` is a local path or a writable binary file (ingest passes an upload that spools only a part of the
+    report locally at a time); the writer does not close it.
+    """
+
+    def __init__(self, sink: Path | BinaryIO) -> None:
+        self.sink = sink
         self.count = 0
         self._writer: pa_csv.CSVWriter | None = None
 
@@ -65,7 +70,8 @@ class RejectionReportWriter:
         if rejections.num_rows == 0:
             return
         if self._writer is None:
-            self._writer = pa_csv.CSVWriter(str(self.path), REJECTIONS_SCHEMA)
+            target = str(self.sink) if isinstance(self.sink, Path) else self.sink
+            self._writer = pa_csv.CSVWriter(target, REJECTIONS_SCHEMA)
         self._writer.write_table(make_safe(rejections))
         self.count += rejections.num_rows
 
