@@ -80,21 +80,33 @@ def rejection_report_key(kind: str, key: str, file_id: str) -> str:
 
 
 class _PartWriters:
-    """One Parquet writer per curated partition, spooled to local files and uploaded at the end."""
+    """One Parquet writer per curated partition, each streaming into a multipart upload of its part.
 
-    def __init__(self, kind: str, file_id: str, workdir: Path) -> None:
+    Only the part of each upload not yet sent sits in the scratch directory (`s3.SpooledUpload`), so scratch
+    space grows with the number of partitions, not with the file. Nothing is visible in the bucket until
+    `upload` completes them all; `abort` (a file rejected halfway) leaves curated data as it was.
+    """
+
+    def __init__(self, kind: str, file_id: str, bucket: str, workdir: Path, s3_client: s3.S3Client) -> None:
         self.kind = kind
         self.file_id = file_id
+        self.bucket = bucket
         self.workdir = workdir
-        self.writers: dict[str | None, tuple[pq.ParquetWriter, Path]] = {}
+        self.s3_client = s3_client
+        self.writers: dict[str | None, tuple[pq.ParquetWriter, s3.SpooledUpload]] = {}
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         for partition, part in self._split(table):
             if partition not in self.writers:
-                path = self.workdir / f"part-{len(self.writers)}.parquet"
-                self.writers[partition] = (pq.ParquetWriter(path, table.schema, compression="zstd"), path)
+                sink = s3.SpooledUpload(
+                    self.bucket,
+                    curated.part_key(self.kind, self.file_id, partition),
+                    self.workdir / f"part-{len(self.writers)}.parquet",
+                    s3_client=self.s3_client,
+                )
+                self.writers[partition] = (pq.ParquetWriter(sink, table.schema, compression="zstd"), sink)
             self.writers[partition][0].write_table(part)
 
     def _split(self, table: pa.Table) -> list[tuple[str | None, pa.Table]]:
@@ -113,14 +125,23 @@ class _PartWriters:
             start = end
         return parts
 
-    def upload(self, bucket: str, s3_client: s3.S3Client) -> list[str]:
+    def upload(self) -> list[str]:
         keys = []
-        for partition, (writer, path) in sorted(self.writers.items(), key=lambda entry: entry[0] or ""):
-            writer.close()
-            key = curated.part_key(self.kind, self.file_id, partition)
-            s3.upload_file(bucket, key, str(path), s3_client=s3_client)
-            keys.append(key)
+        try:
+            for partition, (writer, sink) in sorted(self.writers.items(), key=lambda entry: entry[0] or ""):
+                writer.close()  # writes the Parquet footer into the sink
+                sink.complete()
+                keys.append(sink.key)
+                del self.writers[partition]
+        except BaseException:
+            self.abort()  # the message is retried and rewrites every part under the same keys
+            raise
         return keys
+
+    def abort(self) -> None:
+        for _writer, sink in self.writers.values():
+            sink.abort()
+        self.writers = {}
 
 
 class _OnlineSink:
@@ -237,7 +258,14 @@ def ingest_object(
     }
     with tempfile.TemporaryDirectory(prefix="shelfwise-ingest-") as workdir_name:
         workdir = Path(workdir_name)
-        report = RejectionReportWriter(workdir / "rejections.csv")
+        report_sink = s3.SpooledUpload(
+            targets.data_bucket,
+            report_key,
+            workdir / "rejections.csv",
+            content_type="text/csv",
+            s3_client=s3_client,
+        )
+        report = RejectionReportWriter(report_sink)
         file_error: FileError | None = None
         if kind is None:
             file_error = FileError(
@@ -247,23 +275,24 @@ def ingest_object(
         elif failure is not None:
             file_error = failure
         else:
-            file_error = _ingest_rows(
-                source_bucket, key, kind, file_id, targets, workdir, report, manifest,
-                s3_client=s3_client, dynamo=dynamo or dynamodb.resource(), options=options, progress=progress,
-            )  # fmt: skip
+            try:
+                file_error = _ingest_rows(
+                    source_bucket, key, kind, file_id, targets, workdir, report, manifest,
+                    s3_client=s3_client, dynamo=dynamo or dynamodb.resource(), options=options,
+                    progress=progress,
+                )  # fmt: skip
+            except BaseException:
+                report_sink.abort()  # the message is retried; its report is rewritten from the start
+                raise
         if file_error is not None:
             report.write(file_rejection(file_error.reason, **_rejection_location(file_error)))
             manifest.update(rows_landed=0, curated_keys=[], file_error=file_error)
         manifest["problems_reported"] = report.count
         if report.close():
-            s3.upload_file(
-                targets.data_bucket,
-                report_key,
-                str(report.path),
-                content_type="text/csv",
-                s3_client=s3_client,
-            )
+            report_sink.complete()
             manifest["rejection_report_key"] = report_key
+        else:
+            report_sink.abort()
     manifest["status"] = status_for(manifest.get("rows_total", 0), manifest.get("rows_landed", 0), file_error)
     manifest["finished_at"] = clock()
     result = IngestManifest.model_validate(manifest)
@@ -306,12 +335,19 @@ def _ingest_rows(
         if progress:
             progress({"key": key, **update})
 
-    source = workdir / "source"
-    if s3.download_file(source_bucket, key, str(source), s3_client=s3_client) is None:
+    info = s3.head(source_bucket, key, s3_client=s3_client)
+    if info is None:
         return FileError(code="missing_object", reason="the object no longer exists")
+    # Read in place with ranged GETs: no copy of the file in scratch space, whatever its size. Reads are
+    # pinned to this version; if it is replaced meanwhile, s3.ObjectChanged propagates and the message is
+    # retried, reading the new version from the start.
+    source_info = info
+    parts = _PartWriters(kind, file_id, targets.data_bucket, workdir, s3_client)
     try:
         table_file = TableFile(
-            source, block_size=options.block_size, max_decompressed_bytes=options.max_decompressed_bytes
+            lambda: s3.open_object(source_bucket, source_info, s3_client=s3_client),
+            block_size=options.block_size,
+            max_decompressed_bytes=options.max_decompressed_bytes,
         )
         manifest["format"] = table_file.format
         header_problem = _header_problem(contract, table_file.columns)
@@ -320,7 +356,6 @@ def _ingest_rows(
         known = {spec.name for spec in contract.columns}
         if not contract.keep_extra_columns:
             manifest["ignored_columns"] = [name for name in table_file.columns if name not in known]
-        parts = _PartWriters(kind, file_id, workdir)
         online = _OnlineSink(kind, targets, dynamo, tell_progress)
         totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "blank_lines": 0}
         for number, chunk in enumerate(table_file.chunks(), start=1):
@@ -334,12 +369,17 @@ def _ingest_rows(
             totals["blank_lines"] += validated.blank_rows
             tell_progress({"chunk": number, **totals})
     except FileRejected as rejected:
+        parts.abort()
         return FileError(code=rejected.code, reason=rejected.reason)
     except MemoryError:
         # Nothing reached DynamoDB yet (the online sink buffers until `finish`); what was read is garbage now.
+        parts.abort()
         return FileError(code=MEMORY_LIMIT_CODE, reason=MEMORY_LIMIT_REASON)
+    except BaseException:
+        parts.abort()
+        raise
     manifest.update(totals)
-    manifest["curated_keys"] = parts.upload(targets.data_bucket, s3_client)
+    manifest["curated_keys"] = parts.upload()
     tell_progress({"phase": "files_written", **totals})
     online.finish()
     manifest["dynamodb_items_written"] = online.items_written
