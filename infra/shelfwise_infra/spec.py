@@ -355,12 +355,15 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="ingest",
         description="Validates files dropped under incoming/, lands curated Parquet and DynamoDB items.",
-        # Sized for the largest file the reader accepts (4 GiB of CSV, ~100M rows; shelfwise.ingest.reader):
-        # /tmp holds the downloaded file, its curated Parquet and the rejection report at once, so it gets
-        # Lambda's maximum; memory leaves room for the per-user activity fold, which grows with distinct users
-        # (615 MB peak at 1M rows, docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
+        # The dropped file is read in place from S3 (ranged GETs), never copied to /tmp. /tmp holds only what is
+        # being uploaded: per curated partition and for the rejection report, the multipart part in progress
+        # (under 8 MiB, shelfwise.aws.s3.DEFAULT_PART_BYTES). 3 GB covers a year of daily partitions at once;
+        # more partitions than that means smaller ones, and all of them together are the file's curated
+        # Parquet, well under 3 GB for the largest file the reader accepts (4 GiB of CSV). Memory leaves room
+        # for the per-user activity fold, which grows with distinct users (615 MB peak at 1M rows,
+        # docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
         memory_mb=4096,
-        ephemeral_storage_mb=10240,
+        ephemeral_storage_mb=3072,
         timeout_seconds=900,
         layers=("domain", "data"),
         triggers=(QueueTrigger(queue=INGEST_QUEUE.id, prefix=INCOMING_PREFIX),),

@@ -331,14 +331,19 @@ def test_shopper_functions_and_ingest_have_reserved_concurrency(synthesized: Syn
     )
 
 
-def test_ingest_scratch_space_holds_the_largest_accepted_file(synthesized: Synthesized) -> None:
+def test_ingest_scratch_space_holds_uploads_in_progress_not_the_file(synthesized: Synthesized) -> None:
+    from shelfwise.aws.s3 import DEFAULT_PART_BYTES
     from shelfwise.ingest.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
 
     ingest = spec.function("ingest")
     properties = synthesized.resource(synthesized.stack.functions.functions["ingest"])["Properties"]
     assert properties["EphemeralStorage"] == {"Size": ingest.ephemeral_storage_mb}
-    # The downloaded file plus its curated Parquet and rejection report, with room to spare.
-    assert ingest.ephemeral_storage_mb * 1024**2 >= 2 * DEFAULT_MAX_DECOMPRESSED_BYTES
+    scratch_bytes = ingest.ephemeral_storage_mb * 1024**2
+    # Ingest reads the file in place from S3; /tmp holds one multipart part in progress per curated partition
+    # and one for the rejection report: room for a year of daily partitions at once...
+    assert scratch_bytes >= (366 + 1) * DEFAULT_PART_BYTES
+    # ...and none for a copy of the file, which may be as large as the reader accepts.
+    assert scratch_bytes < DEFAULT_MAX_DECOMPRESSED_BYTES
     assert ingest.memory_mb >= 4096
 
 
