@@ -8,7 +8,7 @@ file is ingested in a fresh process pointed at it through `AWS_ENDPOINT_URL`, ru
 ingest process's own (`ru_maxrss`), not moto's copies of the objects and tables, and the generated files are
 streamed to disk by this parent process without touching the measured one.
 
-Wall time is split at the pipeline's `files_written` progress event: file work (download, read, validate,
+Wall time is split at the pipeline's `files_written` progress event: file work (reading from S3, validating,
 curated Parquet, rejection report, uploads) and then the DynamoDB phase (activity merge, BatchGetItem and
 BatchWriteItem calls). That phase measures moto, whose per-item cost is far above the real service's, so the
 time the same requests would take against AWS is estimated from their count at a stated latency and from the
@@ -331,7 +331,7 @@ def markdown(results: dict[str, Any], command: str, load: str) -> str:
         "runs. Peak RSS is that process's own (VmHWM, what `ru_maxrss` reports): Python, pyarrow "
         "and boto3 loaded, then the pipeline; moto's copies of objects and tables live in the "
         "server process and are not counted. Wall time is split where the pipeline reports "
-        "`files_written`: file work (download, read, validate, curated Parquet, rejection report, "
+        "`files_written`: file work (ranged reads from S3, validate, curated Parquet, rejection report, "
         "uploads), then the DynamoDB phase (activity merge, BatchGetItem, BatchWriteItem).",
         "",
         "| file | rows | landed | rejected | wall (s) | file work (s) | file work rows/s "
