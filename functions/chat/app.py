@@ -5,8 +5,6 @@ until one is promoted, the default model shipped beside this file answers. Raw m
 stored or published: logs carry the outcome and the message length only.
 """
 
-import base64
-import binascii
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -197,37 +195,12 @@ def _escalation_not_published(_: EscalationNotPublished) -> Any:
     )
 
 
-def _undecodable_body(event: dict[str, Any]) -> dict[str, Any] | None:
-    """400 for a base64 body that is not UTF-8 (binary uploads): nothing downstream can read it."""
-    if event.get("resource") != ROUTE or not event.get("isBase64Encoded") or not event.get("body"):
-        return None
-    try:
-        base64.b64decode(event["body"], validate=True).decode("utf-8")
-        return None
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    request_id = (event.get("requestContext") or {}).get("requestId")
-    response = error_response(
-        400,
-        "invalid_encoding",
-        "Request body is not UTF-8 text; send a JSON object encoded as UTF-8.",
-        [ErrorDetail(field="body", message="not valid UTF-8")],
-        request_id=request_id,
-    )
-    return {
-        "statusCode": response.status_code,
-        "multiValueHeaders": {"Content-Type": [response.headers.get("Content-Type", "application/json")]},
-        "body": response.body,
-        "isBase64Encoded": False,
-    }
-
-
 # log_event stays off whatever the environment says: the event body holds the customer's raw text.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = _undecodable_body(event) or app.resolve(event, context)
+    response = app.resolve(event, context)
     if 400 <= response["statusCode"] < 500:
         metrics.add_metric(name="ChatRequestRejected", unit=MetricUnit.Count, value=1)
     return response
