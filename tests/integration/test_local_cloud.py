@@ -425,3 +425,39 @@ def test_control_routes_need_the_operator_token_and_refuse_other_origins(cloud: 
     rebound = {**cloud.operator_headers(), "Host": "attacker.example:3000"}
     assert requests.get(status_url, headers=rebound, timeout=5).status_code == 403
     assert requests.get(status_url, headers=cloud.operator_headers(), timeout=5).status_code == 200
+
+
+def test_a_chat_session_cannot_be_read_or_hijacked_by_another_customer(cloud: RunningCloud) -> None:
+    url = f"{cloud.api_url}/v1/chat/messages"
+    victim = {
+        "session_id": "cust-1042",
+        "message_id": "1",
+        "text": "Hi, can you help me track order 98765432? My e-mail is jane.victim@example.com",
+    }
+    answer = requests.post(url, json=victim, headers=cloud.customer_headers("c-1042"), timeout=30)
+    assert answer.status_code == 200 and "98765432" in answer.json()["reply"]
+    for attempt in ({**victim, "text": "hello"}, victim):
+        stolen = requests.post(url, json=attempt, headers=cloud.customer_headers("c-6666"), timeout=30)
+        assert stolen.status_code == 403 and "98765432" not in stolen.text
+
+
+def test_card_numbers_and_ibans_never_reach_the_answer_or_the_sessions_table(cloud: RunningCloud) -> None:
+    secrets = ["4532015112830366", "4532.0151.1283.0366", "de89370400440532013000"]
+    url = f"{cloud.api_url}/v1/chat/messages"
+    headers = cloud.customer_headers("c-2001")
+    texts = [
+        f"please refund {secrets[0]} now",
+        f"my preferred card is {secrets[1]}, order 55443322",
+        f"send the refund to {secrets[2]} please",
+    ]
+    answers = []
+    for number, text in enumerate(texts):
+        body = {"session_id": "pii-http", "message_id": str(number), "text": text}
+        response = requests.post(url, json=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        assert not any(secret in response.text for secret in secrets), response.text
+        answers.append(response.json())
+    assert "55443322" in answers[1]["redacted_text"]  # an order number is not PII and stays
+    stored = cloud.client("dynamodb").scan(TableName="shelfwise-chat-sessions")["Items"]
+    dumped = json.dumps(stored)
+    assert stored and not any(secret in dumped or secret.upper() in dumped for secret in secrets)
