@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "ingest-isolation": ["ingest_isolation.py"],
     "recommender-quality": ["recommender_quality.py"],
     "recommender-latency": ["recommender_latency.py"],
+    "recommender-fairness": ["recommender_fairness.py"],
     "chat": ["chat_benchmark.py"],
     "forecast-accuracy": ["forecast_accuracy.py", "--write-docs"],
     "forecast-speed": ["forecast_speed.py", "--write-docs"],
