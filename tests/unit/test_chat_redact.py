@@ -194,3 +194,9 @@ def test_phone_numbers_glued_to_letters_or_without_keyword_are_redacted() -> Non
 def test_e_mail_addresses_with_rfc_5322_local_parts_and_punycode_domains_are_redacted() -> None:
     assert redact("mail a!b#c{d}~e@sub-1.example.xn--p1ai.").text == "mail [EMAIL]."
     assert redact("write to O'Brien+orders@Example.COM today").text == "write to [EMAIL] today"
+
+
+def test_the_e_mail_slot_does_not_give_a_short_address_away() -> None:
+    assert extract_slots("write to john.doe@example.com").email == "j***@example.com"
+    assert extract_slots("write to j@janeroe.example").email == "***@janeroe.example"
+    assert extract_slots("write to *@a.at").email == "***"  # "***@a.at" would contain the address

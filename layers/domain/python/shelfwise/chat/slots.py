@@ -67,7 +67,10 @@ class Slots:
 
 def mask_email(address: str) -> str:
     local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+    # The first character is shown only when it gives the address away neither alone ("j@x.com") nor
+    # together with the mask ("*@x.com" inside "***@x.com").
+    masked = f"{local[:1] if len(local) >= 3 else ''}***@{domain}"
+    return "***" if address.lower() in masked.lower() else masked
 
 
 def mask_phone(number: str) -> str:
