@@ -307,7 +307,8 @@ LOCAL_CUSTOMER_TOKEN_AUDIENCE = "shelfwise"
 LOCAL_OPERATOR_TOKEN_ISSUER = "shelfwise-local-operators"
 AUTHORIZER_FUNCTION = "authorizer"
 
-# One item per processed dropped file: its outcome, listed by `GET /v1/ingest/files` (shelfwise.ingest.outcomes).
+# One item per processed dropped file: its outcome, listed by `GET /v1/ingest/files`
+# (shelfwise.ingest.outcomes).
 INGEST_FILES_TABLE = Table(
     id="IngestFilesTable",
     local_name="shelfwise-ingest-files",
@@ -355,13 +356,13 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="ingest",
         description="Validates files dropped under incoming/, lands curated Parquet and DynamoDB items.",
-        # The dropped file is read in place from S3 (ranged GETs), never copied to /tmp. /tmp holds only what is
-        # being uploaded: per curated partition and for the rejection report, the multipart part in progress
-        # (under 8 MiB, shelfwise.aws.s3.DEFAULT_PART_BYTES). 3 GB covers a year of daily partitions at once;
-        # more partitions than that means smaller ones, and all of them together are the file's curated
-        # Parquet, well under 3 GB for the largest file the reader accepts (4 GiB of CSV). Memory leaves room
-        # for the per-user activity fold, which grows with distinct users (615 MB peak at 1M rows,
-        # docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
+        # The dropped file is read in place from S3 (ranged GETs), never copied to /tmp. /tmp holds only
+        # what is being uploaded: per curated partition and for the rejection report, the multipart part in
+        # progress (under 8 MiB, shelfwise.aws.s3.DEFAULT_PART_BYTES). 3 GB covers a year of daily
+        # partitions at once; more partitions than that means smaller ones, and all of them together are the
+        # file's curated Parquet, well under 3 GB for the largest file the reader accepts (4 GiB of CSV).
+        # Memory leaves room for the per-user activity fold, which grows with distinct users (615 MB peak at
+        # 1M rows, docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
         memory_mb=4096,
         ephemeral_storage_mb=3072,
         timeout_seconds=900,
@@ -460,6 +461,15 @@ FUNCTIONS: tuple[Function, ...] = (
         reads=(FORECASTS_TABLE.id, PLANS_TABLE.id),
         bucket_reads=(FORECASTS_PREFIX, PLANS_PREFIX),
     ),
+    Function(
+        name="reconcile",
+        description="Re-drives dropped files left without a manifest (a crashed or timed-out ingestion).",
+        memory_mb=256,
+        timeout_seconds=300,
+        # Lists incoming/ and the manifests; re-drives a file by copying it onto itself (a new ObjectCreated).
+        bucket_reads=(INCOMING_PREFIX, f"{CURATED_PREFIX}_manifests/"),
+        bucket_writes=(INCOMING_PREFIX,),
+    ),
 )
 
 TRAINING_JOBS: tuple[TrainingJob, ...] = (
@@ -507,6 +517,14 @@ ROUTES: tuple[Route, ...] = (
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(
+        name="reconcile-ingest",
+        description="Re-drives dropped files with no manifest, older than the queue's visibility timeout.",
+        expression="rate(15 minutes)",
+        function="reconcile",
+        # Younger files may still have their own message in the queue (or in flight): leave them to it.
+        detail={"older_than_seconds": str(INGEST_QUEUE.visibility_timeout_seconds)},
+    ),
     Schedule(
         name="segment-customers",
         description="Nightly RFM scoring of every customer from the curated interactions.",

@@ -7,6 +7,7 @@ shelfwise invoke FUNCTION EVENT.json
 shelfwise demo [--port 3000] [--seed 7] [--function-logs file|console] [--cors-origin URL]
 shelfwise openapi [--out PATH]
 shelfwise redrive
+shelfwise token customer CUSTOMER_ID | ops [--scope S]
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def _http_json(method: str, url: str, timeout: float = 5.0) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+def _http_json(method: str, url: str, timeout: float = 5.0, *, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(
+        url, method=method, data=b"" if method == "POST" else None, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -61,10 +65,19 @@ def running_cloud(state_dir: Path) -> dict[str, Any] | None:
     if description is None:
         return None
     try:
-        status, _ = _http_json("GET", f"{description['api_url']}/_local/status", timeout=3.0)
+        status, _ = _http_json(
+            "GET", f"{description['api_url']}/_local/status", timeout=3.0, token=operator_token(state_dir)
+        )
     except (urllib.error.URLError, OSError, KeyError):
         return None
     return description if status == 200 else None
+
+
+def operator_token(state_dir: Path) -> str:
+    """A short-lived operator token for the CLI's own calls to the local cloud's control routes."""
+    from shelfwise_local.tokens import issue_operator_token
+
+    return issue_operator_token(state_dir, ttl_seconds=3600)
 
 
 def _require_cloud(state_dir: Path) -> dict[str, Any]:
@@ -180,7 +193,8 @@ def command_run(args: argparse.Namespace) -> int:
         ) from None
     description = _require_cloud(args.state_dir)
     api_url = description["api_url"]
-    status, payload = _http_json("POST", f"{api_url}/_local/schedules/{args.schedule}/runs")
+    token = operator_token(args.state_dir)
+    status, payload = _http_json("POST", f"{api_url}/_local/schedules/{args.schedule}/runs", token=token)
     if status != 202:
         raise CommandError(f"the local cloud refused to start {args.schedule}: {json.dumps(payload)}")
     run_id = payload["run_id"]
@@ -189,7 +203,7 @@ def command_run(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     deadline = time.monotonic() + args.timeout
-    record = _follow_run(api_url, run_id, deadline)
+    record = _follow_run(api_url, run_id, deadline, token)
     if record is None:
         print(f"run {run_id} did not finish within {args.timeout:g} s", file=sys.stderr)
         return EXIT_FAILED
@@ -202,9 +216,9 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_run(api_url: str, run_id: str, deadline: float) -> dict[str, Any] | None:
+def _follow_run(api_url: str, run_id: str, deadline: float, token: str) -> dict[str, Any] | None:
     while time.monotonic() < deadline:
-        status, record = _http_json("GET", f"{api_url}/_local/runs/{run_id}")
+        status, record = _http_json("GET", f"{api_url}/_local/runs/{run_id}", token=token)
         if status == 200 and record.get("status") in {"succeeded", "failed"}:
             print(json.dumps(record, indent=2, default=str))
             return record
@@ -356,6 +370,30 @@ def command_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_token(args: argparse.Namespace) -> int:
+    from shelfwise_local.tokens import ALL_OPERATOR_SCOPES, DevKeys
+
+    keys = DevKeys.load_or_create(args.state_dir)
+    ttl_seconds = int(args.ttl_hours * 3600)
+    if ttl_seconds <= 0:
+        raise CommandError("--ttl-hours must be positive", EXIT_USAGE)
+    if args.audience == "customer":
+        if not args.subject:
+            raise CommandError(
+                "a customer token needs the customer id: shelfwise token customer C123", EXIT_USAGE
+            )
+        print(keys.customer_token(args.subject, ttl_seconds=ttl_seconds))
+        return 0
+    scopes = tuple(args.scope or ALL_OPERATOR_SCOPES)
+    unknown = sorted(set(scopes) - set(ALL_OPERATOR_SCOPES))
+    if unknown:
+        raise CommandError(
+            f"unknown scope {', '.join(unknown)}; known: {', '.join(ALL_OPERATOR_SCOPES)}", EXIT_USAGE
+        )
+    print(keys.operator_token(scopes, ttl_seconds=ttl_seconds))
+    return 0
+
+
 # -- argument parsing ------------------------------------------------------------------------------------
 
 
@@ -452,6 +490,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_function_logs(demo)
     _add_cors_origin(demo)
     demo.set_defaults(handler=command_demo)
+
+    token = commands.add_parser(
+        "token",
+        help="print a bearer token for the local cloud: a shopper's (customer ID) or an operator's (ops)",
+        description="Prints only the token, signed with the development keys in STATE_DIR/keys/. "
+        "Use it as `Authorization: Bearer <token>`.",
+    )
+    token.add_argument("audience", choices=("customer", "ops"))
+    token.add_argument("subject", nargs="?", help="the customer id (customer tokens only)")
+    token.add_argument(
+        "--scope",
+        action="append",
+        help="operator scope, repeatable (default: shelfwise/read, shelfwise/write and shelfwise/server)",
+    )
+    token.add_argument("--ttl-hours", type=float, default=168.0, help="validity (default: 168 hours)")
+    _add_state_dir(token)
+    token.set_defaults(handler=command_token)
 
     redrive = commands.add_parser(
         "redrive", help="move the dead-letter queues' messages back to their queues for another try"

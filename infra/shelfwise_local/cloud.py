@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from shelfwise_infra import spec
 
 from shelfwise_local import functions, recovery
+from shelfwise_local.authorization import LocalAuthorizers
 from shelfwise_local.dropbox import Dropbox
 from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
 from shelfwise_local.gateway import GatewayBackend, make_gateway
@@ -36,6 +37,7 @@ from shelfwise_local.snapshot import (
     restore_snapshot,
     take_snapshot,
 )
+from shelfwise_local.tokens import DevKeys, put_signing_keys
 from shelfwise_local.training import run_training_job
 from shelfwise_local.workflows import ShardWorker, invoke_shard_in_worker, process_pool, run_workflow
 
@@ -116,6 +118,8 @@ class LocalCloud:
             raise OSError(f"port {self.port} on {HOST} is in use; choose another with --port")
         self._start_moto()
         self.queues = create_all(with_notifications=False)
+        self.keys = DevKeys.load_or_create(self.state_dir)
+        put_signing_keys(boto3.client("secretsmanager"), self.keys)
         restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"), sqs=boto3.client("sqs"))
         if restored["objects"] or restored["items"]:
             log.info("restored %(objects)d objects and %(items)d items from the snapshot", restored)
@@ -364,6 +368,7 @@ class LocalCloud:
             get_run=self.run_log.get,
             status=self.status,
             known_schedules=lambda: [schedule.name for schedule in spec.SCHEDULES],
+            authorizers=LocalAuthorizers(self.keys, self.invoke),
         )
 
     def local_description(self) -> dict[str, Any]:
