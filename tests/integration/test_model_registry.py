@@ -130,6 +130,8 @@ def test_a_training_archive_is_unpacked_validated_and_promoted(cloud: Any, versi
     assert decided.training_job == "local-recommender-1"
     assert decided.artifact_uri == f"s3://{BUCKET}/models/recommender/{first.name}/"
     assert decided.metrics["ndcg_lift_over_popularity"] > 1.0
+    # Coverage and exposure are recorded next to the gate metrics, so GET /v1/models shows them.
+    assert 0 < decided.metrics["catalog_coverage"] <= 1 and "exposure_gini" in decided.metrics
     assert decided.comparable_key == "recommender-v1" and decided.promoted_at
     keys = {
         obj["Key"] for obj in cloud.list_objects_v2(Bucket=BUCKET, Prefix="models/recommender/")["Contents"]
