@@ -13,6 +13,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from shelfwise.aws import s3 as s3_adapter
+from shelfwise.ingest import reader
 from shelfwise.ingest.contracts import CONTRACTS
 from shelfwise.ingest.pipeline import IngestOptions, IngestTargets, ingest_object
 from shelfwise.ingest.reader import TableFile
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.integration
 BUCKET = "shelfwise-data"  # the bucket the shared `ingest_s3` fixture creates
 TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
 HEADER = "user_id,item_id,event_type,value,timestamp\n"
+COLUMNS = HEADER.strip().split(",")
 DAY = 86_400
 FIRST_DAY = 1_763_596_800  # 2025-11-20
 
@@ -67,9 +69,7 @@ def test_gzip_csv_and_parquet_land_the_same_rows_as_reading_a_local_copy(
     expected_rejected = sum(result.rows_rejected for result in results)
     as_text = pa_csv.read_csv(
         io.BytesIO(body),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(HEADER.split(","), pa.string()) | {"timestamp": pa.string()}
-        ),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())),
     )
     parquet = io.BytesIO()
     pq.write_table(as_text, parquet, row_group_size=7_000)
@@ -143,4 +143,36 @@ def test_a_file_replaced_while_it_is_read_fails_the_attempt_instead_of_landing_a
         )  # fmt: skip
     # Nothing landed and no manifest: the message is retried and reads the new version from the start.
     assert s3_adapter.list_keys(BUCKET, "curated/", s3_client=ingest_s3) == []
+    assert ingest_s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_file_rejected_halfway_lands_nothing_of_what_it_had_written(
+    ingest_s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Parquet file whose last row group is damaged: the first two are validated and written to their
+    # partitions (uploads in progress) before reading the third fails. One batch per row group here.
+    monkeypatch.setattr(reader, "PARQUET_BATCH_ROWS", 20_000)
+    rows = pa_csv.read_csv(
+        io.BytesIO(interactions_csv(60_000, days=3, bad_every=1_000)),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())),
+    )
+    buffer = io.BytesIO()
+    pq.write_table(rows, buffer, row_group_size=20_000)
+    damaged = bytearray(buffer.getvalue())
+    offset = pq.ParquetFile(io.BytesIO(damaged)).metadata.row_group(2).column(0).data_page_offset
+    damaged[offset : offset + 16] = b"\xff" * 16
+    key = "incoming/interactions/damaged.parquet"
+    ingest_s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(damaged))
+    chunks_written = []
+    manifest = ingest_object(
+        BUCKET, key, ingest_s3.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=ingest_s3,
+        progress=lambda update: chunks_written.append(update["chunk"]) if "chunk" in update else None,
+        options=IngestOptions(),
+    )  # fmt: skip
+    assert chunks_written == [1, 2]
+    assert manifest.status == "rejected" and manifest.file_error is not None
+    assert manifest.file_error.code == "unreadable"
+    assert manifest.curated_keys == []
+    curated = s3_adapter.list_keys(BUCKET, "curated/", s3_client=ingest_s3)
+    assert [key for key in curated if "_manifests" not in key] == []
     assert ingest_s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

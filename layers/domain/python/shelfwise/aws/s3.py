@@ -356,6 +356,7 @@ class SpooledUpload(io.RawIOBase):
         self._written = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._ended: str | None = None  # "completed" or "aborted"
 
     def writable(self) -> bool:
         return True
@@ -364,6 +365,11 @@ class SpooledUpload(io.RawIOBase):
         return self._written
 
     def write(self, data: Any) -> int:  # type: ignore[override]
+        if self._ended == "aborted":
+            # A writer closed after its upload was aborted (e.g. to release it) may still flush: drop that.
+            return len(memoryview(data))
+        if self._ended == "completed":
+            raise ValueError(f"s3://{self.bucket}/{self.key} is already complete; it cannot take more data")
         if self._spool is None:
             self._spool = open(self._spool_path, "w+b")  # noqa: SIM115 - lives until complete() or abort()
         written = self._spool.write(data)
@@ -394,6 +400,7 @@ class SpooledUpload(io.RawIOBase):
 
     def complete(self) -> None:
         """Makes the object visible with everything written so far."""
+        self._ended = "completed"
         try:
             if self._upload_id is None:
                 body: Any = b""
@@ -419,6 +426,7 @@ class SpooledUpload(io.RawIOBase):
 
     def abort(self) -> None:
         """Drops what was written; the object is left as it was (absent, or its previous version)."""
+        self._ended = "aborted"
         try:
             if self._upload_id is not None:
                 self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)

@@ -139,8 +139,9 @@ class _PartWriters:
         return keys
 
     def abort(self) -> None:
-        for _writer, sink in self.writers.values():
+        for writer, sink in self.writers.values():
             sink.abort()
+            writer.close()  # releases the writer; the footer it writes goes nowhere
         self.writers = {}
 
 
