@@ -247,3 +247,19 @@ def test_a_request_without_an_authorizer_verdict_is_refused(chat_cloud: ChatClou
     del event["requestContext"]["authorizer"]
     status, body = call(event)
     assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("session_id", "4532015112830366"),
+        ("session_id", "DE89370400440532013000"),
+        ("message_id", "+4915112345678"),
+        ("message_id", "192.168.10.20"),
+    ],
+)
+def test_ids_that_carry_personal_data_are_refused(chat_cloud: ChatCloud, field: str, value: str) -> None:
+    status, body = call(with_body({"text": "Where is my order?", field: value}))
+    assert status == 422 and body["error"]["details"][0]["field"] == f"body.{field}"
+    assert value not in json.dumps(body)
+    assert chat_cloud.session_item(value) is None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shelfwise.chat.redact import find_pii
 from shelfwise.chat.sessions import MESSAGE_ID_PATTERN, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN
 from shelfwise.chat.validation import MAX_MESSAGE_CHARS
 
@@ -39,6 +40,17 @@ class ChatMessageRequest(BaseModel):
         "with another text is a 409 `message_id_reused`. Without it, the same text sent again within 2 "
         "minutes of the session's last message counts as a retry.",
     )
+
+    @field_validator("session_id", "message_id")
+    @classmethod
+    def _no_personal_data_in_ids(cls, value: str | None) -> str | None:
+        # Ids are stored as keys, logged and published unredacted: a card or phone number typed into one
+        # would bypass redaction entirely, so ids that look like personal data are refused.
+        found = find_pii(value) if value is not None else []
+        if found:
+            kinds = ", ".join(sorted({redaction.kind for redaction in found}))
+            raise ValueError(f"must be an opaque id, not personal data (looks like: {kinds})")
+        return value
 
 
 class Sentiment(BaseModel):

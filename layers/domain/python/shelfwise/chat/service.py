@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
+import string
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -87,7 +88,8 @@ def fingerprint(message_id: str | None, redacted_text: str) -> str:
 
 
 def _new_session_id() -> str:
-    return f"s-{uuid.uuid4().hex}"
+    # Letters only: a run of random digits could look like a card or phone number, which ids may not be.
+    return "s-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(26))
 
 
 class ChatService:
