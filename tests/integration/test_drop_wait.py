@@ -105,7 +105,8 @@ def test_a_file_rejected_whole_exits_non_zero_and_says_why(
     result = drop_wait(cloud, workspace, "catalog", source)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "incoming/catalog/prices.csv: rejected whole — missing required column(s): item_id" in result.stdout
+    headline = "incoming/catalog/prices.csv: rejected whole — missing required column(s): item_id"
+    assert headline in result.stdout
     assert "the file" not in result.stdout.split("rejection report:")[0]
     assert "line 1, (header): missing required column(s): item_id" in result.stdout
     echoed = console_line(cloud, "file rejected: incoming/catalog/prices.csv")
