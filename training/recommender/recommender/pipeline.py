@@ -29,6 +29,9 @@ MIN_USERS_FOR_EVALUATION = 20
 # The registry compares gate metrics only between versions that share this key.
 COMPARABLE_KEY = "recommender-v1"
 MAX_LIFT = 100.0
+# The job warns when more than MOSTLY_DECAYED of the pairs weigh under LOW_WEIGHT (see weight_distribution).
+LOW_WEIGHT = 0.1
+MOSTLY_DECAYED = 0.5
 # Exposure and diversity numbers the registry records next to the gate metrics (and `GET /v1/models` shows).
 # They are not compared between versions (a lower Gini is better, a higher nDCG is better; the bounded drop
 # assumes higher is better), but a floor can be set on any of them (e.g. catalog_coverage).
@@ -118,6 +121,7 @@ def train(
     pairs = event_confidences(interactions, config.weighting)
     progress.step(f"weighted {len(interactions)} events into {len(pairs)} user-item pairs")
     metrics: dict[str, Any] = {"k": config.top_k, "pairs": len(pairs), "evaluation": {}, "train_seconds": {}}
+    metrics["weights"] = weight_distribution(pairs, config, progress)
     holdout, ranker = holdout_evaluation(pairs, catalog, config, progress)
     metrics.update(holdout)
 
@@ -138,7 +142,8 @@ def train(
         matrix=matrix,
         item_categories=categories,
         popularity=popularity,
-        weighting=config.weighting.to_dict(),
+        # Serving folds new events into a user's training history on this clock (the newest event trained on).
+        weighting={**config.weighting.to_dict(), "reference_time": float(pairs["timestamp"].max())},
         metrics=metrics,
         config=config.to_dict(),
         quantize=config.quantize,
@@ -158,6 +163,36 @@ def train(
         f"exact scoring on {metrics['scorer_recall_vs_exact']:.3f} of items"
     )
     return TrainResult(model_dir=model_dir, metrics=metrics)
+
+
+def weight_distribution(pairs: pd.DataFrame, config: TrainConfig, progress: Progress) -> dict[str, float]:
+    """Quantiles of the pairs' effective weights, and a warning when recency decay wipes most of them out.
+
+    With the default 120-day half-life, data spanning years (a catalog of old ratings) keeps only its last
+    months: the model then learns from a sliver of the history without saying so.
+    """
+    confidences = pairs["confidence"].to_numpy(dtype=np.float64)
+    low = float(np.mean(confidences < LOW_WEIGHT))
+    quantiles = np.quantile(confidences, (0.1, 0.5, 0.9))
+    spread = dict(zip(("p10", "p50", "p90"), (round(float(value), 6) for value in quantiles), strict=True))
+    report = {"share_below_0_1": round(low, 6), **spread}
+    progress.step(
+        f"effective weights: p10 {spread['p10']:.3g}, median {spread['p50']:.3g}, p90 {spread['p90']:.3g}; "
+        f"{low:.1%} of pairs below {LOW_WEIGHT:g}"
+    )
+    if low > MOSTLY_DECAYED:
+        progress.warn(
+            f"{low:.0%} of user-item pairs weigh less than {LOW_WEIGHT:g} after recency decay "
+            f"(half-life {config.weighting.half_life_days} days over "
+            f"{_span_days(pairs):.0f} days of data): most of the history barely counts. Set the "
+            "recommender's `half_life_days` hyperparameter to fit the data (0 turns decay off); see "
+            "docs/configuration.md."
+        )
+    return report
+
+
+def _span_days(pairs: pd.DataFrame) -> float:
+    return float(pairs["timestamp"].max() - pairs["timestamp"].min()) / 86_400.0
 
 
 def holdout_evaluation(

@@ -18,6 +18,11 @@ class Progress:
         elapsed = time.perf_counter() - self._started
         print(f"[step {self._step:02d} | {elapsed:7.2f}s] {message}", file=self._stream, flush=True)
 
+    def warn(self, message: str) -> None:
+        """A warning line (the log's `WARNING` filter finds it); it does not count as a step."""
+        elapsed = time.perf_counter() - self._started
+        print(f"[WARNING | {elapsed:7.2f}s] {message}", file=self._stream, flush=True)
+
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self._started

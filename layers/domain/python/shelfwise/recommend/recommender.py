@@ -147,6 +147,14 @@ class Recommender:
         indices, _ = self._history(user_id)
         return [str(self._item_ids[index]) for index in indices]
 
+    def training_history(self, user_id: str) -> list[tuple[str, float]]:
+        """`user_id`'s training history as (item_id, weight) pairs, weighted as the job weighted them."""
+        indices, weights = self._history(user_id)
+        return [
+            (str(self._item_ids[index]), float(weight))
+            for index, weight in zip(indices, weights, strict=True)
+        ]
+
     def recommend(
         self,
         user: str | Sequence[tuple[str, float]],

@@ -1,8 +1,9 @@
 """The recommendations API's logic: model in service + the user's live activity + fallbacks.
 
-- Personal: the user's recent events (user-activity table, updated by ingestion and `POST /v1/events`) are
-  weighted like the training job weighted them and folded into the model, so the next call reflects what the
-  user just did; a user with no recent activity but a training history is scored from that history; a user
+- Personal: a user the model was trained on is scored from their whole training history plus the recent
+  events (user-activity table, updated by ingestion and `POST /v1/events`) that are newer than it, weighted on
+  the training job's own clock, each counted once; so the next call reflects what the user just did without
+  losing the long-term profile. A user the model does not know is folded in from their recent events; a user
   with neither gets popular items ("popular right now (no history yet)" / "popular in <category>").
 - Items the user interacted with are excluded unless `include_seen`; `exclude` ids are always excluded, and
   so are items the latest stock files show as out of stock (`shelfwise.stock`) unless `in_stock` is off.
@@ -82,23 +83,36 @@ class RecommendationService:
         if not include_seen:
             # The live activity keeps only the newest events; older interactions are in the training history.
             blocked.update(model.training_items(user_id))
-        history = [
-            (item_id, weight)
-            for item_id, weight in model.weighting.item_weights(recent, self.now())
-            if model.knows_item(item_id)
-        ]
-        # Nothing recent the model knows: its own training history for the user, else popularity.
         results = model.recommend(
-            history or user_id,
+            self._query_history(model, user_id, recent),
             k=k,
             category=category,
             exclude=blocked,
             exclude_seen=not include_seen,
+            now=self.now(),
             unavailable=unavailable,
         )
         latest_type = {event.item_id: event.event_type for event in reversed(recent)}
         items = [_item(result, _reason(result.reason, latest_type, category)) for result in results]
         return RecommendationsResponse(user_id=user_id, model_version=served.version, items=items)
+
+    def _query_history(
+        self, model: Recommender, user_id: str, recent: list[RecentEvent]
+    ) -> str | list[tuple[str, float]]:
+        """What the model scores the user from: a user id means exactly their training history.
+
+        A user the model was trained on keeps that whole history, with only what is newer than (or missing
+        from) it folded in on the job's clock (`EventWeighting.profile`): ingestion writes every file's newest
+        events into the activity table, so most recent events are ones the model already learned from, and
+        scoring from the recent events alone would drop the long-term profile. A user the model does not know
+        is folded in from their recent events; with neither, the model answers with popular items.
+        """
+        training = model.training_history(user_id)
+        known = [event for event in recent if model.knows_item(event.item_id)]
+        # Ages are measured from the newest moment known rather than the wall clock: only the ratios between
+        # weights matter to the ranking, and weeks-old activity must not decay to zero in float32.
+        profile, changed = model.weighting.profile(training, known)
+        return profile if changed or not training else user_id
 
     def similar(
         self,
