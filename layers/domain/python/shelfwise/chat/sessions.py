@@ -8,9 +8,9 @@ instead of counting twice. The raw text of a message is never stored.
 Writes are conditional on the message count the writer read (optimistic locking): two messages of one
 session arriving at once cannot overwrite each other's update; the loser reads again and retries.
 
-A session belongs to the caller that started it: `owner` is a one-way hash of the caller's identity
-(`session_owner`), so the table never holds the customer id itself, and nobody else can read the session's
-answers or write into it.
+A session belongs to the caller that started it: `owner` is a SHA-256 hash of the caller's identity
+(`session_owner`) rather than the customer id, and nobody else can read the session's answers or write into
+it. The hash is unkeyed: guessable ids can be tested against it (docs/security.md).
 """
 
 from __future__ import annotations
