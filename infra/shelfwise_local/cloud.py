@@ -38,7 +38,7 @@ from shelfwise_local.snapshot import (
     take_snapshot,
 )
 from shelfwise_local.tokens import DevKeys, put_signing_keys
-from shelfwise_local.training import run_training_job
+from shelfwise_local.training import local_hyperparameters, run_training_job
 from shelfwise_local.workflows import ShardWorker, invoke_shard_in_worker, process_pool, run_workflow
 
 log = logging.getLogger("shelfwise.local")
@@ -195,6 +195,11 @@ class LocalCloud:
             )
         # After reconciling: a re-uploaded file is announced by its upload and needs no re-drive on top.
         recovery.reupload_lost_drops(self.dropbox.root, boto3.client("s3"))
+        announced = recovery.announce_unlogged_outcomes(boto3.client("s3"))
+        if announced:
+            log.warning(
+                "announced %d landed file(s) whose outcome was cut off: %s", len(announced), announced
+            )
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -255,6 +260,7 @@ class LocalCloud:
             bucket=spec.DATA_BUCKET.local_name,
             work_dir=self.training_work_dir,
             entrypoint=entrypoint,
+            hyperparameters=local_hyperparameters(self.state_dir, job),
         )
 
     def _worker_config(self, fn: spec.Function) -> WorkerConfig:

@@ -327,6 +327,10 @@ def differences(reference: Outcome, trial: Outcome) -> list[str]:
     duplicated = {file_id: count for file_id, count in trial.log_items.items() if count > 1}
     if duplicated:
         found.append(f"files announced more than once: {duplicated}")
+    manifested = {entry["file_id"] for entries in trial.manifests.values() for entry in entries}
+    unannounced = sorted(manifested - set(trial.log_items))
+    if unannounced:
+        found.append(f"files landed but never announced: {unannounced}")
     return found
 
 

@@ -13,6 +13,10 @@ pollers run:
 3. The `reconcile` function runs with no age threshold and no re-drive limit: every object under `incoming/`
    without a manifest is re-driven through the same S3 ObjectCreated -> queue -> ingest path as an upload.
 
+4. `announce_unlogged_outcomes`: a file whose manifest landed but whose outcome never reached the
+   ingested-files log (the process died between the two) is announced now: `FileIngested`/`FileRejected` on
+   the bus and its log item. In AWS the trigger message's redelivery does the same.
+
 `redrive_dead_letters` is `shelfwise redrive`: the dead-letter queue's messages back into their source queue
 (what `aws sqs start-message-move-task` does in AWS; moto does not implement that API).
 """
@@ -37,6 +41,7 @@ from shelfwise_local.resources import QueueInfo, schedule_rule_arn
 log = logging.getLogger("shelfwise.local")
 
 RECONCILE_SCHEDULE = "reconcile-ingest"
+MANIFESTS_PREFIX = f"{spec.CURATED_PREFIX}_manifests/"
 # `_landed_path` in dropbox.py names a second delivery of the same name `<stamp>-<counter>-<name>`.
 _REDELIVERED = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<counter>\d+)-(?P<name>.+)$")
 
@@ -111,6 +116,33 @@ def reupload_lost_drops(root: Path, s3: Any) -> list[str]:
                 uploaded.append(upload_file(s3, kind, original))
             log.warning("dropbox: %s was landed but its upload was lost in a crash; uploaded it again", path)
     return uploaded
+
+
+def announce_unlogged_outcomes(s3: Any) -> list[str]:
+    """Announce every manifest missing from the ingested-files log; returns the announced source keys."""
+    import json
+
+    from shelfwise.ingest import outcomes
+    from shelfwise.ingest.report import IngestManifest
+
+    bucket = spec.DATA_BUCKET.local_name
+    logged = outcomes.logged_file_ids(spec.INGEST_FILES_TABLE.local_name)
+    announced = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=MANIFESTS_PREFIX):
+        for entry in page.get("Contents", []):
+            manifest = IngestManifest.model_validate(
+                json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            )
+            if manifest.file_id in logged:
+                continue
+            outcomes.announce(
+                manifest,
+                data_bucket=bucket,
+                table_name=spec.INGEST_FILES_TABLE.local_name,
+                bus_name=spec.EVENT_BUS.local_name,
+            )
+            announced.append(manifest.source_key)
+    return announced
 
 
 def startup_reconcile_event() -> dict[str, Any]:

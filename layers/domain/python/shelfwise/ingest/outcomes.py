@@ -215,11 +215,29 @@ def announce(
     events_client: events.EventsClient | None = None,
     dynamo: dynamodb.DynamoResource | None = None,
 ) -> str:
-    """Log the file's outcome for operators, then tell the bus; returns the event's detail type."""
-    record(manifest, table_name, dynamo=dynamo)
+    """Tell the bus, then log the file's outcome for operators; returns the event's detail type.
+
+    In this order a logged outcome proves the event was published: a crash in between leaves a manifest with
+    no log item, which recovery announces again. Upstream systems may therefore see an event twice (at least
+    once delivery) and drop the repeat by `file_id`.
+    """
     detail_type, detail = outcome_event(manifest, data_bucket)
     events.publish(detail_type, detail, bus_name=bus_name, events_client=events_client)
+    record(manifest, table_name, dynamo=dynamo)
     return detail_type
+
+
+def logged_file_ids(table_name: str, *, dynamo: dynamodb.DynamoResource | None = None) -> set[str]:
+    """Every file whose outcome is in the log (within its retention)."""
+    table = dynamodb.table(table_name, dynamodb=dynamo)
+    found: set[str] = set()
+    scan: dict[str, Any] = {"ProjectionExpression": "file_id"}
+    while True:
+        page = table.scan(**scan)
+        found.update(str(item["file_id"]) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _from_item(item: Mapping[str, Any], presign: Callable[[str], str] | None) -> IngestedFile:
