@@ -421,7 +421,8 @@ def _files_and_reports_markdown() -> list[str]:
         "outside `incoming/<kind>/`).",
         "- Every processed file gets a manifest, `curated/_manifests/<kind>/<file_id>.json` (status "
         "`landed`, `partially_rejected`, `rejected` or `empty`, row counts, report key), a `FileIngested` or "
-        "`FileRejected` event on the platform bus, and a line in `GET /v1/ingest/files`.",
+        "`FileRejected` event on the platform bus (at least once: after a crash it can come twice, so "
+        "drop a repeat by `file_id`), and a line in `GET /v1/ingest/files`.",
         "",
         "## Rejection reports",
         "",
