@@ -341,7 +341,9 @@ def test_bodies_that_are_not_json_are_415_with_the_error_body(app, content_type:
     assert error["details"][0]["field"] == "header.content-type"
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=UTF-8", None])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=UTF-8", "Application/JSON", None]
+)
 def test_json_bodies_with_or_without_a_content_type_are_read(app, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else None
     payload = json.dumps({"events": [{"item_id": "i1", "quantity": 2}]})

@@ -203,7 +203,7 @@ class PlatformResolver(APIGatewayRestResolver):
         refusal = self.refuse_body(APIGatewayProxyEvent(dict(event)))
         if refusal is not None:
             return refusal
-        return super().resolve(event, context)
+        return super().resolve(_canonical_content_type(event), context)
 
     def request_id(self) -> str | None:
         return _request_id(self.current_event)
@@ -295,6 +295,20 @@ class PlatformResolver(APIGatewayRestResolver):
             # Powertools registers this schema on every app; it is only meaningful when a route returns it.
             schemas.pop("ResponseValidationError", None)
         return document
+
+
+def _canonical_content_type(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Media types are case-insensitive (RFC 9110); Powertools compares them as written, so a client sending
+    `Application/JSON` would get a 415. The accepted JSON type is passed on in lower case."""
+    headers = event.get("headers") or {}
+    name = next((key for key in headers if key.lower() == "content-type"), None)
+    if name is None or headers[name] == headers[name].lower() or not _is_json(headers[name]):
+        return event
+    canonical = headers[name].lower()
+    multi = dict(event.get("multiValueHeaders") or {})
+    for key in [key for key in multi if key.lower() == "content-type"]:
+        multi[key] = [canonical]
+    return {**event, "headers": {**headers, name: canonical}, "multiValueHeaders": multi or None}
 
 
 def _rule_pattern(rule: str) -> re.Pattern[str]:
