@@ -118,7 +118,7 @@ def run_demo(
         print("\nscheduled work (run now instead of waiting for the schedule):", flush=True)
         for name in DEMO_SCHEDULES:
             print(f"  {name:<18} {run_step(cloud, spec.schedule(name))}", flush=True)
-        _print_examples(cloud.api_url, files, cloud.keys)
+        print_examples(cloud.api_url, files, cloud.keys)
         print("\nserving until Ctrl-C", flush=True)
     except BaseException:
         cloud.stop()
@@ -199,7 +199,7 @@ def _location_of(files: dict[str, Path], sku: str) -> str | None:
         return next((row.get("location") for row in csv.DictReader(handle) if row.get("sku") == sku), None)
 
 
-def _print_examples(api: str, files: dict[str, Path], keys: DevKeys) -> None:
+def print_examples(api: str, files: dict[str, Path], keys: DevKeys) -> None:
     customer = _some_customer(files) or "<user_id>"
     item, sku, location = _some_item_and_sku(files)
     now = datetime.now(UTC)

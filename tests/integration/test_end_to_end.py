@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import re
+import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ import pytest
 import requests
 from shelfwise.ingest.activity import MAX_RECENT
 from shelfwise_local.demo import generate_shop
+from shelfwise_local.demo_run import print_examples
+from shelfwise_local.tokens import DevKeys
 from test_local_cloud import RunningCloud, run_cli, start_cloud, wait_for_manifest
 
 pytestmark = pytest.mark.integration
@@ -494,3 +497,37 @@ def test_chat_redacts_an_email_address(api: Api, chat_version: str) -> None:
     assert address not in body["redacted_text"]
     assert "[EMAIL]" in body["redacted_text"]
     assert address not in response.text
+
+
+# -- what a newcomer copies from the demo --------------------------------------------------------------------
+
+
+def test_the_demos_printed_curl_lines_answer_with_their_tokens(
+    cloud: RunningCloud,
+    shop: Shop,
+    recommender_version: str,
+    forecast_run: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_schedule(cloud, "segment-customers")
+    for name, value in {
+        "AWS_ENDPOINT_URL": cloud.aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    print_examples(cloud.api_url, shop.files, DevKeys.load_or_create(cloud.state_dir))
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    exports = [line for line in lines if line.startswith("export ")]
+    curls = [line for line in lines if line.startswith("curl ")]
+    assert len(exports) == 2 and len(curls) >= 10
+    for curl in curls:
+        # -f: an HTTP error fails the command; the report's `> report.html` is dropped.
+        checked = curl.replace("curl -s ", "curl -sSf -o /dev/null ", 1).split(" > ")[0]
+        result = subprocess.run(
+            ["bash", "-c", "\n".join([*exports, checked])], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"{curl}\n{result.stderr}"
