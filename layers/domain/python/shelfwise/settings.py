@@ -65,6 +65,7 @@ class Settings:
             stage=os.environ.get(STAGE_ENV, "local"),
         )
 
+
 # Credentials (docs/security.md). Customer tokens are verified against the retailer's key: a shared secret in
 # Secrets Manager (HS256) or the retailer's JWKS URL (RS256/ES256). Operator tokens come from the Cognito user
 # pool in AWS (JWKS); the local cloud signs both kinds with development keys kept in its state dir.
