@@ -30,6 +30,7 @@ log = logging.getLogger("shelfwise.local")
 # SageMaker keeps at most this much of the failure file as the job's FailureReason.
 MAX_FAILURE_CHARS = 1024
 MODEL_ARCHIVE = "output/model.tar.gz"
+HYPERPARAMETERS_DIR = "hyperparameters"
 
 
 class TrainingJobFailedError(RuntimeError):
@@ -66,6 +67,21 @@ class TrainingLayout:
         return self.root / "output" / "failure"
 
 
+def local_hyperparameters(state_dir: Path, job: spec.TrainingJob) -> dict[str, str]:
+    """The deployment's hyperparameters for `job` locally: `<state dir>/hyperparameters/<job>.json`.
+
+    A flat JSON object; values become strings as SageMaker passes them (the job validates names and values).
+    No file: no hyperparameters, the job's defaults.
+    """
+    path = state_dir / HYPERPARAMETERS_DIR / f"{job.name}.json"
+    if not path.is_file():
+        return {}
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(settings, dict) or any(isinstance(value, dict | list) for value in settings.values()):
+        raise ValueError(f"{path} must be a flat JSON object of hyperparameter names to values")
+    return {str(name): str(value) for name, value in settings.items()}
+
+
 def training_job_name(job: spec.TrainingJob, at: datetime, stage: str = "local") -> str:
     """`<stage>-<job>-<start time>`, the same shape the Step Functions state machine gives in AWS."""
     moment = at.astimezone(UTC)
@@ -73,7 +89,11 @@ def training_job_name(job: spec.TrainingJob, at: datetime, stage: str = "local")
 
 
 def sagemaker_environment(
-    job: spec.TrainingJob, job_name: str, layout: TrainingLayout, base: Mapping[str, str]
+    job: spec.TrainingJob,
+    job_name: str,
+    layout: TrainingLayout,
+    base: Mapping[str, str],
+    hyperparameters: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment SageMaker's training toolkit gives the container, on top of `base`."""
     channels = sorted(job.channels)
@@ -85,7 +105,7 @@ def sagemaker_environment(
         "input_data_config": {
             name: {"S3DistributionType": "FullyReplicated", "TrainingInputMode": "File"} for name in channels
         },
-        "hyperparameters": {},
+        "hyperparameters": dict(hyperparameters or {}),
         "current_host": "algo-1",
         "hosts": ["algo-1"],
         "num_cpus": os.cpu_count() or 1,
@@ -100,7 +120,7 @@ def sagemaker_environment(
             "SM_INPUT_DIR": str(layout.root / "input"),
             "SM_INPUT_CONFIG_DIR": str(layout.config),
             "SM_CHANNELS": json.dumps(channels),
-            "SM_HPS": "{}",
+            "SM_HPS": json.dumps(dict(hyperparameters or {})),
             "SM_CURRENT_HOST": "algo-1",
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SM_NUM_CPUS": str(training_env["num_cpus"]),
@@ -194,8 +214,11 @@ def run_training_job(
     at: datetime | None = None,
     entrypoint: Path | None = None,
     base_environment: Mapping[str, str] | None = None,
+    hyperparameters: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run one training job to completion; returns what the run record keeps about it.
+
+    `hyperparameters` go to `input/config/hyperparameters.json` as SageMaker writes them (strings).
 
     Raises TrainingJobFailedError (with the job's failure text) when the process exits non-zero.
     """
@@ -205,7 +228,12 @@ def run_training_job(
     for folder in (layout.input_data, layout.config, layout.model, layout.output_data):
         folder.mkdir(parents=True, exist_ok=True)
     script = entrypoint or job.entrypoint
-    environment = sagemaker_environment(job, job_name, layout, base_environment or os.environ)
+    environment = sagemaker_environment(
+        job, job_name, layout, base_environment or os.environ, hyperparameters
+    )
+    (layout.config / "hyperparameters.json").write_text(
+        json.dumps(dict(hyperparameters or {}), indent=2), encoding="utf-8"
+    )
     try:
         counts = download_channels(s3, bucket, job, layout)
         log.info(
@@ -236,6 +264,7 @@ def run_training_job(
         "training_job": job.name,
         "training_job_name": job_name,
         "channels": counts,
+        "hyperparameters": dict(hyperparameters or {}),
         "model_archive": f"s3://{bucket}/{key}",
         "model_files": members,
     }

@@ -4,6 +4,8 @@ Inputs:  $SM_CHANNEL_INTERACTIONS (default /opt/ml/input/data/interactions) — 
          $SM_CHANNEL_CATALOG      (default /opt/ml/input/data/catalog)      — catalog as Parquet/CSV, optional
 Output:  $SM_MODEL_DIR            (default /opt/ml/model) — one <version>/ directory (manifest, ONNX, ...)
 Failure: /opt/ml/output/failure (or $SM_OUTPUT_FAILURE) gets a one-paragraph reason; the exit code is 1.
+Settings: $SM_INPUT_CONFIG_DIR/hyperparameters.json (default /opt/ml/input/config), the deployment's
+         hyperparameters (recommender/hyperparameters.py); they replace the defaults below.
 Flags override every path and hyper-parameter for local runs: `python training/recommender/train.py --help`.
 """
 
@@ -25,6 +27,7 @@ if _DOMAIN.is_dir():
 
 from recommender.config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig  # noqa: E402
 from recommender.data import TrainingDataError  # noqa: E402
+from recommender.hyperparameters import Hyperparameters, read_hyperparameters  # noqa: E402
 from recommender.io import read_channel  # noqa: E402
 from recommender.pipeline import SERVABLE_MODELS, train  # noqa: E402
 from recommender.progress import Progress  # noqa: E402
@@ -32,7 +35,8 @@ from recommender.progress import Progress  # noqa: E402
 DEFAULT_FAILURE_FILE = "/opt/ml/output/failure"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, settings: Hyperparameters | None = None) -> argparse.Namespace:
+    """Flags over the deployment's hyperparameters (`settings`) over the job's defaults."""
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description="Train the shelfwise recommender and export it as ONNX.")
     # SageMaker runs training images as `<image> train`.
@@ -102,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for event_type, weight in DEFAULT_EVENT_WEIGHTS.items():
         parser.add_argument(f"--weight-{event_type}", type=float, default=weight)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    if settings is not None:
+        parser.set_defaults(**settings.as_defaults())
     return parser.parse_args(argv)
 
 
@@ -130,10 +136,22 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        settings = read_hyperparameters()
+    except ValueError as error:
+        failure = parse_args(argv).failure_file
+        _write_failure(failure, f"ValueError: {error}")
+        print(f"training failed: {error}", file=sys.stderr)
+        return 1
+    args = parse_args(argv, settings)
     progress = Progress()
     try:
         config = config_from_args(args)
+        progress.step(
+            f"hyperparameters: half_life_days={config.weighting.half_life_days}, "
+            f"event_weights={config.weighting.event_weights}, l2={config.l2:g}, rank={config.rank}, "
+            f"ranker={config.ranker} (deployment settings: {settings.as_defaults() or 'none'})"
+        )
         progress.step(f"reading interactions from {args.interactions} and catalog from {args.catalog}")
         interactions = read_channel(args.interactions, required=True)
         catalog = read_channel(args.catalog, required=False)

@@ -1,0 +1,63 @@
+"""The deployment's hyperparameters for the job: SageMaker's `/opt/ml/input/config/hyperparameters.json`.
+
+SageMaker writes the training job's `HyperParameters` there as a JSON object of strings (locally the same file
+comes from `<state dir>/hyperparameters/recommender.json`; see docs/configuration.md). They replace the
+job's defaults; command-line flags still win over them. An unknown name or a bad value fails the job with the
+reason, rather than training silently with defaults the operator meant to change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_DIR = "/opt/ml/input/config"
+
+
+class Hyperparameters(BaseModel):
+    """What a deployment may set; each maps to the train.py flag of the same name (`_` for `-`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Recency half-life of an event's weight in days; 0 turns decay off (data whose age says nothing).
+    half_life_days: float | None = Field(default=None, ge=0)
+    weight_view: float | None = Field(default=None, ge=0)
+    weight_cart: float | None = Field(default=None, ge=0)
+    weight_purchase: float | None = Field(default=None, ge=0)
+    weight_rating: float | None = Field(default=None, ge=0)
+    l2: float | None = Field(default=None, gt=0)
+    rank: int | None = Field(default=None, ge=1)
+    ranker: Literal["auto", "off"] | None = None
+    seed: int | None = None
+
+    def as_defaults(self) -> dict[str, Any]:
+        """The values that were set, keyed by argparse destination."""
+        return self.model_dump(exclude_none=True)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SM_INPUT_CONFIG_DIR", DEFAULT_CONFIG_DIR)) / "hyperparameters.json"
+
+
+def read_hyperparameters(path: Path | None = None) -> Hyperparameters:
+    """The file's hyperparameters (none when there is no file); ValueError naming the problem otherwise."""
+    path = path or config_path()
+    if not path.is_file():
+        return Hyperparameters()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold a JSON object of hyperparameters")
+    try:
+        return Hyperparameters.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+        )
+        raise ValueError(f"invalid hyperparameters in {path}: {problems}") from error
