@@ -10,7 +10,7 @@ Without `account`/`region` the stack is environment-agnostic, so `cdk synth` wor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -65,6 +65,9 @@ class StageConfig:
     # Prefix of the user pool's sign-in domain (<prefix>.auth.<region>.amazoncognito.com); unset:
     # shelfwise-<stage>-<account id>, unique per account and stage.
     cognito_domain_prefix: str | None = None
+    # Hyperparameters per training job (job name -> {name: value}), passed to SageMaker as the job's
+    # HyperParameters; each job validates its own (training/recommender/recommender/hyperparameters.py).
+    training_hyperparameters: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:
@@ -133,7 +136,25 @@ class StageConfig:
             ),
             operator_callback_urls=texts("operator_callback_urls", defaults.operator_callback_urls),
             cognito_domain_prefix=text("cognito_domain_prefix", None),
+            training_hyperparameters=_training_hyperparameters(
+                node.try_get_context("training_hyperparameters")
+            ),
         )
+
+
+def _training_hyperparameters(value: Any) -> dict[str, dict[str, str]]:
+    """`{"recommender": {"half_life_days": 0}}` as a JSON object in cdk.json or a JSON string with `-c`."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict) or not all(isinstance(settings, dict) for settings in value.values()):
+        raise ValueError(
+            "CDK context 'training_hyperparameters' must map a training job's name to an object of "
+            f"hyperparameters, got {value!r}"
+        )
+    # SageMaker takes hyperparameters as strings.
+    return {str(job): {str(k): str(v) for k, v in settings.items()} for job, settings in value.items()}
 
 
 # CloudWatch Logs accepts only these retention periods (days -> aws_logs.RetentionDays member).

@@ -131,6 +131,7 @@ class TrainingJobs(Construct):
             ),
             stopping_condition=tasks.StoppingCondition(max_runtime=Duration.seconds(job.max_runtime_seconds)),
             environment={"SHELFWISE_STAGE": config.stage, "SHELFWISE_TRAINING_JOB": job.name},
+            hyperparameters=config.training_hyperparameters.get(job.name) or None,
         )
         log_group = logs.LogGroup(
             self,

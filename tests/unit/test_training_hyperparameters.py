@@ -128,3 +128,19 @@ def test_the_local_cloud_passes_the_state_dirs_settings_as_sagemaker_does(tmp_pa
     (state / "hyperparameters" / "toy.json").write_text(json.dumps({"nested": {"no": 1}}))
     with pytest.raises(ValueError, match="flat JSON object"):
         local_hyperparameters(state, JOB)
+
+
+class Context(dict):
+    def try_get_context(self, key: str) -> object:
+        return self.get(key)
+
+
+def test_a_deployment_sets_a_jobs_hyperparameters_in_cdk_context() -> None:
+    from shelfwise_infra.config import StageConfig
+
+    given = Context(training_hyperparameters='{"recommender": {"half_life_days": 0, "ranker": "off"}}')
+    config = StageConfig.from_context(given)
+    assert config.training_hyperparameters == {"recommender": {"half_life_days": "0", "ranker": "off"}}
+    assert StageConfig.from_context(Context()).training_hyperparameters == {}
+    with pytest.raises(ValueError, match="training_hyperparameters"):
+        StageConfig.from_context(Context(training_hyperparameters='{"recommender": 3}'))
