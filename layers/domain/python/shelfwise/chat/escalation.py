@@ -1,10 +1,11 @@
 """Escalation to a human: rules over the current message and the conversation so far.
 
 The session state is a plain dataclass passed in and handed back updated; where it is stored is the caller's
-business. Priorities: P1 (now) when a negative message is a complaint or a request for a person, or the
-conversation has stayed negative; P2 for a complaint, a request for a person, or one strongly negative
-message; P3 when the classifier is unsure what the customer wants, so a person should read it but nothing is
-burning.
+business. Priorities: P1 (now) when a negative message is a complaint or a request for a person, when the
+customer threatens legal action or reports fraud or a chargeback (money and liability at stake, whatever the
+tone), or the conversation has stayed negative; P2 for a complaint, a request for a person, or one strongly
+negative message; P3 when the classifier is unsure what the customer wants, so a person should read it but
+nothing is burning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ REASON_NEGATIVE_SESSION = "negative_session"
 @dataclass(frozen=True)
 class EscalationPolicy:
     escalate_intents: frozenset[str] = frozenset({"complaint", "contact_human_agent"})
+    # Always P1 when confident: a chargeback or a lawsuit costs more than any wait a person could save.
+    urgent_intents: frozenset[str] = frozenset({"legal_threat", "report_fraud"})
     strong_negative_probability: float = 0.85
     negative_probability: float = 0.5
     low_confidence_below: float = 0.45
@@ -95,9 +98,10 @@ def decide(
     confident = confidence >= policy.low_confidence_below
     # An unsure guess of "complaint" is not a complaint: it escalates as low confidence (P3) instead.
     asked_or_complained = confident and intent in policy.escalate_intents
+    urgent = confident and intent in policy.urgent_intents
     strong_negative = negative_probability >= policy.strong_negative_probability
     negative_session = session.negative_streak >= policy.negative_streak_messages
-    if asked_or_complained:
+    if asked_or_complained or urgent:
         reasons.append(REASON_INTENT.format(intent=intent))
     if strong_negative:
         reasons.append(REASON_STRONG_NEGATIVE)
@@ -107,7 +111,9 @@ def decide(
         reasons.append(REASON_LOW_CONFIDENCE)
     if not reasons:
         return EscalationDecision(False, None, ())
-    if negative_session or (asked_or_complained and negative_probability >= policy.negative_probability):
+    if urgent or negative_session or (
+        asked_or_complained and negative_probability >= policy.negative_probability
+    ):
         priority = "P1"
     elif asked_or_complained or strong_negative:
         priority = "P2"

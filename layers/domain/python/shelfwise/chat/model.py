@@ -5,6 +5,9 @@ Version directory layout (see training/chat):
     manifest.json                 {"version", "format_version", "intent": {...}, "sentiment": {...}}
     intent.onnx, intent_vectorizer.json
     sentiment.onnx, sentiment_vectorizer.json
+    intent_embedding_head.onnx    optional, with "embedding_head" and "ngram_weight" in the manifest entry
+    sentiment_embedding_head.onnx
+    encoder/                      the sentence encoder the heads were trained on (see shelfwise.chat.encoder)
     labels.json                   {"intent": [...], "sentiment": [...]}
     reply_templates.json          optional, laid over the default templates
     metrics.json, model_card.md   for people and for /v1/models
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from shelfwise.chat.encoder import EmbeddingHead, SentenceEncoder, reads_as_english
 from shelfwise.chat.escalation import (
     NEGATIVE,
     EscalationPolicy,
@@ -85,6 +89,42 @@ class TextClassifier:
         return self.labels[best], float(probabilities[best]), probabilities
 
 
+class BlendedClassifier(TextClassifier):
+    """The n-gram classifier averaged with a linear head on the sentence embedding:
+    p = w * p_ngram + (1 - w) * p_head, w chosen by the training job on a validation split."""
+
+    def __init__(
+        self,
+        vectorizer: Vectorizer,
+        session: ort.InferenceSession,
+        labels: list[str],
+        head: EmbeddingHead,
+        ngram_weight: float,
+    ) -> None:
+        super().__init__(vectorizer, session, labels)
+        self.head = head
+        self.ngram_weight = ngram_weight
+
+    def blended(self, ngram: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        return self.ngram_weight * ngram + (1.0 - self.ngram_weight) * self.head.probabilities(embedding)
+
+    def predict_blended(
+        self, text: str, embedding: np.ndarray, terms: Terms | None = None
+    ) -> tuple[str, float, np.ndarray]:
+        probabilities = self.blended(self.probabilities(text, terms), embedding)
+        best = int(np.argmax(probabilities))
+        return self.labels[best], float(probabilities[best]), probabilities
+
+
+def _load_classifier(model_dir: Path, entry: dict[str, object], labels: list[str]) -> TextClassifier:
+    plain = TextClassifier.load(model_dir, {key: str(value) for key, value in entry.items()}, labels)
+    if not entry.get("embedding_head"):
+        return plain
+    head = EmbeddingHead(model_dir / str(entry["embedding_head"]))
+    weight = float(entry["ngram_weight"])  # type: ignore[arg-type]
+    return BlendedClassifier(plain.vectorizer, plain.session, labels, head, weight)
+
+
 @dataclass(frozen=True)
 class TriageResult:
     intent: str
@@ -125,12 +165,14 @@ class ChatModel:
         sentiment: TextClassifier,
         templates: ReplyTemplates,
         policy: EscalationPolicy,
+        encoder: SentenceEncoder | None = None,
     ) -> None:
         self.version = version
         self.intent = intent
         self.sentiment = sentiment
         self.templates = templates
         self.policy = policy
+        self.encoder = encoder
 
     @classmethod
     def load(cls, model_dir: str | Path, *, policy: EscalationPolicy | None = None) -> ChatModel:
@@ -141,25 +183,41 @@ class ChatModel:
         templates = (
             ReplyTemplates.load(templates_path) if templates_path.exists() else ReplyTemplates.default()
         )
+        encoder = SentenceEncoder(directory / manifest["encoder"]) if manifest.get("encoder") else None
         return cls(
             version=str(manifest["version"]),
-            intent=TextClassifier.load(directory, manifest["intent"], labels["intent"]),
-            sentiment=TextClassifier.load(directory, manifest["sentiment"], labels["sentiment"]),
+            intent=_load_classifier(directory, manifest["intent"], labels["intent"]),
+            sentiment=_load_classifier(directory, manifest["sentiment"], labels["sentiment"]),
             templates=templates,
             policy=policy or EscalationPolicy(),
+            encoder=encoder,
         )
+
+    def classify(self, redacted: str) -> tuple[tuple[str, float, np.ndarray], tuple[str, float, np.ndarray]]:
+        """Intent and sentiment of redacted text: (label, probability, all probabilities) for each."""
+        # Counting n-grams is most of the n-gram cost of a long message; both models usually share one config.
+        config = self.intent.vectorizer.config
+        shared = config == self.sentiment.vectorizer.config
+        terms = config.terms(redacted) if shared else None
+        blended = [model for model in (self.intent, self.sentiment) if isinstance(model, BlendedClassifier)]
+        if self.encoder is None or not blended or not reads_as_english(redacted):
+            # Chinese (and anything not mostly Latin letters) stays on the character n-gram models.
+            return self.intent.predict(redacted, terms), self.sentiment.predict(redacted, terms)
+        embedding = self.encoder.embed(redacted)  # one encoder pass serves both heads
+
+        def predict(model: TextClassifier) -> tuple[str, float, np.ndarray]:
+            if isinstance(model, BlendedClassifier):
+                return model.predict_blended(redacted, embedding, terms)
+            return model.predict(redacted, terms)
+
+        return predict(self.intent), predict(self.sentiment)
 
     def triage(self, text: str, session_state: SessionState | None = None) -> TriageResult:
         validate_message(text)
         session = session_state or SessionState()
         redaction = redact(text)
         # The classifiers only ever see redacted text, so no PII reaches a model input or a log line.
-        # Counting n-grams is most of the cost of a long message; both models usually share one config.
-        config = self.intent.vectorizer.config
-        shared = config == self.sentiment.vectorizer.config
-        terms = config.terms(redaction.text) if shared else None
-        intent, confidence, intent_probabilities = self.intent.predict(redaction.text, terms)
-        sentiment = self.sentiment.predict(redaction.text, terms)
+        (intent, confidence, intent_probabilities), sentiment = self.classify(redaction.text)
         sentiment_label, sentiment_score, sentiment_probabilities = sentiment
         negative_probability = (
             float(sentiment_probabilities[self.sentiment.labels.index(NEGATIVE)])

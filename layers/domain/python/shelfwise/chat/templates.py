@@ -65,6 +65,10 @@ DEFAULT_TEMPLATES: dict[str, list[str]] = {
     "check_refund_policy": [
         "Items can be returned within 30 days of delivery for a full refund to the original payment method.",
     ],
+    "thank_you": ["You're welcome! Is there anything else I can help you with?"],
+    "small_talk": [
+        "Hello! I'm the store's assistant. How can I help you with an order, a delivery or a refund?"
+    ],
     "complaint": [
         "I'm sorry about this. I've recorded your complaint and a member of our team will follow it up.",
     ],

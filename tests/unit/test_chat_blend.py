@@ -1,0 +1,114 @@
+"""The blended classifiers: n-gram model + a head on frozen sentence embeddings, trained by the job on a
+validation split of the retailer's file, shipped with the encoder, served as trained."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shelfwise.chat.encoder import SentenceEncoder
+from shelfwise.chat.model import BlendedClassifier, ChatModel
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "training" / "chat"))
+
+from chat_training.blend import BLEND_WEIGHTS, train_blended  # noqa: E402
+from chat_training.data import LabelledTexts  # noqa: E402
+from chat_training.fit import FitOptions  # noqa: E402
+from chat_training.package import write_version  # noqa: E402
+
+ENCODER_DIR = REPO / "functions" / "chat" / "default_model" / "encoder"
+PHRASES = {
+    "track_order": ["where is my {thing}", "has my {thing} shipped yet", "track my {thing} please",
+                    "when does my {thing} arrive", "my {thing} is late, where is it", "我的{zh}在哪里"],
+    "get_refund": ["i want my money back for the {thing}", "refund the {thing} please",
+                   "can i get a refund on my {thing}", "return the {thing} and refund me",
+                   "please give me a refund for this {thing}", "{zh}退款"],
+    "thank_you": ["thanks a lot for the {thing}", "cheers, the {thing} is great", "thank you so much",
+                  "great help with my {thing}, thanks", "much appreciated, the {thing} arrived", "谢谢{zh}"],
+}  # fmt: skip
+THINGS = ["parcel", "order", "jacket", "blender", "shoes", "lamp", "package", "phone"]
+ZH = ["订单", "包裹", "快递", "衣服"]
+
+
+def _data() -> LabelledTexts:
+    texts: list[str] = []
+    labels: list[str] = []
+    for intent, phrases in PHRASES.items():
+        for index, thing in enumerate(THINGS):
+            for phrase in phrases:
+                texts.append(phrase.format(thing=thing, zh=ZH[index % len(ZH)]))
+                labels.append(intent)
+    return LabelledTexts(texts, labels, [])
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder(ENCODER_DIR)
+
+
+@pytest.fixture(scope="module")
+def blended(encoder: SentenceEncoder):
+    options = FitOptions(holdout=0.2, seed=42, min_df=1)
+    return train_blended(_data(), options, encoder, progress=lambda line: None)
+
+
+def test_the_blend_weight_and_head_come_from_the_validation_split(blended) -> None:
+    assert blended.ngram_weight in BLEND_WEIGHTS
+    assert blended.head_coef.shape == (3, 384) and blended.head_intercept.shape == (3,)
+    metrics = blended.metrics
+    assert set(metrics["blend_validation_accuracy"]) == {str(weight) for weight in BLEND_WEIGHTS}
+    for key in ("held_out", "held_out_ngram", "held_out_embedding"):
+        assert 0.0 <= metrics[key]["accuracy"] <= 1.0
+    # Chinese rows never reach the encoder, in training as in serving.
+    assert 0.7 < metrics["routed_to_encoder"] < 0.9
+
+
+def test_a_version_serves_the_blend_it_was_trained_with(tmp_path: Path, blended, encoder) -> None:
+    sentiment_data = LabelledTexts(
+        ["great", "love it", "awful", "terrible", "it is ok", "fine"] * 6,
+        ["positive", "positive", "negative", "negative", "neutral", "neutral"] * 6,
+        [],
+    )
+    sentiment = train_blended(sentiment_data, FitOptions(holdout=0.2, min_df=1), encoder, lambda line: None)
+    version_dir = tmp_path / "v1"
+    write_version(
+        version_dir,
+        version="v1",
+        intent=blended,
+        sentiment=sentiment,
+        sources={"intent": "test", "sentiment": "test"},
+        rejections={},
+        encoder_dir=ENCODER_DIR,
+    )
+    assert (version_dir / "encoder" / "encoder.onnx").is_file()
+    assert (version_dir / "encoder" / "LICENSE").is_file()
+    model = ChatModel.load(version_dir)
+    assert isinstance(model.intent, BlendedClassifier) and model.encoder is not None
+    text = "hey, where is my parcel"
+    (intent, confidence, probabilities), _ = model.classify(text)
+    ngram = model.intent.probabilities(text)
+    head = model.intent.head.probabilities(model.encoder.embed(text))
+    weight = blended.ngram_weight
+    assert np.allclose(probabilities, weight * ngram + (1 - weight) * head, atol=1e-6)
+    assert intent == "track_order" and confidence == pytest.approx(float(probabilities.max()))
+    # Chinese stays on the n-gram model alone.
+    (_, _, chinese), _ = model.classify("我的包裹在哪里")
+    assert np.allclose(chinese, model.intent.probabilities("我的包裹在哪里"))
+    # Served without the encoder (the benchmark's baseline), English falls back to the n-gram model.
+    model.encoder = None
+    (_, _, plain), _ = model.classify(text)
+    assert np.allclose(plain, ngram)
+
+
+def test_the_job_keeps_a_base_models_heads_for_a_channel_without_data(tmp_path: Path, blended) -> None:
+    from train import classifier_from_version
+
+    version_dir = tmp_path / "base"
+    write_version(version_dir, version="base", intent=blended, sentiment=blended,
+                  sources={"intent": "t", "sentiment": "t"}, rejections={}, encoder_dir=ENCODER_DIR)  # fmt: skip
+    kept = classifier_from_version(version_dir, "intent")
+    assert kept.ngram_weight == blended.ngram_weight
+    assert np.allclose(kept.head_coef, blended.head_coef, atol=1e-6)
