@@ -302,8 +302,11 @@ def write_catalog(catalog: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def as_events(ratings: pd.DataFrame) -> pd.DataFrame:
-    return ratings.assign(event_type="rating")[["user_id", "item_id", "event_type", "timestamp"]]
+def as_events(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the job reads them; rows without an event type are ratings."""
+    if "event_type" not in rows.columns:
+        rows = rows.assign(event_type="rating")
+    return rows[["user_id", "item_id", "event_type", "timestamp"]]
 
 
 def job_config(hyperparameters: dict[str, Any]) -> TrainConfig:
