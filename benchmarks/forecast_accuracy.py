@@ -25,7 +25,7 @@ from shelfwise.forecast.config import ForecastConfig
 from shelfwise.forecast.engine import forecast_shard
 from shelfwise.forecast.metrics import coverage, mase, rmsse, seasonal_naive_scale
 from statsforecast import StatsForecast
-from statsforecast.models import AutoETS, SeasonalNaive
+from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "hierarchical-sales-italian-pasta"
 REFERENCE_ORIGINS = ("2018-11-01", "2018-12-01")
@@ -62,13 +62,20 @@ def evaluate_origin(
     ours_seconds = time.perf_counter() - started
     # The same pipeline without the future promotion calendar: what a planner gets who supplies none.
     blind, _ = forecast_shard(train, run_config)
-    blind = blind[["unique_id", "ds", "mean"]].rename(columns={"mean": "shelfwise_no_calendar"})
+    blind = blind[["unique_id", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]].rename(
+        columns={"mean": "shelfwise_no_calendar"}
+        | {c: f"blind_{c}" for c in ("lo_80", "hi_80", "lo_95", "hi_95")}
+    )
 
     long = pd.DataFrame({"unique_id": train["sku"] + "|store", "ds": train["date"], "y": train["units"]})
     started = time.perf_counter()
     baselines = StatsForecast(
-        models=[SeasonalNaive(season_length=7), AutoETS(season_length=7)], freq="D", n_jobs=1
+        models=[SeasonalNaive(season_length=7), AutoETS(season_length=7), AutoTheta(season_length=7)],
+        freq="D",
+        n_jobs=1,
     ).forecast(df=long, h=config.horizon, level=[80, 95])
+    # statsforecast's combination route: the mean of its automatic ETS and Theta forecasts.
+    baselines["Ensemble"] = baselines[["AutoETS", "AutoTheta"]].mean(axis=1)
     baseline_seconds = time.perf_counter() - started
 
     truth = pd.DataFrame(
@@ -92,6 +99,8 @@ def evaluate_origin(
             "shelfwise_no_calendar": rows_of["shelfwise_no_calendar"],
             "SeasonalNaive": rows_of["SeasonalNaive"],
             "AutoETS": rows_of["AutoETS"],
+            "AutoTheta": rows_of["AutoTheta"],
+            "Ensemble": rows_of["Ensemble"],
         }
         record = {"origin": origin.date(), "unique_id": unique_id, "model": summary_model(summary, unique_id)}
         for name, forecast in point.items():
@@ -99,6 +108,9 @@ def evaluate_origin(
             record[f"rmsse_{name}"] = rmsse(y, forecast.to_numpy(), squared)
         for level in (80, 95):
             record[f"cov{level}_shelfwise"] = coverage(y, rows_of[f"lo_{level}"], rows_of[f"hi_{level}"])
+            record[f"cov{level}_blind"] = coverage(
+                y, rows_of[f"blind_lo_{level}"], rows_of[f"blind_hi_{level}"]
+            )
             record[f"cov{level}_AutoETS"] = coverage(
                 y, rows_of[f"AutoETS-lo-{level}"], rows_of[f"AutoETS-hi-{level}"]
             )
@@ -118,6 +130,9 @@ def window_table(scores: pd.DataFrame) -> pd.DataFrame:
     table["ratio_vs_autoets"] = table["mase_shelfwise"] / table["mase_AutoETS"]
     table["autoets_vs_snaive"] = table["mase_AutoETS"] / table["mase_SeasonalNaive"]
     table["blind_vs_autoets"] = table["mase_shelfwise_no_calendar"] / table["mase_AutoETS"]
+    table["blind_vs_snaive"] = table["mase_shelfwise_no_calendar"] / table["mase_SeasonalNaive"]
+    for name in ("AutoTheta", "Ensemble"):
+        table[f"{name}_vs_snaive"] = table[f"mase_{name}"] / table["mase_SeasonalNaive"]
     return table
 
 
@@ -212,10 +227,14 @@ def render(scores: pd.DataFrame, timings: list[dict], args: argparse.Namespace) 
         f"(data: `{args.data.name}`, "
         f"118 SKU series, {args.horizon}-day windows). Machine: {machine_description()}.",
         "",
-        "| window start | set | MASE ours | MASE SNaive(7) | MASE AutoETS(7) | ours/SNaive | ours/AutoETS | "
-        "AutoETS/SNaive | ours without promo calendar / AutoETS | RMSSE ours | RMSSE AutoETS | cov80 ours | "
-        "cov95 ours | cov95 AutoETS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "MASE is shown as a ratio to SeasonalNaive(7) (mean MASE per window, then averaged over windows). "
+        "*history only*: the sales file alone (its past promotion flags), no promotions calendar; "
+        "*with calendar*: plus the window's promotion days as planned campaigns.",
+        "",
+        "| window start | set | MASE SNaive(7) | ours, history only | ours, with calendar | AutoETS(7) | "
+        "AutoTheta(7) | mean of AutoETS+AutoTheta | cov80 history only | cov95 history only | cov80 with "
+        "calendar | cov95 with calendar | cov95 AutoETS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (origin, set_name), group in scores.groupby(["origin", "set"], sort=True):
         row = window_table(group).iloc[0]
@@ -227,29 +246,40 @@ def render(scores: pd.DataFrame, timings: list[dict], args: argparse.Namespace) 
         per_window = window_table(subset)
         mean = per_window.mean()
         lines.append(_row(f"**mean of {len(per_window)} windows**", set_name, mean))
-    rolling = window_table(scores[scores["set"] == "rolling"]).mean()
-    targets = [
-        ("MASE <= 0.77 x SeasonalNaive", rolling["mase_shelfwise"] / rolling["mase_SeasonalNaive"] <= 0.77),
-        ("MASE <= 0.95 x plain AutoETS", rolling["mase_shelfwise"] / rolling["mase_AutoETS"] <= 0.95),
-        ("95% coverage in [92, 98]", 0.92 <= rolling["cov95_shelfwise"] <= 0.98),
-        ("80% coverage in [75, 85]", 0.75 <= rolling["cov80_shelfwise"] <= 0.85),
-    ]
-    lines += [
-        "",
-        "Targets on the rolling windows: "
-        + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in targets),
-    ]
+    for set_name in ("rolling", "reference"):
+        subset = scores[scores["set"] == set_name]
+        if subset.empty:
+            continue
+        mean = window_table(subset).mean()
+        targets = [
+            ("history only <= 0.77 x SeasonalNaive", mean["blind_vs_snaive"] <= 0.77),
+            ("with calendar <= 0.70 x SeasonalNaive", mean["ratio_vs_snaive"] <= 0.70),
+            ("history only <= 0.95 x AutoETS", mean["blind_vs_autoets"] <= 0.95),
+        ] + [
+            (
+                f"{label} {level}% coverage in {bounds}",
+                bounds[0] <= mean[f"cov{level}_{key}"] * 100 <= bounds[1],
+            )
+            for key, label in (("blind", "history only"), ("shelfwise", "with calendar"))
+            for level, bounds in ((95, (92, 98)), (80, (75, 85)))
+        ]
+        lines += [
+            "",
+            f"Targets on the {set_name} windows: "
+            + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in targets),
+        ]
     lines += [
         "",
         "All methods see the same 730 days before the window start, store-closed days (public holidays, "
         "absent from the file) as zero sales. Ours also gets the promotion flags: history's to estimate "
         "the uplift, the window's as the promotion calendar a planner supplies; the baselines use no "
-        "promotion information, and most of our gain comes from it (see the column without the calendar). "
-        "Ratios are of mean MASE per window, then averaged over windows.",
+        "promotion information. Settings (the combinations, the weight of the expected promotion rate "
+        "without a calendar) were chosen on five validation windows starting 2018-04-01 .. 2018-08-01, "
+        "before every window of this table.",
     ]
     chosen = scores[scores["set"] == "rolling"]["model"].value_counts(normalize=True)
     lines.append(
-        "Models chosen by cross-validation (share of series and windows): "
+        "Models (share of series and windows): "
         + ", ".join(f"{name} {share:.0%}" for name, share in chosen.items())
     )
     ours = sum(t["ours_s"] for t in timings)
@@ -264,10 +294,9 @@ def render(scores: pd.DataFrame, timings: list[dict], args: argparse.Namespace) 
 
 def _row(label: str, set_name: str, row: pd.Series) -> str:
     return (
-        f"| {label} | {set_name} | {row['mase_shelfwise']:.3f} | {row['mase_SeasonalNaive']:.3f} | "
-        f"{row['mase_AutoETS']:.3f} | {row['ratio_vs_snaive']:.3f} | {row['ratio_vs_autoets']:.3f} | "
-        f"{row['autoets_vs_snaive']:.3f} | {row['blind_vs_autoets']:.3f} | {row['rmsse_shelfwise']:.3f} | "
-        f"{row['rmsse_AutoETS']:.3f} | "
+        f"| {label} | {set_name} | {row['mase_SeasonalNaive']:.3f} | {row['blind_vs_snaive']:.3f} | "
+        f"{row['ratio_vs_snaive']:.3f} | {row['autoets_vs_snaive']:.3f} | {row['AutoTheta_vs_snaive']:.3f} | "
+        f"{row['Ensemble_vs_snaive']:.3f} | {row['cov80_blind']:.1%} | {row['cov95_blind']:.1%} | "
         f"{row['cov80_shelfwise']:.1%} | {row['cov95_shelfwise']:.1%} | {row['cov95_AutoETS']:.1%} |"
     )
 

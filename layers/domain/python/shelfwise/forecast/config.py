@@ -26,6 +26,10 @@ class ForecastConfig:
     # Promotion uplift per series is shrunk toward the shard's pooled uplift with this many pseudo-days.
     promo_shrinkage_days: float = 30.0
     promo_uplift_bounds: tuple[float, float] = (0.5, 10.0)
+    # Without a promotion calendar, each future day expects the share of promotion days seen this many days
+    # back, times the uplift, times this weight (see engine.expected_multiplier).
+    promo_rate_days: int = 91
+    promo_expectation_weight: float = 0.5
     # Day-of-week profiles per series are shrunk toward the shard's pooled profile with this many weeks.
     profile_shrinkage_weeks: float = 8.0
     # The date the data is "as of": every series is zero-filled up to it and forecasts start the day after.
@@ -33,8 +37,11 @@ class ForecastConfig:
     end_date: date | None = None
     # Series per statsforecast batch; progress is reported after each batch.
     batch_size: int = 200
-    smooth_models: tuple[str, ...] = ("ets_ana", "seasonal_es", "profile_ses", "seasonal_naive")
-    intermittent_models: tuple[str, ...] = ("croston_sba", "tsb", "adida", "imapa", "profile_ses")
+    # Candidates per class, chosen per series by cross-validation when there are several. The defaults are one
+    # combination each (`models.COMBINATIONS`): on validation windows before the benchmark's test windows it
+    # beat the per-series choice among its members and the other single models (docs/benchmarks.md).
+    smooth_models: tuple[str, ...] = ("combo_smooth",)
+    intermittent_models: tuple[str, ...] = ("combo_intermittent",)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:

@@ -29,7 +29,7 @@ from statsforecast import StatsForecast
 from shelfwise.forecast.adjustments import profile_factor, promo_uplift, weekday_profile
 from shelfwise.forecast.config import ForecastConfig
 from shelfwise.forecast.metrics import seasonal_naive_scale
-from shelfwise.forecast.models import build_model, uses_profile
+from shelfwise.forecast.models import COMBINATIONS, build_model, members, uses_profile
 from shelfwise.forecast.schema import FORECAST_COLUMNS, FORECAST_SCHEMA
 from shelfwise.forecast.series import prepare_series, sales_to_long
 from shelfwise.forecast.sharding import split_series_id
@@ -51,8 +51,11 @@ def forecast_shard(
     """Forecasts (FORECAST_COLUMNS, one row per series and day) and a summary with one row per input series.
 
     `data` is curated sales (sku, location, date, units, promo?) or long rows (unique_id, ds, y, promo?).
-    `future_promo` marks promotion days in the horizon (unique_id or sku+location, ds or date, promo);
-    without it no promotion is assumed and the summary's `future_promo_days` is empty (NaN).
+    `future_promo` marks promotion days in the horizon (unique_id or sku+location, ds or date, promo); an
+    empty frame means a calendar with no promotion in the horizon. Without a calendar (None) each day of the
+    horizon expects the series' recent promotion rate times its uplift, and the cross-validation scores the
+    candidates the same way, so the intervals include not knowing which days will be promoted; the
+    summary's `future_promo_days` is then empty (NaN).
     `progress(done, total)` is called after each batch of series.
     """
     config = config or ForecastConfig()
@@ -70,6 +73,12 @@ def forecast_shard(
     future = _future_frame(frame, prepared.end_date, config, future_promo)
     future["multiplier"] = _multiplier(future, uplift)
     future["factor"] = profile_factor(future, profile)
+    # What the cross-validation puts back on each held-out day: the known calendar, or the expectation.
+    calendar = frame
+    if future_promo is None:
+        expected = expected_multiplier(frame, uplift, config)
+        future["multiplier"] = future["unique_id"].map(expected).to_numpy(dtype=float)
+        calendar = frame.assign(multiplier=frame["unique_id"].map(expected).to_numpy(dtype=float))
     summary["promo_uplift"] = uplift
     summary["future_promo_days"] = (
         future.groupby("unique_id")["promo"].sum() if future_promo is not None else np.nan
@@ -97,7 +106,7 @@ def forecast_shard(
         for start in range(0, len(ids), config.batch_size):
             batch = ids[start : start + config.batch_size]
             chunk = frame[frame["unique_id"].isin(batch)]
-            cv = _run(chunk, list(candidates), frame, config, cv=True)
+            cv = _run(chunk, list(candidates), calendar, config, cv=True)
             cv = cv.join(chunk.set_index(["unique_id", "ds"])["y"].rename("actual"), on=["unique_id", "ds"])
             chosen, cv_mase = _choose(cv, chunk, candidates, config)
             summary.loc[chosen.index, "model"] = chosen
@@ -106,7 +115,11 @@ def forecast_shard(
             points.append(_forecast_chosen(chunk, future, chosen, config))
             done += len(batch)
             _report_progress(progress, done, total)
-        summary.loc[ids, "treatment"] = f"chosen by {config.cv_windows}-window cross-validation on MASE"
+        summary.loc[ids, "treatment"] = (
+            f"chosen by {config.cv_windows}-window cross-validation on MASE"
+            if len(candidates) > 1
+            else f"{candidates[0]}; intervals from {config.cv_windows}-window cross-validation"
+        )
         if errors:
             cv_errors[group] = pd.concat(errors, ignore_index=True)
 
@@ -139,6 +152,18 @@ def forecast_shard(
     point = pd.concat(points, ignore_index=True)
     forecasts = _with_intervals(point, summary, frame, cv_errors, config)
     return forecasts, summary.reset_index()
+
+
+def expected_multiplier(frame: pd.DataFrame, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
+    """Per series: 1 + w x rate x (uplift - 1), rate being its share of promotion days in the recent past.
+
+    Without a calendar the promoted days are unknown but not absent: a SKU on promotion one day in four
+    will be again, and forecasting its unpromoted baseline would under-forecast every week. The full
+    expectation (w = 1) over-forecasts the many unpromoted days, which MASE (an absolute error) punishes;
+    w = `promo_expectation_weight` was chosen on validation windows before the benchmark's test windows."""
+    recent = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(days=config.promo_rate_days)]
+    rate = recent.groupby("unique_id")["promo"].mean().reindex(uplift.index).fillna(0.0)
+    return 1.0 + config.promo_expectation_weight * rate * (uplift - 1.0)
 
 
 def _multiplier(frame: pd.DataFrame, uplift: pd.Series) -> np.ndarray:
@@ -200,7 +225,10 @@ def _run(
 ) -> pd.DataFrame:
     """Long rows (unique_id, ds, model, forecast) in units: the day-of-week profile and promotions put back.
 
-    `calendar` carries each forecast day's `multiplier` (promotion uplift or 1) and `factor` (profile)."""
+    `calendar` carries each forecast day's `multiplier` (promotion uplift or 1) and `factor` (profile).
+    Combinations in `names` are the median of their members' forecasts in units."""
+    requested = names
+    names = members(names)
     outputs = []
     models = [build_model(name, config) for name in names]
     # Models that can be run forward without refitting are fitted once per CV; the rest are cheap to refit.
@@ -238,7 +266,19 @@ def _run(
     )
     profile = np.where(rows["model"].map(uses_profile), rows["factor"], 1.0)
     rows["forecast"] = np.clip(rows["forecast"].fillna(0.0) * profile * rows["multiplier"], 0.0, None)
-    return rows.drop(columns=["multiplier", "factor"])
+    rows = rows.drop(columns=["multiplier", "factor"])
+    keys = ["unique_id", "ds", *(["cutoff"] if cv else [])]
+    combined = [
+        rows[rows["model"].isin(COMBINATIONS[name])]
+        .groupby(keys, sort=False)["forecast"]
+        .median()
+        .reset_index()
+        .assign(model=name)
+        for name in requested
+        if name in COMBINATIONS
+    ]
+    rows = pd.concat([rows, *combined], ignore_index=True)
+    return rows[rows["model"].isin(requested)]
 
 
 def _choose(

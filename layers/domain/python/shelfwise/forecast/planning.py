@@ -109,6 +109,7 @@ def plan_run(
                     horizon=settings.horizon,
                     as_of=as_of,
                     promo_days=days.num_rows,
+                    promotion_calendar=promotions.num_rows > 0,
                 )
             )
     return PlanOutput(

@@ -55,7 +55,10 @@ def run_shard(
     client = s3_client or s3.client()
     sales = read_parquet(bucket, layout.shard_input_key(run_id, shard.index), s3_client=client)
     config = config or ForecastConfig(horizon=shard.horizon, end_date=shard.as_of)
-    future_promo = None
+    # No calendar at all: None (recent promotion rates expected); a calendar without days here: empty.
+    future_promo = (
+        pd.DataFrame(columns=["sku", "location", "date", "promo"]) if shard.promotion_calendar else None
+    )
     if shard.promo_days:
         days = read_parquet(bucket, layout.shard_promotions_key(run_id, shard.index), s3_client=client)
         future_promo = days.to_pandas().assign(promo=True)

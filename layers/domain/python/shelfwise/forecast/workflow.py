@@ -63,6 +63,9 @@ class Shard(BaseModel):
     as_of: date
     # Planned promotion days (series x day) in the horizon; when > 0 they are in the shard's promotions file.
     promo_days: int = Field(default=0, ge=0)
+    # Whether the retailer sends a promotions calendar at all: with one, days it leaves out are unpromoted;
+    # without, the forecast expects each series' recent promotion rate.
+    promotion_calendar: bool = False
 
 
 class PlanOutput(BaseModel):
