@@ -56,7 +56,13 @@ TRIM_PATTERNS = (
 )
 
 
-def pip_install_command(requirements: str, target: str) -> list[str]:
+# Optional second file in a layer folder: packages installed without their dependencies. The tokenizers
+# wheel depends on huggingface_hub only for `from_pretrained` (downloads from a hub, which a function must
+# never do); with it the chat function would pass Lambda's 250 MB limit.
+NO_DEPS_REQUIREMENTS = "requirements-nodeps.txt"
+
+
+def pip_install_command(requirements: str, target: str, *, no_deps: bool = False) -> list[str]:
     return [
         "pip",
         "install",
@@ -72,6 +78,7 @@ def pip_install_command(requirements: str, target: str) -> list[str]:
         "cp",
         "--target",
         target,
+        *(["--no-deps"] if no_deps else []),
         "-r",
         requirements,
     ]
@@ -101,8 +108,12 @@ class PipLocalBundling:
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         python_dir = Path(output_dir) / "python"
         command = [sys.executable, "-m", *pip_install_command(str(self._requirements), str(python_dir))]
+        no_deps = self._requirements.parent / NO_DEPS_REQUIREMENTS
         try:
             subprocess.run(command, check=True)
+            if no_deps.exists():
+                pip = pip_install_command(str(no_deps), str(python_dir), no_deps=True)
+                subprocess.run([sys.executable, "-m", *pip], check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             print(
                 f"local pip bundling of {self._requirements} failed ({error}); trying Docker. Offline? "
@@ -117,9 +128,11 @@ class PipLocalBundling:
 def dependency_layer(scope: Construct, name: str) -> lambda_.LayerVersion:
     layer_dir = LAYERS_DIR / name
     requirements = layer_dir / "requirements.txt"
-    docker_command = " && ".join(
-        [" ".join(pip_install_command("requirements.txt", "/asset-output/python")), _docker_trim_script()]
-    )
+    steps = [" ".join(pip_install_command("requirements.txt", "/asset-output/python"))]
+    if (layer_dir / NO_DEPS_REQUIREMENTS).exists():
+        no_deps = pip_install_command(NO_DEPS_REQUIREMENTS, "/asset-output/python", no_deps=True)
+        steps.append(" ".join(no_deps))
+    docker_command = " && ".join([*steps, _docker_trim_script()])
     return lambda_.LayerVersion(
         scope,
         f"{name.capitalize()}Layer",

@@ -16,7 +16,13 @@ from shelfwise import settings
 from shelfwise_infra import spec
 from shelfwise_infra.application import build_app
 from shelfwise_infra.config import StageConfig, validate
-from shelfwise_infra.layers import DEPENDENCY_LAYERS, LAYERS_DIR, requirement_names, trim_layer
+from shelfwise_infra.layers import (
+    DEPENDENCY_LAYERS,
+    LAYERS_DIR,
+    NO_DEPS_REQUIREMENTS,
+    requirement_names,
+    trim_layer,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -116,7 +122,9 @@ def test_dependency_layers_pin_the_same_versions_as_pyproject() -> None:
         re.split(r"[\[=]", pin)[0]: pin.split("==")[1] for pin in pyproject["project"]["dependencies"]
     }
     for layer in DEPENDENCY_LAYERS:
-        for requirement in requirement_names(LAYERS_DIR / layer / "requirements.txt"):
+        no_deps = LAYERS_DIR / layer / NO_DEPS_REQUIREMENTS
+        files = [LAYERS_DIR / layer / "requirements.txt", *([no_deps] if no_deps.exists() else [])]
+        for requirement in (name for file in files for name in requirement_names(file)):
             name, _, version = requirement.partition("==")
             assert version, f"{layer}: {requirement} is not pinned exactly"
             assert runtime_pins[name.split("[")[0]] == version, (

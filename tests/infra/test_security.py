@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cdk_synthesis import OFFLINE, Synthesized, functions_with_placeholders, synthesize
+from packaging.markers import Marker
 from shelfwise import settings, stock
 from shelfwise.forecast import layout
 from shelfwise.recommend import live_activity
@@ -17,7 +18,7 @@ from shelfwise_infra import acknowledgements, spec
 from shelfwise_infra.application import build_app
 from shelfwise_infra.config import StageConfig, validate
 from shelfwise_infra.functions import api_functions, shopper_functions
-from shelfwise_infra.layers import LAYERS_DIR, requirement_names
+from shelfwise_infra.layers import LAYERS_DIR, NO_DEPS_REQUIREMENTS, requirement_names
 from test_stack import DEFAULTS, statements_of
 
 pytestmark = pytest.mark.infra
@@ -453,6 +454,10 @@ def installed_mb(requirement: str, seen: set[str]) -> float:
     for dependency in distribution.requires or []:
         if "extra ==" in dependency and "crypto" not in dependency:
             continue
+        # Dependencies for other Pythons or platforms (exceptiongroup on Python < 3.11) are not installed.
+        marker = dependency.split(";", 1)[1] if ";" in dependency else ""
+        if marker and "extra" not in marker and not Marker(marker).evaluate():
+            continue
         dependency_name = dependency.split(";")[0].split(" ")[0].split("<")[0].split(">")[0].split("=")[0]
         size += installed_mb(dependency_name, seen) * 1024**2
     return size / 1024**2
@@ -482,7 +487,19 @@ def function_size_mb(fn: spec.Function) -> float:
             continue
         for requirement in requirement_names(LAYERS_DIR / layer / "requirements.txt"):
             size += installed_mb(requirement, seen)
+        no_deps = LAYERS_DIR / layer / NO_DEPS_REQUIREMENTS
+        for requirement in requirement_names(no_deps) if no_deps.exists() else []:
+            # Installed without dependencies: the package alone (its dependencies marked as seen).
+            size += installed_mb(requirement, seen | _dependency_names(requirement))
     return size
+
+
+def _dependency_names(requirement: str) -> set[str]:
+    name = requirement.split("==")[0].strip()
+    return {
+        dependency.split(";")[0].split(" ")[0].split("<")[0].split(">")[0].split("=")[0].lower()
+        for dependency in metadata.distribution(name).requires or []
+    }
 
 
 def test_functions_with_the_new_layers_stay_under_lambdas_unzipped_limit() -> None:
@@ -496,7 +513,11 @@ def test_functions_with_the_new_layers_stay_under_lambdas_unzipped_limit() -> No
         for fn in spec.FUNCTIONS
         if fn.packaging == "zip" and "data" not in fn.layers
     }
-    # chat: about 190 MB (onnxruntime, numpy, phonenumbers, python-stdnum, its default model, Powertools).
-    assert sizes["chat"] < 220, sizes
+    # chat: about 225 MB (onnxruntime, numpy, tokenizers, phonenumbers, python-stdnum, Powertools and its
+    # default model, which carries the 33 MB int8 sentence encoder).
+    assert sizes["chat"] < LAMBDA_UNZIPPED_LIMIT_MB, sizes
+    encoder = spec.REPO_ROOT / "functions" / "chat" / "default_model" / "encoder" / "encoder.onnx"
+    assert encoder.is_file()  # counted in the function's own folder above
+    assert "tokenizers==0.23.3" in requirement_names(LAYERS_DIR / "inference" / NO_DEPS_REQUIREMENTS)
     assert sizes[spec.AUTHORIZER_FUNCTION] < 100, sizes
     assert all(size < LAMBDA_UNZIPPED_LIMIT_MB for size in sizes.values()), sizes

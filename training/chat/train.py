@@ -145,6 +145,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="train the n-gram classifiers alone, without the embedding heads and the blend",
     )
+    parser.add_argument(
+        "--encoder-parts",
+        default="intent,sentiment",
+        help="which classifiers get an embedding head and the blend (comma-separated); the shipped default "
+        "sentiment corpus (about 100,000 rows, mostly lexicon-labelled) is built with intent only",
+    )
     parser.add_argument("--version", default=None, help="version directory name (default: chat-<UTC time>)")
     parser.add_argument("--c", type=float, default=0.7, help="SVM regularisation strength, intent model")
     parser.add_argument("--sentiment-c", type=float, default=0.3, help="SVM regularisation, sentiment model")
@@ -367,8 +373,10 @@ def run(args: argparse.Namespace) -> Path:
     encoder = SentenceEncoder(encoder_dir) if encoder_dir is not None else None
     print(f"sentence encoder: {encoder_dir or 'none (n-gram classifiers only)'}", flush=True)
 
-    def fit(data: LabelledTexts, options: FitOptions) -> TrainedClassifier:
-        if encoder is None:
+    encoder_parts = {part.strip() for part in args.encoder_parts.split(",") if part.strip()}
+
+    def fit(data: LabelledTexts, options: FitOptions, part: str) -> TrainedClassifier:
+        if encoder is None or part not in encoder_parts:
             return train_classifier(data, options, progress=_progress)
         return train_blended(data, options, encoder, progress=_progress)
 
@@ -392,7 +400,7 @@ def run(args: argparse.Namespace) -> Path:
                 refit_on_all=not args.no_refit,
                 class_weight="balanced" if part == "sentiment" else None,
             )
-            trained[part] = fit(data, options)
+            trained[part] = fit(data, options, part)
             sources[part] = f"shipped default {part} corpus"
             rejections[part] = data.rejections
             retrained[part] = False
@@ -411,7 +419,7 @@ def run(args: argparse.Namespace) -> Path:
             c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit, class_weight=None
         )
         print(f"training {part} classifier", flush=True)
-        trained[part] = fit(data, options)
+        trained[part] = fit(data, options, part)
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
         retrained[part] = True
