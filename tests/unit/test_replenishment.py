@@ -16,6 +16,7 @@ from shelfwise.forecast.replenishment import (
     economic_order_quantity,
     lead_time_sum,
     plan_replenishment,
+    plan_totals,
     round_order,
     xyz_class,
     z_value,
@@ -190,9 +191,66 @@ def test_unmatched_inventory_and_sales_are_reported_not_dropped() -> None:
 
 def test_plan_has_exactly_the_published_columns() -> None:
     assert PLAN_SCHEMA.names == [
-        "sku", "location", "abc", "xyz", "service_level", "lead_time_demand_mean", "lead_time_demand_sd",
-        "safety_stock", "reorder_point", "eoq", "inventory_position", "order_qty", "reason",
+        "sku", "location", "title", "abc", "xyz", "service_level", "lead_time_demand_mean",
+        "lead_time_demand_sd", "safety_stock", "reorder_point", "eoq", "inventory_position", "order_qty",
+        "unit_cost", "order_value", "reason",
     ]  # fmt: skip
+
+
+SLOW_MOVER = {
+    "on_hand": 0.0, "on_order": 0.0, "lead_time_days": 7.0, "lead_time_sd_days": 0.0, "unit_cost": 2.0,
+    "order_cost": 50.0, "holding_cost_rate": 0.25, "service_level": 0.95, "moq": 1, "pack_size": 1,
+}  # fmt: skip
+
+
+def _slow_line(config: ReplenishmentConfig, **overrides: float) -> dict:
+    # 0.1 units a day, no spread: lead-time demand 0.7 = reorder point (no safety stock), position 0.
+    rows = plan_replenishment(
+        [inventory_row("slow", **(SLOW_MOVER | overrides))], flat_forecast("slow", 0.1, 0.0), config=config
+    ).plan.to_pylist()
+    return rows[0]
+
+
+def test_slow_mover_order_is_capped_by_days_of_supply() -> None:
+    # EOQ = sqrt(2 x 36.5/yr x 50 / (0.25 x 2)) = sqrt(7300) = 85.4 -> 86 units, 860 days of demand.
+    uncapped = _slow_line(ReplenishmentConfig(max_days_of_supply=None))
+    assert uncapped["eoq"] == 86 and uncapped["order_qty"] == 86
+    assert "capped" not in uncapped["reason"]
+    # 90 days x 0.1/day = 9 units of supply; position 0, so 9 units, worth 9 x 2 = 18.
+    capped = _slow_line(ReplenishmentConfig(max_days_of_supply=90))
+    assert capped["order_qty"] == 9 and capped["order_value"] == 18.0
+    assert "EOQ 86 capped at 90 days of supply (9.0 units at 0.10/day" in capped["reason"]
+    # Packs of 4: 9 rounds up to 3 packs = 12, and the reason says so.
+    packed = _slow_line(ReplenishmentConfig(max_days_of_supply=90), pack_size=4)
+    assert packed["order_qty"] == 12 and "rounded up to MOQ 1 / packs of 4" in packed["reason"]
+    # A cap below what the reorder point needs never wins: 5 days = 0.5 units < 0.7 + 0.1 needed -> 1.
+    tight = _slow_line(ReplenishmentConfig(max_days_of_supply=5))
+    assert tight["order_qty"] == 1 and "raised to what the reorder point needs" in tight["reason"]
+
+
+def test_plan_totals_sum_order_value_per_location() -> None:
+    rows = [
+        {"sku": "a", "location": "north", "order_qty": 12.0, "order_value": 30.0},
+        {"sku": "b", "location": "north", "order_qty": 0.0, "order_value": 0.0},
+        {"sku": "a", "location": "south", "order_qty": 5.0, "order_value": 12.5},
+        {"sku": "c", "location": "south", "order_qty": None, "order_value": None},
+    ]
+    totals = plan_totals(rows)
+    assert (totals["lines"], totals["needing_order"], totals["order_units"]) == (4, 2, 17)
+    assert totals["order_value"] == 42.5
+    assert totals["by_location"]["north"] == {
+        "lines": 2, "needing_order": 1, "order_units": 12, "order_value": 30.0
+    }  # fmt: skip
+    assert totals["by_location"]["south"]["order_value"] == 12.5
+
+
+def test_plan_lines_carry_catalog_titles() -> None:
+    rows = plan_replenishment(
+        [inventory_row("slow", **SLOW_MOVER)],
+        flat_forecast("slow", 0.1, 0.0),
+        titles={"slow": "Spaghetti n.5, 500 g"},
+    ).plan.to_pylist()
+    assert rows[0]["title"] == "Spaghetti n.5, 500 g"
 
 
 def test_replenishment_imports_without_pandas_or_statsforecast() -> None:

@@ -17,6 +17,11 @@ Per sku and location:
   order max(EOQ, ROP - IP + d * review_period_days), rounded up to MOQ and packs, so that after ordering the
   position clears the reorder point by at least one review period of demand even after a demand spike.
   Otherwise order nothing.
+- Slow and intermittent movers: EOQ's cost balance can ask for months of stock of an item that sells one
+  unit a week (capital, shelf space and obsolescence it does not price). The order is therefore capped so the
+  position after ordering covers at most `max_days_of_supply` days of forecast demand, never below what the
+  reorder point needs; the reason names the cap. Quantities are whole units (MOQ and packs are whole).
+- Value: order_value = order_qty x unit_cost, in the deployment currency; `plan_totals` sums it by location.
 
 Rows are never dropped: inventory without forecasts (no sales) and forecasts without inventory appear in the
 plan with empty figures and a reason, and are listed in `issues`.
@@ -38,6 +43,7 @@ PLAN_SCHEMA = pa.schema(
     [
         pa.field("sku", pa.string()),
         pa.field("location", pa.string()),
+        pa.field("title", pa.string()),
         pa.field("abc", pa.string()),
         pa.field("xyz", pa.string()),
         pa.field("service_level", pa.float64()),
@@ -48,6 +54,8 @@ PLAN_SCHEMA = pa.schema(
         pa.field("eoq", pa.float64()),
         pa.field("inventory_position", pa.float64()),
         pa.field("order_qty", pa.float64()),
+        pa.field("unit_cost", pa.float64()),
+        pa.field("order_value", pa.float64()),
         pa.field("reason", pa.string()),
     ]
 )
@@ -68,6 +76,12 @@ class ReplenishmentConfig:
     service_levels: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SERVICE_LEVELS))
     review_period_days: float = 1.0
     days_per_year: float = 365.0
+    # Most days of forecast demand the position may cover after an order (None: no cap).
+    max_days_of_supply: float | None = 90.0
+
+    def __post_init__(self) -> None:
+        if self.max_days_of_supply is not None and self.max_days_of_supply <= 0:
+            raise ValueError("max_days_of_supply must be positive (or None for no cap)")
 
 
 @dataclass(frozen=True)
@@ -134,14 +148,19 @@ def lead_time_sum(daily: np.ndarray, lead_time_days: float) -> float:
 
 
 def plan_replenishment(
-    inventory: Any, forecasts: Any, history: Any = None, config: ReplenishmentConfig | None = None
+    inventory: Any,
+    forecasts: Any,
+    history: Any = None,
+    config: ReplenishmentConfig | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> PlanResult:
     """The plan: one row per sku and location seen in the inventory or the forecasts.
 
     `inventory` has the curated inventory columns, `forecasts` at least sku, location, ds, mean, hi_95, and
     the optional `history` sku, location, date, units (for XYZ); each as an Arrow table, a pandas frame or a
-    list of row dicts."""
+    list of row dicts. `titles` maps SKUs to catalog titles shown beside them."""
     config = config or ReplenishmentConfig()
+    titles = titles or {}
     inventory_rows = {(r["sku"], r["location"]): r for r in _as_table(inventory).to_pylist()}
     series = _forecast_arrays(_as_table(forecasts))
     weekly = _weekly_history(_as_table(history), config.xyz_weeks) if history is not None else {}
@@ -166,7 +185,29 @@ def plan_replenishment(
         else:
             xyz, _ = xyz_class(weekly[key], config.xyz_thresholds) if key in weekly else ("Z", float("inf"))
             rows.append(_plan_row(inventory_rows[key], series[key], abc[key], xyz, key in weekly, config))
+    for row in rows:
+        row["title"] = titles.get(row["sku"])
     return PlanResult(pa.Table.from_pylist(rows, schema=PLAN_SCHEMA), issues)
+
+
+def plan_totals(rows: Any) -> dict[str, Any]:
+    """Lines needing an order, units and order value, overall and per location (value of priced lines)."""
+
+    def empty() -> dict[str, Any]:
+        return {"lines": 0, "needing_order": 0, "order_units": 0, "order_value": 0.0}
+
+    overall, by_location = empty(), defaultdict(empty)
+    for row in rows:
+        for bucket in (overall, by_location[row["location"]]):
+            bucket["lines"] += 1
+            quantity = row.get("order_qty") or 0
+            if quantity > 0:
+                bucket["needing_order"] += 1
+                bucket["order_units"] += round(quantity)
+                bucket["order_value"] += float(row.get("order_value") or 0.0)
+    for bucket in (overall, *by_location.values()):
+        bucket["order_value"] = round(bucket["order_value"], 2)
+    return overall | {"by_location": dict(sorted(by_location.items()))}
 
 
 def _plan_row(
@@ -204,7 +245,22 @@ def _plan_row(
     eoq = round_order(raw_eoq, moq, pack)
     position = float(item["on_hand"] or 0) + float(item["on_order"] or 0)
     needed = reorder_point - position + daily_rate * config.review_period_days
-    order = round_order(max(eoq, needed), moq, pack) if position <= reorder_point else 0.0
+    wanted, cap_note = max(eoq, needed), ""
+    if config.max_days_of_supply is not None and position <= reorder_point:
+        ceiling = config.max_days_of_supply * daily_rate
+        room = ceiling - position
+        if wanted > max(room, needed):
+            wanted = max(room, needed)
+            cap_note = (
+                f"; EOQ {eoq:g} capped at {config.max_days_of_supply:g} days of supply "
+                f"({ceiling:.1f} units at {daily_rate:.2f}/day, position included"
+                + (", raised to what the reorder point needs" if needed > room else "")
+                + ")"
+            )
+    order = round_order(wanted, moq, pack) if position <= reorder_point else 0.0
+    if cap_note and order > wanted + 1e-9:
+        cap_note += f", rounded up to MOQ {moq:g} / packs of {pack:g}"
+    unit_cost = float(item["unit_cost"] or 0)
 
     source = (
         f"set on the inventory row, overriding the class {abc}{xyz} default {class_level:.1%}"
@@ -217,7 +273,7 @@ def _plan_row(
     )
     if order > 0:
         packs = f"{order / pack:g} packs of {pack:g}"
-        reason = f"order {order:g} ({packs}): inventory position {position:g} <= {basis}"
+        reason = f"order {order:g} ({packs}): inventory position {position:g} <= {basis}{cap_note}"
     else:
         reason = f"no order: inventory position {position:g} > {basis}"
     if lead_time > means.size:
@@ -237,6 +293,8 @@ def _plan_row(
         "eoq": eoq,
         "inventory_position": position,
         "order_qty": order,
+        "unit_cost": unit_cost,
+        "order_value": round(order * unit_cost, 2),
         "reason": reason,
     }
 
