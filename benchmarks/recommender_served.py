@@ -321,6 +321,13 @@ def offline_lists(
     train: pd.DataFrame, catalog: pd.DataFrame, config: TrainConfig, histories: pd.DataFrame
 ) -> dict[str, list[str]]:
     """Fit the job's model on `train` as the job does; each user's exact fp32 top-k from their `histories`."""
+    return offline_lists_for(train, catalog, config, [histories])[0]
+
+
+def offline_lists_for(
+    train: pd.DataFrame, catalog: pd.DataFrame, config: TrainConfig, histories: list[pd.DataFrame]
+) -> list[dict[str, list[str]]]:
+    """`offline_lists` for several sets of histories on one fit."""
     from recommender.pipeline import _catalog_items, _fit_rows, _model_from_config
 
     pairs = event_confidences(as_events(train), config.weighting)
@@ -331,15 +338,18 @@ def offline_lists(
     model.fit(_fit_rows(config, pairs, matrix))
     print(f"  offline fit of {model.name} in {time.monotonic() - started:.0f} s", flush=True)
     factors = model.serving_factors()
-    history_pairs = event_confidences(as_events(histories), config.weighting)
-    rows = InteractionMatrix.from_confidences(history_pairs, item_ids=item_ids)
-    lists: dict[str, list[str]] = {}
-    for start in range(0, rows.n_users, 256):
-        block = rows.matrix[start : start + 256]
-        scores = np.asarray(factors.queries(block), dtype=np.float32) @ factors.item_side.T
-        for offset, best in enumerate(top_k_unseen(scores, block, K)):
-            lists[str(rows.user_ids[start + offset])] = [str(item) for item in rows.item_ids[best]]
-    return lists
+    answers = []
+    for history in histories:
+        history_pairs = event_confidences(as_events(history), config.weighting)
+        rows = InteractionMatrix.from_confidences(history_pairs, item_ids=item_ids)
+        lists: dict[str, list[str]] = {}
+        for start in range(0, rows.n_users, 256):
+            block = rows.matrix[start : start + 256]
+            scores = np.asarray(factors.queries(block), dtype=np.float32) @ factors.item_side.T
+            for offset, best in enumerate(top_k_unseen(scores, block, K)):
+                lists[str(rows.user_ids[start + offset])] = [str(item) for item in rows.item_ids[best]]
+        answers.append(lists)
+    return answers
 
 
 def recent_only_lists(model_dir: Path, activity: pd.DataFrame, users: Iterable[str]) -> dict[str, list[str]]:
@@ -434,8 +444,9 @@ def run_time(data_dir: Path, work: Path, hyperparameters: dict[str, Any]) -> tup
     finally:
         shop.stop()
     config = job_config(hyperparameters)
-    offline_before = offline_lists(train, catalog, config, train)
-    offline_after = offline_lists(train, catalog, config, pd.concat([train, new]))
+    offline_before, offline_after = offline_lists_for(
+        train, catalog, config, [train, pd.concat([train, new])]
+    )
     n_items = len(catalog)
     measured = {
         name: score(lists, test, train, n_items)
