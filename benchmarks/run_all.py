@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "recommender-quality": ["recommender_quality.py"],
     "recommender-latency": ["recommender_latency.py"],
     "recommender-fairness": ["recommender_fairness.py"],
+    "recommender-served": ["recommender_served.py"],
     "chat": ["chat_benchmark.py"],
     "forecast-accuracy": ["forecast_accuracy.py", "--write-docs"],
     "forecast-speed": ["forecast_speed.py", "--write-docs"],
