@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +84,14 @@ def inventory_csv() -> str:
     return INVENTORY_HEADER + "\n" + "\n".join(rows) + "\n"
 
 
+# Titles for two of the SKUs; the others have none and show their code alone.
+CATALOG_CSV = (
+    "item_id,title,category,brand,price\n"
+    'steady,"Spaghetti n.5, 500 g",pasta,Acme,1.20\n'
+    "gappy,Fusilli 1 kg,pasta,Acme,2.10\n"
+)
+
+
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with local_platform(monkeypatch, "forecast"):
@@ -90,6 +100,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             ("incoming/sales/sales.csv", sales_csv()),
             ("incoming/sales/corrections.csv", corrections_csv()),
             ("incoming/inventory/inventory.csv", inventory_csv()),
+            ("incoming/catalog/catalog.csv", CATALOG_CSV),
         ):
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
             ingest_object(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=s3)
@@ -356,7 +367,11 @@ def test_a_shop_without_sales_gets_a_plan_of_its_inventory_lines(monkeypatch: py
 
         assert summary["shards"] == 0 and summary["series"] == 0
         assert summary["data_issues"]["inventory_without_sales"]["count"] == 6
-        assert summary["plan"] == {"lines": 6, "needing_order": 0, "order_units": 0.0, "not_planned": 6}
+        plan = summary["plan"]
+        assert {k: plan[k] for k in ("lines", "needing_order", "order_units", "not_planned")} == {
+            "lines": 6, "needing_order": 0, "order_units": 0, "not_planned": 6
+        }  # fmt: skip
+        assert plan["order_value"] == 0.0 and plan["currency"] == "EUR"
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "steady#nowhere", "#", "steady#"])
@@ -368,3 +383,40 @@ def test_a_cursor_the_plan_did_not_hand_out_is_a_400(finished_run, cursor: str) 
     error = body(response)["error"]
     assert (error["code"], error["details"][0]["field"]) == ("invalid_cursor", "query.cursor")
     assert error["request_id"]
+
+
+def test_plan_report_api_and_workbook_show_titles_values_and_totals(finished_run) -> None:
+    s3, summary = finished_run
+    plan = body(api(get_request("get-plan-latest.json", query=None)))
+    by_key = {(item["sku"], item["location"]): item for item in plan["items"]}
+    steady = by_key[("steady", "north")]
+    assert steady["title"] == "Spaghetti n.5, 500 g" and by_key[("ghost", "north")]["title"] is None
+    assert steady["order_qty"] > 0 and steady["order_qty"] == int(steady["order_qty"])
+    assert steady["order_value"] == pytest.approx(steady["order_qty"] * 4.0)
+    totals = plan["totals"]
+    ordered = [item for item in plan["items"] if (item["order_qty"] or 0) > 0]
+    assert totals["currency"] == "EUR" and totals["needing_order"] == len(ordered)
+    assert totals["order_value"] == pytest.approx(sum(item["order_value"] for item in ordered))
+    north = [item for item in ordered if item["location"] == "north"]
+    assert totals["by_location"]["north"]["order_units"] == sum(item["order_qty"] for item in north)
+    assert summary["plan"]["order_value"] == totals["order_value"]
+
+    forecast_answer = body(api(get_request("get-forecast.json", query={"location": "north"}, path="steady")))
+    assert forecast_answer["title"] == "Spaghetti n.5, 500 g"
+
+    html = api(get_request("get-report.json", query=None))["body"]
+    assert "Spaghetti n.5, 500 g" in html and "Orders to place" in html
+    assert f"{totals['order_value']:,.2f}" in html and "order value (EUR)" in html
+    ticks = re.findall(r"text-anchor='middle'>(\d{1,2}) ([A-Z][a-z]{2})</text>", html)
+    assert {month for _, month in ticks} >= {PLAN_DATE.strftime("%b")}  # the time axis is dated
+    assert f"<td>{steady['order_qty']:,.0f}</td>" in html  # whole units, no trailing .0
+
+    from openpyxl import load_workbook
+
+    key = f"plans/{PLAN_DATE.isoformat()}/plan.xlsx"
+    workbook = load_workbook(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+    rows = list(workbook["Plan"].iter_rows(values_only=True))
+    assert rows[0][:6] == ("SKU", "Title", "Location", "Order qty", "Unit cost (EUR)", "Order value (EUR)")
+    assert rows[1][:4] == ("steady", "Spaghetti n.5, 500 g", "north", steady["order_qty"])
+    last = list(workbook["Totals"].iter_rows(values_only=True))[-1]
+    assert last[0] == "All locations" and last[4] == pytest.approx(totals["order_value"])

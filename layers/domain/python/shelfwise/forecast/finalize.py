@@ -28,10 +28,11 @@ import pyarrow.csv as pa_csv
 from botocore.exceptions import ClientError
 
 from shelfwise.aws import events, s3
-from shelfwise.curated import read_inventory_in_arrival_order, table_to_parquet_bytes
+from shelfwise.curated import read_curated, read_inventory_in_arrival_order, table_to_parquet_bytes
 from shelfwise.forecast import layout, store
 from shelfwise.forecast.accuracy import daily_actuals, score_previous_runs
 from shelfwise.forecast.collected import Collected, Key
+from shelfwise.forecast.plan_export import plan_xlsx
 from shelfwise.forecast.planning import read_parquet, series_id_column
 from shelfwise.forecast.replenishment import PLAN_SCHEMA, ReplenishmentConfig, plan_replenishment
 from shelfwise.forecast.report import render_report
@@ -56,21 +57,23 @@ def finalize_run(
     plans_table: str,
     event_bus: str,
     replenishment: ReplenishmentConfig | None = None,
+    currency: str = "EUR",
     s3_client: s3.S3Client | None = None,
     events_client: events.EventsClient | None = None,
 ) -> dict[str, Any]:
     client = s3_client or s3.client()
     plan = step.plan
     collected = _collect(step, bucket, client)
+    titles = catalog_titles(read_curated("catalog", bucket=bucket, s3_client=client))
     inventory = read_inventory_in_arrival_order(bucket=bucket, s3_client=client)
     history = collected.history.filter(
         pc.less_equal(collected.history.column("date"), pa.scalar(plan.as_of, pa.date32()))
     )
-    result = plan_replenishment(inventory, collected.forecasts, history, replenishment)
-    rows = _explained_rows(result.plan.to_pylist(), collected)
+    result = plan_replenishment(inventory, collected.forecasts, history, replenishment, titles)
+    rows = _explained_rows(result.plan.to_pylist(), collected, titles)
     plan_table = pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
     accuracy = _accuracy(plan, collected, history, bucket, client)
-    summary = build_summary(step, collected, inventory, result.issues, rows, accuracy, bucket)
+    summary = build_summary(step, collected, inventory, result.issues, rows, accuracy, bucket, currency)
 
     _put(
         bucket,
@@ -81,9 +84,17 @@ def finalize_run(
     csv_buffer = io.BytesIO()
     pa_csv.write_csv(plan_table, csv_buffer)
     _put(bucket, layout.plan_key(plan.plan_date, "plan.csv"), csv_buffer.getvalue(), client, "text/csv")
+    _put(
+        bucket,
+        layout.plan_key(plan.plan_date, "plan.xlsx"),
+        plan_xlsx(rows, summary["plan"], plan.plan_date, currency),
+        client,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     _put(bucket, layout.plan_key(plan.plan_date, "plan.parquet"), table_to_parquet_bytes(plan_table), client)
-    store.write_forecasts(forecasts_table, _forecast_items(plan, collected))
+    store.write_forecasts(forecasts_table, _forecast_items(plan, collected, titles))
     store.write_plan(plans_table, plan.plan_date, rows, plan.run_id)
+    store.write_plan_totals(plans_table, plan.plan_date, summary["plan"], plan.run_id)
     report = render_report(build_report_input(plan, collected, rows, summary, accuracy, inventory))
     _put(
         bucket,
@@ -168,14 +179,29 @@ def _collect_promo_days(run_id: str, index: int, bucket: str, client: s3.S3Clien
         into.promo_days[(sku, location)].add(day)
 
 
-def _explained_rows(rows: list[dict[str, Any]], collected: Collected) -> list[dict[str, Any]]:
+def catalog_titles(catalog: pa.Table) -> dict[str, str]:
+    """Catalog item_id -> title (a later row wins, as in the contract); items without a title are left out."""
+    if catalog.num_rows == 0 or "title" not in catalog.column_names:
+        return {}
+    pairs = zip(catalog.column("item_id").to_pylist(), catalog.column("title").to_pylist(), strict=True)
+    return {str(item): str(title) for item, title in pairs if title}
+
+
+def _explained_rows(
+    rows: list[dict[str, Any]], collected: Collected, titles: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """Plan lines with the reasons only the run knows, plus lines for series the plan never saw."""
     by_key = {(row["sku"], row["location"]): row for row in rows}
     for key in collected.all_series - set(by_key):
-        by_key[key] = dict.fromkeys(PLAN_SCHEMA.names) | {"sku": key[0], "location": key[1]}
+        by_key[key] = dict.fromkeys(PLAN_SCHEMA.names) | {
+            "sku": key[0],
+            "location": key[1],
+            "title": titles.get(key[0]),
+        }
+    figures = [name for name in PLAN_SCHEMA.names if name not in ("sku", "location", "title", "reason")]
     for key, row in by_key.items():
         if key in collected.failed:
-            row.update(dict.fromkeys(PLAN_SCHEMA.names[2:-1]))
+            row.update(dict.fromkeys(figures))
             row["reason"] = f"no forecast: {collected.failed[key]}"
         elif collected.series.get(key, {}).get("demand_class") == "no_history":
             row["reason"] = "no forecast: every sales row is dated after the as-of date"
@@ -204,7 +230,9 @@ def _accuracy(
     return [entry.as_dict() for entry in scored]
 
 
-def _forecast_items(plan: PlanOutput, collected: Collected) -> Iterable[dict[str, Any]]:
+def _forecast_items(
+    plan: PlanOutput, collected: Collected, titles: Mapping[str, str]
+) -> Iterable[dict[str, Any]]:
     columns = collected.forecasts.sort_by([("unique_id", "ascending"), ("ds", "ascending")]).to_pydict()
     points: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
     models: dict[Key, str] = {}
@@ -230,6 +258,7 @@ def _forecast_items(plan: PlanOutput, collected: Collected) -> Iterable[dict[str
             series_points,
             model=models[key],
             demand_class=collected.series.get(key, {}).get("demand_class"),
+            title=titles.get(key[0]),
             plan_date=plan.plan_date,
             as_of=plan.as_of,
             run_id=plan.run_id,

@@ -18,7 +18,7 @@ PLANS_PREFIX = "plans/"
 RUNS_PREFIX = f"{FORECASTS_PREFIX}runs/"
 DAILY_PREFIX = f"{FORECASTS_PREFIX}daily/"
 LATEST_PLAN_KEY = f"{PLANS_PREFIX}latest.json"
-PLAN_FILES = ("plan.csv", "plan.parquet", "report.html", "summary.json")
+PLAN_FILES = ("plan.csv", "plan.xlsx", "plan.parquet", "report.html", "summary.json")
 
 
 def run_prefix(run_id: str) -> str:

@@ -18,8 +18,9 @@ from itertools import pairwise
 from typing import Any
 
 PLOT_WIDTH = 240
-PLOT_HEIGHT = 72
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 24, 2, 4, 2
+PLOT_HEIGHT = 84
+# The bottom margin holds the date labels of the time axis.
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 24, 4, 4, 14
 MAX_TABLE_ROWS = 500
 DEFAULT_MAX_PLOTS = 1000
 
@@ -47,6 +48,8 @@ class SeriesPlot:
     forecast: Sequence[tuple[date, float, float, float, float, float]]
     # Promotion days, past (sales flagged promo) and planned (from incoming/promotions/), shaded in the plot.
     promo_days: Sequence[date] = ()
+    # The catalog title of the SKU, shown beside its code.
+    title: str | None = None
 
 
 @dataclass
@@ -111,9 +114,10 @@ def render_report(data: ReportInput) -> str:
         f"<p>Sales up to and including {data.as_of.isoformat()}; "
         f"forecasts start {data.plan_date.isoformat()}.</p>",
         _summary_section(data.summary),
+        _totals_section(data.summary),
         _accuracy_section(data.accuracy),
         _plots_section(data),
-        _plan_section(data.plan_rows),
+        _plan_section(data.plan_rows, str(data.summary.get("plan", {}).get("currency") or "")),
         "</body></html>",
     ]
     return "".join(parts)
@@ -136,11 +140,33 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _totals_section(summary: Mapping[str, Any]) -> str:
+    """What the plan asks to buy: lines, units and money per location and overall."""
+    plan = summary.get("plan", {})
+    if "order_value" not in plan:
+        return ""
+    currency = escape(str(plan.get("currency") or ""))
+
+    def row(label: str, figures: Mapping[str, Any], css: str = "") -> str:
+        return (
+            f"<tr{css}><td class='t'>{escape(label)}</td><td>{figures.get('needing_order', 0):,}</td>"
+            f"<td>{figures.get('order_units', 0):,}</td><td>{figures.get('order_value', 0.0):,.2f}</td></tr>"
+        )
+
+    body = "".join(row(location, f) for location, f in plan.get("by_location", {}).items())
+    body += row("All locations", plan, " class='order'")
+    return (
+        f"<h2>Orders to place</h2><table><tr><th class='t'>location</th><th>lines to order</th>"
+        f"<th>units</th><th>order value ({currency})</th></tr>{body}</table>"
+    )
+
+
 def _summary_section(summary: Mapping[str, Any]) -> str:
     plan = summary.get("plan", {})
     overview = {
         "series forecast": summary.get("series_forecast"),
         "plan lines": plan.get("lines"),
+        "currency": plan.get("currency"),
         "lines needing an order": plan.get("needing_order"),
         "lines not planned": plan.get("not_planned"),
         "failed shards": len(summary.get("failed_shards", [])),
@@ -246,7 +272,8 @@ def _window(plots: Sequence[SeriesPlot]) -> tuple[date | None, date | None]:
 def _figures(plots: Sequence[SeriesPlot], first: date | None, last: date | None) -> str:
     return "".join(
         f"<figure>{series_svg(plot, first, last)}<figcaption><b>{escape(plot.sku)} @ "
-        f"{escape(plot.location)}</b> {escape(plot.caption)}</figcaption></figure>"
+        f"{escape(plot.location)}</b> {escape(plot.title) if plot.title else ''}<br>"
+        f"{escape(plot.caption)}</figcaption></figure>"
         for plot in plots
     )
 
@@ -323,6 +350,7 @@ def series_svg(plot: SeriesPlot, first: date | None = None, last: date | None = 
     shapes += [
         f"<path class='a' d='M{PAD_LEFT} {bottom}H{right}M{PAD_LEFT} {PAD_TOP}V{bottom}'/>",
         f"<text x='{PAD_LEFT - 2}' y='{PAD_TOP + 7}' text-anchor='end'>{_axis(top)}</text>",
+        _date_ticks(first, last, x, bottom),
     ]
     if plot.forecast:
         shapes.append(f"<path class='b95' d='{band(4, 5)}'/>")
@@ -362,12 +390,28 @@ def _promo_shading(
     return f"<path class='p' d='{rects}'/>"
 
 
+def _date_ticks(first: date, last: date, x: Callable[[date], int], bottom: int) -> str:
+    """Tick marks and day-month labels on the first day of each month, or every Monday on short axes."""
+    span = (last - first).days
+    days = [first + timedelta(days=n) for n in range(span + 1)]
+    ticks = [d for d in days if d.day == 1] if span > 60 else [d for d in days if d.weekday() == 0]
+    if len(ticks) > 6:  # keep labels from overlapping on a small plot
+        ticks = ticks[:: -(-len(ticks) // 6)]
+    marks = "".join(f"M{x(d)} {bottom}v3" for d in ticks)
+    labels = "".join(
+        f"<text x='{x(d)}' y='{bottom + 11}' text-anchor='middle'>{d.day} {d.strftime('%b')}</text>"
+        for d in ticks
+    )
+    return (f"<path class='a' d='{marks}'/>" if marks else "") + labels
+
+
 def _axis(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 PLAN_COLUMNS = (
     ("sku", "SKU"),
+    ("title", "title"),
     ("location", "location"),
     ("abc", "ABC"),
     ("xyz", "XYZ"),
@@ -379,11 +423,17 @@ PLAN_COLUMNS = (
     ("eoq", "EOQ"),
     ("inventory_position", "position"),
     ("order_qty", "order"),
+    ("unit_cost", "unit cost"),
+    ("order_value", "order value"),
     ("reason", "reason"),
 )
+TEXT_COLUMNS = ("sku", "title", "location", "reason")
+# Quantities a buyer orders or counts are whole units; statistical figures keep one decimal.
+WHOLE_COLUMNS = ("eoq", "inventory_position", "order_qty")
+MONEY_COLUMNS = ("unit_cost", "order_value")
 
 
-def _plan_section(rows: Sequence[Mapping[str, Any]]) -> str:
+def _plan_section(rows: Sequence[Mapping[str, Any]], currency: str = "") -> str:
     """Lines that need an order or could not be planned; lines needing nothing are only counted."""
     actionable = sorted(
         (r for r in rows if (r.get("order_qty") or 0) > 0 or r.get("abc") is None),
@@ -391,7 +441,8 @@ def _plan_section(rows: Sequence[Mapping[str, Any]]) -> str:
     )
     shown = actionable[:MAX_TABLE_ROWS]
     head = "".join(
-        f"<th class='{'t' if n in ('sku', 'location', 'reason') else ''}'>{label}</th>"
+        f"<th class='{'t' if n in TEXT_COLUMNS else ''}'>{label}"
+        f"{f' ({escape(currency)})' if n in MONEY_COLUMNS and currency else ''}</th>"
         for n, label in PLAN_COLUMNS
     )
     body = "".join(_plan_row(row) for row in shown)
@@ -409,8 +460,12 @@ def _plan_row(row: Mapping[str, Any]) -> str:
     cells = []
     for name, _ in PLAN_COLUMNS:
         value = row.get(name)
-        if name in ("sku", "location", "reason"):
+        if name in TEXT_COLUMNS:
             cells.append(f"<td class='t'>{escape(str(value or ''))}</td>")
+        elif name in WHOLE_COLUMNS and value is not None:
+            cells.append(f"<td>{value:,.0f}</td>")
+        elif name in MONEY_COLUMNS and value is not None:
+            cells.append(f"<td>{value:,.2f}</td>")
         elif name == "service_level":
             cells.append(f"<td>{'' if value is None else f'{value:.1%}'}</td>")
         elif isinstance(value, float):

@@ -93,6 +93,7 @@ def build_report_input(
             sku=key[0],
             location=key[1],
             caption=captions[key],
+            title=by_key.get(key, {}).get("title"),
             history=_zero_filled(history_by_key[key], since, plan.as_of),
             forecast=sorted(forecast_by_key[key]),
             promo_days=sorted(promo_by_key[key] | collected.promo_days.get(key, set())),
@@ -119,7 +120,9 @@ def _order_caption(row: Mapping[str, Any]) -> str:
     target = f"{row['abc']}{row['xyz']} {level:.1%}" if level is not None else f"{row['abc']}{row['xyz']}"
     position = f"position {row['inventory_position']:g}, reorder point {row['reorder_point']:.1f}"
     if (row.get("order_qty") or 0) > 0:
-        return f"order {row['order_qty']:g}: {position}; {target}"
+        value = row.get("order_value")
+        worth = f" (value {value:,.2f})" if value is not None else ""
+        return f"order {row['order_qty']:,.0f}{worth}: {position}; {target}"
     return f"no order: {position}; {target}"
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from shelfwise.forecast import layout
 from shelfwise.forecast.collected import Collected, Key
+from shelfwise.forecast.replenishment import plan_totals
 from shelfwise.forecast.workflow import FinalizeStep
 
 MAX_EXAMPLES = 20
@@ -34,6 +35,7 @@ def build_summary(
     rows: list[dict[str, Any]],
     accuracy: list[dict[str, Any]],
     bucket: str,
+    currency: str = "EUR",
 ) -> dict[str, Any]:
     """The run's `summary.json`: counts, data issues, the plan in figures, accuracy, files written."""
     plan = step.plan
@@ -76,7 +78,6 @@ def build_summary(
         for name, value in data_issues.items()
         if not (isinstance(value, dict) and value.get("count") == 0)
     }
-    orders = [row for row in rows if (row.get("order_qty") or 0) > 0]
     levels = _service_level_sources(inventory, rows)
     uri = f"s3://{bucket}/{layout.PLANS_PREFIX}{plan.plan_date.isoformat()}/"
     return {
@@ -96,12 +97,9 @@ def build_summary(
             "promo_days": sum(len(days) for days in collected.promo_days.values()),
         },
         "data_issues": data_issues,
-        "plan": {
-            "lines": len(rows),
-            "needing_order": len(orders),
-            "order_units": float(sum(row["order_qty"] for row in orders)),
-            "not_planned": sum(1 for row in rows if row.get("abc") is None),
-        },
+        # Totals per location too: a buyer signs off spend per warehouse, in the deployment's currency.
+        "plan": plan_totals(rows)
+        | {"not_planned": sum(1 for row in rows if row.get("abc") is None), "currency": currency},
         "service_levels": levels,
         "accuracy": accuracy,
         "files": {name: f"{uri}{name}" for name in layout.PLAN_FILES},

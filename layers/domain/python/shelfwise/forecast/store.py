@@ -12,6 +12,8 @@ Items:
   Decimal, absent figures as null, plus `needs_order`.
 - plans table, pk `latest`, sk `latest`: `plan_date` and `run_id` of the newest plan; written last, so the
   API never points at a half-written plan.
+- plans table, pk `totals#<plan_date>`, sk `totals`: the plan's totals (lines, units and order value overall
+  and per location, currency) as a JSON string; outside the plan's partition so paging never meets it.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ PLAN_NUMBER_FIELDS = (
     "eoq",
     "inventory_position",
     "order_qty",
+    "unit_cost",
+    "order_value",
 )
-PLAN_TEXT_FIELDS = ("sku", "location", "abc", "xyz", "reason")
+PLAN_TEXT_FIELDS = ("sku", "location", "title", "abc", "xyz", "reason")
+TOTALS_PREFIX = "totals#"
 POINT_FIELDS = ("date", "mean", "lo_80", "hi_80", "lo_95", "hi_95")
 
 
@@ -63,6 +68,7 @@ class ForecastPoint(BaseModel):
 class ForecastResponse(BaseModel):
     sku: str
     location: str
+    title: str | None = Field(default=None, description="The catalog title of the SKU, when it has one.")
     model: str = Field(description="The model chosen for this series by cross-validation (or its fallback).")
     demand_class: str | None = Field(
         default=None, description="smooth, erratic, intermittent, lumpy, short or all_zero."
@@ -74,6 +80,7 @@ class ForecastResponse(BaseModel):
 class PlanItem(BaseModel):
     sku: str
     location: str
+    title: str | None = Field(default=None, description="The catalog title of the SKU, when it has one.")
     abc: str | None = Field(
         description="ABC class by yearly demand value; null when the line is not planned."
     )
@@ -85,13 +92,33 @@ class PlanItem(BaseModel):
     reorder_point: float | None
     eoq: float | None = Field(description="Economic order quantity, rounded up to MOQ and pack size.")
     inventory_position: float | None = Field(description="On hand plus on order.")
-    order_qty: float | None = Field(description="What to order today; 0 when nothing is needed.")
+    order_qty: float | None = Field(description="What to order today, whole units; 0 when nothing is needed.")
+    unit_cost: float | None = Field(default=None, description="Purchase cost per unit (inventory file).")
+    order_value: float | None = Field(
+        default=None, description="order_qty x unit_cost, in `totals.currency`."
+    )
     reason: str
+
+
+class LocationTotals(BaseModel):
+    lines: int
+    needing_order: int
+    order_units: int = Field(description="Units to order, summed over the lines needing an order.")
+    order_value: float = Field(description="Value of those orders at unit cost.")
+
+
+class PlanTotals(LocationTotals):
+    currency: str = Field(description="The deployment's currency (ISO 4217) of every value in the plan.")
+    not_planned: int = Field(default=0, description="Lines without a forecast or inventory record.")
+    by_location: dict[str, LocationTotals] = Field(default_factory=dict)
 
 
 class PlanResponse(BaseModel):
     date: date
     items: list[PlanItem]
+    totals: PlanTotals | None = Field(
+        default=None, description="The whole plan's totals (every page has them); null for older plans."
+    )
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` to get the next page; null on the last page."
     )
@@ -142,10 +169,12 @@ def forecast_item(
     plan_date: date,
     as_of: date,
     run_id: str,
+    title: str | None = None,
 ) -> dict[str, Any]:
     return {
         "sku": sku,
         "location": location,
+        "title": title,
         "model": model,
         "demand_class": demand_class,
         "plan_date": plan_date.isoformat(),
@@ -175,6 +204,17 @@ def write_forecasts(table_name: str, items: Iterable[dict[str, Any]]) -> int:
 def write_plan(table_name: str, plan_date: date, rows: Iterable[Mapping[str, Any]], run_id: str) -> int:
     items = (plan_item(plan_date, row, run_id) for row in rows)
     return dynamodb.batch_put(table_name, items, key_names=["plan_date", "item_key"])
+
+
+def write_plan_totals(table_name: str, plan_date: date, totals: Mapping[str, Any], run_id: str) -> None:
+    dynamodb.table(table_name).put_item(
+        Item={
+            "plan_date": f"{TOTALS_PREFIX}{plan_date.isoformat()}",
+            "item_key": "totals",
+            "run_id": run_id,
+            "totals": json.dumps(totals, separators=(",", ":")),
+        }
+    )
 
 
 def mark_latest(table_name: str, plan_date: date, run_id: str) -> None:
@@ -217,6 +257,7 @@ def get_forecast(table_name: str, sku: str, location: str | None) -> ForecastRes
         location=str(item["location"]),
         model=str(item.get("model") or "none"),
         demand_class=item.get("demand_class"),
+        title=item.get("title"),
         plan_date=item.get("plan_date"),
         points=decode_points(str(item.get("points") or "[]")),
     )
@@ -261,8 +302,15 @@ def get_plan(table_name: str, plan_date: date, *, limit: int, cursor: str | None
     return PlanResponse(
         date=plan_date,
         items=[_plan_item_from_dynamo(item) for item in items],
+        totals=_plan_totals(table_name, plan_date),
         next_cursor=str(next_key["item_key"]) if next_key else None,
     )
+
+
+def _plan_totals(table_name: str, plan_date: date) -> PlanTotals | None:
+    key = {"plan_date": f"{TOTALS_PREFIX}{plan_date.isoformat()}", "item_key": "totals"}
+    item = dynamodb.table(table_name).get_item(Key=key).get("Item")
+    return PlanTotals.model_validate_json(str(item["totals"])) if item else None
 
 
 def _plan_has_line(table_name: str, plan_date: date, cursor: str) -> bool:
