@@ -1,10 +1,12 @@
 """Forecast and replenishment endpoints: read what the nightly forecast run stored.
 
-- `GET /v1/forecasts/{sku}?location=`: the SKU's daily forecast with 80/95% intervals. `location` may be left
-  out when the SKU is forecast at one location only; with several, the answer is 422 naming `query.location`
-  and listing the locations; an unknown SKU or location is 404.
+- `GET /v1/forecasts/{sku}?location=`: the SKU's daily forecast with 80/95% intervals and its catalog title.
+  `location` may be left out when the SKU is forecast at one location only; with several, the answer is 422
+  naming `query.location` and listing the locations; an unknown SKU or location is 404.
 - `GET /v1/replenishment/plan?date=&limit=&cursor=`: the plan of that date (YYYY-MM-DD), or the latest plan
-  without a date; paged in SKU order (a 30,000-line plan is larger than a Lambda response may be).
+  without a date; paged in SKU order (a 30,000-line plan is larger than a Lambda response may be). Lines carry
+  the catalog title, unit cost and order value; every page carries the whole plan's totals (lines to order,
+  units, order value overall and per location, currency).
 - `GET /v1/replenishment/report?date=`: the run's HTML report (text/html).
 
 Only the domain layer is on this function's path: DynamoDB items and S3 objects, no pandas or pyarrow.
@@ -82,9 +84,11 @@ def get_sku_forecast(
     "/v1/replenishment/plan",
     tags=["replenishment"],
     summary="The replenishment plan",
-    description="What to order today per SKU and location, and why: ABC/XYZ class, service level, lead-time "
-    "demand, safety stock, reorder point, EOQ (rounded to MOQ and pack size), inventory position, order "
-    "quantity. Lines are in SKU order; follow `next_cursor` for the next page.",
+    description="What to order today per SKU and location, and why: catalog title, ABC/XYZ class, service "
+    "level, lead-time demand, safety stock, reorder point, EOQ (rounded to MOQ and pack size), inventory "
+    "position, order quantity in whole units (capped by the maximum days of supply), unit cost and order "
+    "value. `totals` sums the orders per location and overall in the deployment's currency. Lines are in "
+    "SKU order; follow `next_cursor` for the next page.",
 )
 @tracer.capture_method
 def get_replenishment_plan(
