@@ -228,6 +228,14 @@ def test_slow_mover_order_is_capped_by_days_of_supply() -> None:
     assert tight["order_qty"] == 1 and "raised to what the reorder point needs" in tight["reason"]
 
 
+def test_a_shorter_shelf_life_tightens_the_cap() -> None:
+    # 30 days of shelf life x 0.1/day = 3 units, below the 90-day cap of 9.
+    line = _slow_line(ReplenishmentConfig(max_days_of_supply=90), shelf_life_days=30.0)
+    assert line["order_qty"] == 3 and "capped at 30 days of shelf life (3.0 units" in line["reason"]
+    # A longer shelf life leaves the days-of-supply cap in charge.
+    assert _slow_line(ReplenishmentConfig(max_days_of_supply=90), shelf_life_days=400.0)["order_qty"] == 9
+
+
 def test_plan_totals_sum_order_value_per_location() -> None:
     rows = [
         {"sku": "a", "location": "north", "order_qty": 12.0, "order_value": 30.0},

@@ -20,7 +20,8 @@ Per sku and location:
 - Slow and intermittent movers: EOQ's cost balance can ask for months of stock of an item that sells one
   unit a week (capital, shelf space and obsolescence it does not price). The order is therefore capped so the
   position after ordering covers at most `max_days_of_supply` days of forecast demand, never below what the
-  reorder point needs; the reason names the cap. Quantities are whole units (MOQ and packs are whole).
+  reorder point needs; the reason names the cap. An inventory row's `shelf_life_days`, when it has one,
+  tightens the cap to the shelf life. Quantities are whole units (MOQ and packs are whole).
 - Value: order_value = order_qty x unit_cost, in the deployment currency; `plan_totals` sums it by location.
 
 Rows are never dropped: inventory without forecasts (no sales) and forecasts without inventory appear in the
@@ -246,13 +247,21 @@ def _plan_row(
     position = float(item["on_hand"] or 0) + float(item["on_order"] or 0)
     needed = reorder_point - position + daily_rate * config.review_period_days
     wanted, cap_note = max(eoq, needed), ""
-    if config.max_days_of_supply is not None and position <= reorder_point:
-        ceiling = config.max_days_of_supply * daily_rate
+    cap_days, cap_name = config.max_days_of_supply, "days of supply"
+    shelf_life = item.get("shelf_life_days")
+    if (
+        shelf_life is not None
+        and float(shelf_life) > 0
+        and (cap_days is None or float(shelf_life) < cap_days)
+    ):
+        cap_days, cap_name = float(shelf_life), "days of shelf life"
+    if cap_days is not None and position <= reorder_point:
+        ceiling = cap_days * daily_rate
         room = ceiling - position
         if wanted > max(room, needed):
             wanted = max(room, needed)
             cap_note = (
-                f"; EOQ {eoq:g} capped at {config.max_days_of_supply:g} days of supply "
+                f"; EOQ {eoq:g} capped at {cap_days:g} {cap_name} "
                 f"({ceiling:.1f} units at {daily_rate:.2f}/day, position included"
                 + (", raised to what the reorder point needs" if needed > room else "")
                 + ")"
