@@ -420,3 +420,24 @@ def test_plan_report_api_and_workbook_show_titles_values_and_totals(finished_run
     assert rows[1][:4] == ("steady", "Spaghetti n.5, 500 g", "north", steady["order_qty"])
     last = list(workbook["Totals"].iter_rows(values_only=True))[-1]
     assert last[0] == "All locations" and last[4] == pytest.approx(totals["order_value"])
+
+
+def test_currency_and_days_of_supply_come_from_the_deployment_and_are_reported(
+    cloud: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHELFWISE_CURRENCY", "usd")
+    monkeypatch.setenv("SHELFWISE_MAX_DAYS_OF_SUPPLY", "5")
+    summary = run_workflow("run-settings")
+    assert summary["settings"]["currency"] == "USD" and summary["settings"]["max_days_of_supply"] == 5
+    plan = body(api(get_request("get-plan-latest.json", query=None)))
+    assert plan["totals"]["currency"] == "USD"
+    steady = next(i for i in plan["items"] if (i["sku"], i["location"]) == ("steady", "north"))
+    # 5 days x ~10 units/day is below what the reorder point needs: the cap is named, and overruled.
+    assert "capped at 5 days of supply" in steady["reason"]
+    assert "raised to what the reorder point needs" in steady["reason"]
+    html = api(get_request("get-report.json", query=None))["body"]
+    assert "order value (USD)" in html
+
+    monkeypatch.setenv("SHELFWISE_CURRENCY", "dollars")
+    with pytest.raises(ValueError, match="SHELFWISE_CURRENCY"):
+        run_workflow("run-bad-currency")

@@ -74,6 +74,15 @@ def finalize_run(
     plan_table = pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
     accuracy = _accuracy(plan, collected, history, bucket, client)
     summary = build_summary(step, collected, inventory, result.issues, rows, accuracy, bucket, currency)
+    applied = replenishment or ReplenishmentConfig()
+    # The settings this plan was made with, so a reader can tell a configured cap from a default one.
+    summary["settings"] = {
+        "horizon": plan.horizon,
+        "currency": currency,
+        "max_days_of_supply": applied.max_days_of_supply,
+        "review_period_days": applied.review_period_days,
+        "service_levels": dict(applied.service_levels),
+    }
 
     _put(
         bucket,

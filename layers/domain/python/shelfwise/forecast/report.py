@@ -174,6 +174,7 @@ def _summary_section(summary: Mapping[str, Any]) -> str:
         "models chosen": summary.get("models", {}),
         "planned promotions": summary.get("promotions", {}),
         "service level taken from": summary.get("service_levels", {}),
+        "settings": {k: v for k, v in summary.get("settings", {}).items() if k != "service_levels"},
     }
     issues = {name: _issue_text(value) for name, value in summary.get("data_issues", {}).items()}
     failed = "".join(
