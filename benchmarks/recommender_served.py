@@ -314,7 +314,12 @@ def job_config(hyperparameters: dict[str, Any]) -> TrainConfig:
     defaults = TrainConfig()
     half_life = hyperparameters.get("half_life_days", defaults.weighting.half_life_days)
     weighting = WeightingConfig(half_life_days=float(half_life) or None)
-    return replace(defaults, weighting=weighting, ranker=hyperparameters.get("ranker", defaults.ranker))
+    return replace(
+        defaults,
+        weighting=weighting,
+        ranker=hyperparameters.get("ranker", defaults.ranker),
+        model=hyperparameters.get("model", defaults.model),
+    )
 
 
 def offline_lists(
@@ -492,12 +497,18 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "movielens-100k")
     parser.add_argument("--split", choices=("random", "time", "both"), default="both")
     parser.add_argument("--half-life-days", type=float, default=0.0)
+    parser.add_argument(
+        "--model",
+        choices=("ease_vae", "ease_lowrank"),
+        default="ease_vae",
+        help="the job's retrieval model (a deployment hyperparameter); ease_vae is the job's default",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     if not (args.data / "u.data").is_file():
         print(f"MovieLens-100k not found at {args.data} (expected u.data); nothing to benchmark.")
         return 0
-    hyperparameters = {"half_life_days": args.half_life_days, "ranker": "off"}
+    hyperparameters = {"model": args.model, "half_life_days": args.half_life_days, "ranker": "off"}
     header = ["path", "nDCG@10", "P@10", "R@10", "served vs offline (nDCG / P / R)"]
     parts = []
     for split, runner, title in (

@@ -29,6 +29,8 @@ class Hyperparameters(BaseModel):
     weight_cart: float | None = Field(default=None, ge=0)
     weight_purchase: float | None = Field(default=None, ge=0)
     weight_rating: float | None = Field(default=None, ge=0)
+    # The retrieval model (train.py --model): ease_vae by default; ease_lowrank fits in seconds, not minutes.
+    model: Literal["ease_vae", "ease_lowrank", "ease_svd", "ials"] | None = None
     l2: float | None = Field(default=None, gt=0)
     rank: int | None = Field(default=None, ge=1)
     ranker: Literal["auto", "off"] | None = None
