@@ -150,3 +150,18 @@ def test_without_a_promotions_file_no_day_is_flagged(cloud: Any) -> None:
     means = {point["date"]: point["mean"] for point in points}
     for promo_day, plain_day in zip(PROMO_DAYS, SAME_WEEKDAYS_WITHOUT, strict=True):
         assert means[promo_day.isoformat()] < 1.3 * means[plain_day.isoformat()]
+
+
+def test_shards_know_whether_the_retailer_sends_a_promotions_calendar(cloud: Any) -> None:
+    # With a calendar, a shard without promotion days in it reads "no promotion" rather than "unknown".
+    event = json.loads((spec.EVENTS_DIR / "forecast" / "plan-step.json").read_text(encoding="utf-8"))
+    event["run_id"] = "calendar-flag"
+    event["scheduled_event"]["detail"] = {"horizon": str(HORIZON), "shard_size": "1"}
+    shards = forecast(event)["shards"]
+    assert all(shard["promotion_calendar"] for shard in shards)
+    for key in [
+        obj["Key"] for obj in cloud.list_objects_v2(Bucket=BUCKET, Prefix="curated/promotions/")["Contents"]
+    ]:
+        cloud.delete_object(Bucket=BUCKET, Key=key)
+    event["run_id"] = "no-calendar-flag"
+    assert not any(shard["promotion_calendar"] for shard in forecast(event)["shards"])

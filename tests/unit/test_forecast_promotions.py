@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 from shelfwise import curated
+from shelfwise.forecast.config import ForecastConfig
+from shelfwise.forecast.engine import forecast_shard
 from shelfwise.forecast.planning import future_promotion_days
 from shelfwise.forecast.report import SeriesPlot, series_svg
 
@@ -79,3 +83,33 @@ def test_report_plots_shade_promotion_days_inside_the_plot_window() -> None:
     assert svg.count("class='p'") == 1
     shading = svg.split("class='p' d='")[1].split("'")[0]
     assert shading.count("M") == 2  # two runs of consecutive days: 2-3 and 6
+
+
+def _promoted_sales() -> pd.DataFrame:
+    """200 days of 10 units a day, tripled on every other Monday-to-Wednesday (about 21% promotion days)."""
+    rng = np.random.default_rng(5)
+    dates = pd.date_range(end=pd.Timestamp(AS_OF), periods=200, freq="D")
+    promo = [(d.dayofyear // 7) % 2 == 0 and d.dayofweek < 3 for d in dates]
+    units = [rng.poisson(30 if flag else 10) for flag in promo]
+    return pd.DataFrame(
+        {"sku": "P", "location": "north", "date": dates, "units": units, "promo": promo, "price": 1.0}
+    )
+
+
+def test_without_a_calendar_the_forecast_expects_half_the_recent_promotion_uplift() -> None:
+    sales = _promoted_sales()
+    config = ForecastConfig(horizon=28, end_date=AS_OF)
+    no_calendar, summary = forecast_shard(sales, config)
+    empty_calendar, _ = forecast_shard(
+        sales, config, future_promo=pd.DataFrame(columns=["sku", "location", "date", "promo"])
+    )
+    recent = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=config.promo_rate_days)]
+    uplift = float(summary["promo_uplift"].iloc[0])
+    expected = 1 + config.promo_expectation_weight * recent["promo"].mean() * (uplift - 1)
+    # Same baseline model either way; only the multiplier differs, day by day.
+    ratio = no_calendar["mean"].to_numpy() / empty_calendar["mean"].to_numpy()
+    assert uplift > 2 and abs(ratio.mean() - expected) < 0.05 * expected
+    assert summary["model"].iloc[0] == "combo_smooth"
+    # Not knowing which days will be promoted widens the intervals.
+    width = no_calendar["hi_95"] - no_calendar["lo_95"]
+    assert width.mean() > (empty_calendar["hi_95"] - empty_calendar["lo_95"]).mean()
