@@ -5,7 +5,7 @@ mean, 80% and 95% intervals, the as-of line, promotion days shaded) for the larg
 line that needs an order, and the plan table. Plots share one time axis and one style sheet and their
 paths are thinned to what a small plot can show, so each costs about a kilobyte; a safety cap
 (`DEFAULT_MAX_PLOTS`, set per run) bounds the report of a very large shop, and the report then says how many
-lines it left out. The complete plan is always in plan.csv / plan.parquet beside it.
+lines it left out. The complete plan is always in plan.xlsx / plan.csv / plan.parquet beside it.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class PlotSelection:
         return (
             f"{self.orders_total} lines need an order; {self.orders_plotted} are plotted (largest order "
             f"value first) and {self.orders_left_out} are left out: this report plots at most "
-            f"{self.max_plots} series. plan.csv and plan.parquet beside this report hold every line."
+            f"{self.max_plots} series. plan.xlsx, plan.csv and plan.parquet beside this report hold "
+            "every line."
         )
 
 
@@ -451,7 +452,8 @@ def _plan_section(rows: Sequence[Mapping[str, Any]], currency: str = "") -> str:
     note = (
         f"<p class='note'>{len(actionable)} of {len(rows)} lines need an order or could not be planned"
         f"{f'; {len(shown)} are shown' if len(shown) < len(actionable) else ''}. The other {quiet} lines "
-        "need no order today. Every line, with its reason, is in plan.csv and plan.parquet beside this "
+        "need no order today. Every line, with its reason, is in plan.xlsx, plan.csv and plan.parquet beside "
+        "this "
         "report and at GET /v1/replenishment/plan.</p>"
     )
     return f"<h2>Plan</h2>{note}<table><tr>{head}</tr>{body}</table>"
