@@ -158,8 +158,7 @@ def render(
             f"| plain `StatsForecast([AutoETS(season_length=7)])`, no intervals | {args.baseline_sample} | "
             f"{base_rate:.1f} | {args.catalog / base_rate / 60:.0f} min | {base_mase:.3f} |",
             "",
-            f"Throughput: **{ours_rate / base_rate:.1f}x** plain AutoETS (target >= 3x). "
-            f"Models: {models}.",
+            f"Throughput: **{ours_rate / base_rate:.1f}x** plain AutoETS (target >= 3x). Models: {models}.",
             "",
             f"AWS fan-out (extrapolated; assumes a 1-vCPU Lambda is as fast as one core here): "
             f"{args.catalog:,} SKUs in shards of {args.shard_size} = {shards} invocations; at concurrency "

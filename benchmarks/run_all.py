@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "chat": ["chat_benchmark.py"],
     "forecast-accuracy": ["forecast_accuracy.py", "--write-docs"],
     "forecast-speed": ["forecast_speed.py", "--write-docs"],
+    "forecast-product-path": ["forecast_product_path.py", "--write-docs"],
     "crash-recovery": ["crash_recovery.py"],
 }
 
