@@ -80,11 +80,13 @@ _FRAUD_CORES = (
 _OPENERS = ("", "", "", "hi, ", "hello, ", "listen, ", "ok ", "look, ", "honestly, ", "well ")
 _THANKS_CLOSERS = ("", "", "", "!", "!!", " :)", " 🙂", ", you're great", ", bye", ", have a good one")
 _SMALL_TALK_CLOSERS = ("", "", "", "?", "!", " :)", " 😊", "...")
-_ANGRY_CLOSERS = (
-    "", "", "", "!", "!!!", ". this is unacceptable", ". i've had enough", ". fix this now",
-    " about order 12345", " over my missing refund", " if i don't get my money back", ". final warning",
+# Only closers that belong to a threat or a dispute: generic anger ("this is unacceptable", "!!!", "fix this
+# now") also ends complaints and requests for a person, and taught the model that an angry request for an
+# agent was a legal threat.
+_DISPUTE_CLOSERS = (
+    "", "", "", "!", ".", " about order 12345", " over my missing refund", " if i don't get my money back",
+    " over the last payment", ", i mean it",
 )  # fmt: skip
-_ANGRY_OPENERS = ("", "", "", "that's it, ", "enough. ", "unbelievable. ", "seriously, ", "i warn you, ")
 
 SENTIMENT = {
     "thank_you": "positive",
@@ -110,8 +112,8 @@ def everyday_texts() -> dict[str, list[str]]:
     pools = {
         "thank_you": _variants(_THANKS_CORES, _OPENERS, _THANKS_CLOSERS),
         "small_talk": _variants(_SMALL_TALK_CORES, _OPENERS, _SMALL_TALK_CLOSERS),
-        "legal_threat": _variants(_LEGAL_CORES, _ANGRY_OPENERS, _ANGRY_CLOSERS),
-        "report_fraud": _variants(_FRAUD_CORES, _ANGRY_OPENERS, _ANGRY_CLOSERS),
+        "legal_threat": _variants(_LEGAL_CORES, _OPENERS, _DISPUTE_CLOSERS),
+        "report_fraud": _variants(_FRAUD_CORES, _OPENERS, _DISPUTE_CLOSERS),
     }
     return {intent: rng.sample(pool, min(PER_INTENT, len(pool))) for intent, pool in pools.items()}
 
