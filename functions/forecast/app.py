@@ -4,15 +4,13 @@ Invoked three ways by the `forecast` workflow (`shelfwise_infra.spec.Workflow`):
 (a Distributed Map over the shards), locally by the platform's process pool. The work lives in
 `shelfwise.forecast.planning`, `.shard_run` and `.finalize`.
 
-Per-deployment plan settings, from the function's environment: `SHELFWISE_CURRENCY` (ISO 4217 code of
-every value in the plan, default EUR) and `SHELFWISE_MAX_DAYS_OF_SUPPLY` (the cap on what one order may
-cover, default 90; `none` for no cap).
+Per-deployment plan settings (currency, maximum days of supply, service levels per class, review period)
+come from the function's environment, validated by `shelfwise.forecast.plan_settings`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import Any
 
@@ -21,8 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.forecast.finalize import finalize_run
+from shelfwise.forecast.plan_settings import plan_settings_from_env
 from shelfwise.forecast.planning import plan_run
-from shelfwise.forecast.replenishment import ReplenishmentConfig
 from shelfwise.forecast.shard_run import run_shard
 from shelfwise.forecast.workflow import FinalizeStep, PlanStep, ShardStep, WorkflowStep, rejected_plan
 from shelfwise.settings import Settings
@@ -32,17 +30,6 @@ logger, tracer, metrics = Logger(), Tracer(), Metrics()
 
 class InvalidWorkflowEvent(ValueError):
     """The orchestrator sent a step this function cannot read: a wiring bug, so the step fails loudly."""
-
-
-def plan_settings(environ: dict[str, str] | None = None) -> tuple[str, ReplenishmentConfig]:
-    """Currency and replenishment settings of this deployment; a bad value fails the run loudly."""
-    env = os.environ if environ is None else environ
-    currency = env.get("SHELFWISE_CURRENCY", "EUR").strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ValueError(f"SHELFWISE_CURRENCY must be a 3-letter ISO 4217 code, not {currency!r}")
-    days = env.get("SHELFWISE_MAX_DAYS_OF_SUPPLY", "90").strip().lower()
-    cap = None if days in ("", "none") else float(days)
-    return currency, ReplenishmentConfig(max_days_of_supply=cap)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -110,15 +97,15 @@ def _shard(step: ShardStep, settings: Settings) -> dict[str, Any]:
 
 @tracer.capture_method
 def _finalize(step: FinalizeStep, settings: Settings) -> dict[str, Any]:
-    currency, replenishment = plan_settings()
+    plan_settings = plan_settings_from_env(os.environ)
     summary = finalize_run(
         step,
         bucket=settings.data_bucket,
         forecasts_table=settings.forecasts_table,
         plans_table=settings.plans_table,
         event_bus=settings.event_bus,
-        replenishment=replenishment,
-        currency=currency,
+        replenishment=plan_settings.replenishment(),
+        currency=plan_settings.currency,
     )
     metrics.add_metric(name="PlanLines", unit=MetricUnit.Count, value=summary["plan"]["lines"])
     metrics.add_metric(name="PlanOrders", unit=MetricUnit.Count, value=summary["plan"]["needing_order"])

@@ -1,0 +1,46 @@
+"""Deployment settings of the replenishment plan: read from the environment, validated, named when wrong."""
+
+from __future__ import annotations
+
+import pytest
+from shelfwise.forecast.plan_settings import InvalidPlanSettings, plan_settings_from_env
+from shelfwise.forecast.replenishment import DEFAULT_SERVICE_LEVELS
+
+
+def test_defaults_without_any_setting() -> None:
+    settings = plan_settings_from_env({})
+    assert (settings.currency, settings.max_days_of_supply, settings.review_period_days) == ("EUR", 90.0, 1.0)
+    assert dict(settings.replenishment().service_levels) == DEFAULT_SERVICE_LEVELS
+
+
+def test_every_setting_is_read_and_service_levels_override_only_their_classes() -> None:
+    settings = plan_settings_from_env(
+        {
+            "SHELFWISE_CURRENCY": " gbp ",
+            "SHELFWISE_MAX_DAYS_OF_SUPPLY": "none",
+            "SHELFWISE_SERVICE_LEVELS": '{"AX": 0.995, "CZ": 0.8}',
+            "SHELFWISE_REVIEW_PERIOD_DAYS": "7",
+        }
+    )
+    config = settings.replenishment()
+    assert settings.currency == "GBP" and config.max_days_of_supply is None
+    assert config.review_period_days == 7.0
+    assert config.service_levels["AX"] == 0.995 and config.service_levels["CZ"] == 0.8
+    assert config.service_levels["BY"] == DEFAULT_SERVICE_LEVELS["BY"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SHELFWISE_CURRENCY", "euro", "SHELFWISE_CURRENCY"),
+        ("SHELFWISE_MAX_DAYS_OF_SUPPLY", "0", "SHELFWISE_MAX_DAYS_OF_SUPPLY"),
+        ("SHELFWISE_MAX_DAYS_OF_SUPPLY", "a month", "SHELFWISE_MAX_DAYS_OF_SUPPLY"),
+        ("SHELFWISE_SERVICE_LEVELS", '{"AQ": 0.9}', "unknown class 'AQ'"),
+        ("SHELFWISE_SERVICE_LEVELS", '{"AX": 1.0}', "strictly between 0 and 1"),
+        ("SHELFWISE_SERVICE_LEVELS", "AX=0.9", "not a JSON object"),
+        ("SHELFWISE_REVIEW_PERIOD_DAYS", "-1", "SHELFWISE_REVIEW_PERIOD_DAYS"),
+    ],
+)
+def test_a_wrong_setting_is_refused_with_its_variable_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(InvalidPlanSettings, match=message):
+        plan_settings_from_env({variable: value})
