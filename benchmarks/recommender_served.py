@@ -66,6 +66,7 @@ INGEST_TIMEOUT = 600.0
 TRAIN_TIMEOUT = 3600.0
 SWAP_TIMEOUT = 180.0  # the serving function looks for a newly promoted version every 30 s
 EVENTS_PER_BATCH = 500
+SERVER_ERROR_ATTEMPTS = 6
 METRICS = ("ndcg@10", "precision@10", "recall@10")
 
 
@@ -103,6 +104,7 @@ class LocalShop:
     aws_endpoint_url: str
     log_path: Path
     session: requests.Session = field(default_factory=requests.Session)
+    retries: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, state_dir: Path, hyperparameters: dict[str, Any] | None = None) -> LocalShop:
@@ -210,11 +212,29 @@ class LocalShop:
         raise RuntimeError(f"the run promoted no recommender:\n{output[-4000:]}")
 
     def recommend(self, user_id: str) -> dict[str, Any]:
-        response = self.session.get(
-            f"{self.api_url}/v1/users/{user_id}/recommendations", params={"k": K}, timeout=120
-        )
+        """One user's answer; a 5xx is retried (counted in `retries`) as a client of the real API would."""
+        for attempt in range(SERVER_ERROR_ATTEMPTS):
+            response = self.session.get(
+                f"{self.api_url}/v1/users/{user_id}/recommendations", params={"k": K}, timeout=120
+            )
+            if response.status_code < 500:
+                break
+            self.retries.append(f"{user_id}: {response.status_code} {response.text[:200]}")
+            print(f"  {user_id}: HTTP {response.status_code} (attempt {attempt + 1}); retrying", flush=True)
+            print(self.function_errors(), flush=True)
+            time.sleep(5.0)
         response.raise_for_status()
         return response.json()
+
+    def function_errors(self) -> str:
+        """The last error lines the functions logged (what a 500 was)."""
+        path = self.state_dir / "logs" / "functions.jsonl"
+        if not path.is_file():
+            return "(no function log)"
+        lines = [
+            line for line in path.read_text("utf-8").splitlines() if '"ERROR"' in line or "Traceback" in line
+        ]
+        return "\n".join(line[:1500] for line in lines[-2:])
 
     def wait_for_version(self, user_id: str, version: str) -> None:
         deadline = time.monotonic() + SWAP_TIMEOUT
@@ -251,6 +271,22 @@ class LocalShop:
             ]
             response = self.session.post(f"{self.api_url}/v1/events", json={"events": batch}, timeout=120)
             response.raise_for_status()
+        self.wait_until_idle()
+
+    def wait_until_idle(self) -> None:
+        """Each accepted batch is also a file for ingestion; let the local cloud's workers finish them first.
+
+        On two shared cores a burst of 30 ingestions starves the recommendations function's invocations
+        (they time out with a 500); in AWS they run on separate Lambda instances.
+        """
+        deadline = time.monotonic() + INGEST_TIMEOUT
+        while time.monotonic() < deadline:
+            status = self.session.get(f"{self.api_url}/_local/status", timeout=30).json()
+            queue = status["queues"]["shelfwise-ingest"]
+            if not status["dropbox"]["pending"] and queue["visible"] == 0 and queue["in_flight"] == 0:
+                return
+            time.sleep(1.0)
+        raise RuntimeError(f"the local cloud was still ingesting after {INGEST_TIMEOUT:g} s")
 
     def promoted_model_dir(self, version: str) -> Path:
         """The promoted version's directory as the job wrote it (under the state dir's training jobs)."""
