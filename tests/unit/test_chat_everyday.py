@@ -87,4 +87,4 @@ def test_generated_everyday_data_is_deterministic_and_labelled_for_sentiment() -
     first, second = everyday_texts(), everyday_texts()
     assert first == second
     assert set(first) == set(SENTIMENT)
-    assert all(len(texts) >= 300 for texts in first.values())
+    assert all(len(texts) == 200 for texts in first.values())
