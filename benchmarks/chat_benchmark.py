@@ -411,7 +411,7 @@ n-gram model alone. Chosen n-gram weights: banking77 {blend["intent"]["ngram_wei
 The banking77 + airline job (both channels, 10,003 + 11,712 rows, embedding every English message with
 the frozen encoder) took {r["banking_airline_job_s"]} s, of which the banking77 intent part took
 {blend["intent"]["fit_seconds"]} s (target <= 300 s; no fine-tuning), measured while other work kept the
-2 cores busy (load average 7-11); the encoder embeds about 170 messages a second on an idle core.
+2 cores busy (load average 7-11).
 
 | Task | Test set | Metric | Reached | Target | Reference |
 | --- | --- | --- | --- | --- | --- |
