@@ -111,8 +111,10 @@ def decide(
         reasons.append(REASON_LOW_CONFIDENCE)
     if not reasons:
         return EscalationDecision(False, None, ())
-    if urgent or negative_session or (
-        asked_or_complained and negative_probability >= policy.negative_probability
+    if (
+        urgent
+        or negative_session
+        or (asked_or_complained and negative_probability >= policy.negative_probability)
     ):
         priority = "P1"
     elif asked_or_complained or strong_negative:
