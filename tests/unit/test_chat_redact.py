@@ -200,3 +200,8 @@ def test_the_e_mail_slot_does_not_give_a_short_address_away() -> None:
     assert extract_slots("write to john.doe@example.com").email == "j***@example.com"
     assert extract_slots("write to j@janeroe.example").email == "***@janeroe.example"
     assert extract_slots("write to *@a.at").email == "***"  # "***@a.at" would contain the address
+
+
+def test_a_phone_number_right_after_another_is_redacted_too() -> None:
+    # The matcher used to skip past the second number once it had taken the first out of a longer run.
+    assert redact("+1 201-555-0000 0412 340 000").text == "+1 [PHONE] [PHONE]"

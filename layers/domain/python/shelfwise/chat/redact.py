@@ -70,6 +70,7 @@ PHONE_REGIONS = (
     "CN", "HK", "TW",
 )  # fmt: skip
 CARD_FIRST_DIGITS = frozenset("2345689")
+MAX_PHONE_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -231,21 +232,31 @@ def _phone_spans(text: str, view: str, taken: list[tuple[int, int]]) -> Iterator
     for start, end in taken:
         # Already redacted: blanked so the matcher does not parse a card number once per region again.
         chars[start:end] = "\n" * (end - start)
-    searched = "".join(chars)
-    if not any(char.isdigit() for char in searched):
-        return
     found: set[tuple[int, int]] = set()
-    for region in PHONE_REGIONS:
-        matcher = phonenumbers.PhoneNumberMatcher(searched, region, leniency=phonenumbers.Leniency.VALID)
-        for match in matcher:
-            span = (match.start, match.end)
-            if span in found:
-                continue
-            found.add(span)
-            bare = match.raw_string.isdigit()
-            if bare and _follows_order_keyword(text, match.start):
-                continue
-            yield span
+    # The matcher skips past a candidate it could only partly use ("+1 201-555-0000 0412 340 000" yields the
+    # US number and passes over the Australian one), so the text is searched again with the numbers found
+    # blanked, until a pass finds nothing new.
+    for _ in range(MAX_PHONE_PASSES):
+        searched = "".join(chars)
+        if not any(char.isdigit() for char in searched):
+            return
+        new_spans: list[tuple[int, int]] = []
+        for region in PHONE_REGIONS:
+            matcher = phonenumbers.PhoneNumberMatcher(searched, region, leniency=phonenumbers.Leniency.VALID)
+            for match in matcher:
+                span = (match.start, match.end)
+                if span in found:
+                    continue
+                found.add(span)
+                bare = match.raw_string.isdigit()
+                if bare and _follows_order_keyword(text, match.start):
+                    continue
+                new_spans.append(span)
+                yield span
+        if not new_spans:
+            return
+        for start, end in new_spans:
+            chars[start:end] = "\n" * (end - start)
 
 
 _RECENT_SIZE = 16
