@@ -3,8 +3,10 @@ validation split of the retailer's file, shipped with the encoder, served as tra
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -103,8 +105,19 @@ def test_a_version_serves_the_blend_it_was_trained_with(tmp_path: Path, blended,
     assert np.allclose(plain, ngram)
 
 
+def chat_job_entrypoint() -> ModuleType:
+    """`training/chat/train.py` by path: the recommender job's entrypoint is also a module named `train`."""
+    spec = importlib.util.spec_from_file_location(
+        "chat_train_entrypoint", REPO / "training" / "chat" / "train.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_job_keeps_a_base_models_heads_for_a_channel_without_data(tmp_path: Path, blended) -> None:
-    from train import classifier_from_version
+    classifier_from_version = chat_job_entrypoint().classifier_from_version
 
     version_dir = tmp_path / "base"
     sources = {"intent": "t", "sentiment": "t"}
