@@ -17,7 +17,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,27 +29,13 @@ import requests
 from forecast_accuracy import DEFAULT_DATA, REFERENCE_ORIGINS, load_sales
 from forecast_report import REPO_ROOT, machine_description, write_subsection
 from shelfwise.forecast.metrics import coverage, mase, seasonal_naive_scale
+from shelfwise_local.cloud import free_port_pair
 from shelfwise_local.tokens import issue_operator_token
 
 HORIZON = 28
 HISTORY_DAYS = 730
 STARTUP_TIMEOUT = 90.0
 INGEST_TIMEOUT = 300.0
-
-
-def free_port_pair() -> int:
-    """A port p with p and p + 1 free (the API and the local AWS endpoint)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def cli(*args: str, timeout: float = 900.0) -> subprocess.CompletedProcess[str]:

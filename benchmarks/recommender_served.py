@@ -31,7 +31,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from recommender.data import InteractionMatrix, event_confidences
 from recommender.evaluate import top_k_unseen
 from recommender.metrics import ranking_report
 from recommender_quality import load_catalog, recommenders_stratified_split
+from shelfwise_local.cloud import free_port_pair
 
 K = 10
 SCHEDULE = "train-recommender"
@@ -71,21 +71,6 @@ METRICS = ("ndcg@10", "precision@10", "recall@10")
 
 
 # -- the product path --------------------------------------------------------------------------------------
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 free (the API and the local AWS endpoint)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def _cli_environment() -> dict[str, str]:
@@ -114,7 +99,7 @@ class LocalShop:
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(hyperparameters), encoding="utf-8")
         (state_dir / "local.json").unlink(missing_ok=True)
-        port = _free_port_pair()
+        port = free_port_pair()
         log_path = state_dir.parent / f"local-up-{port}.log"
         command = [sys.executable, "-m", "shelfwise_local.cli", "local", "up", "--port", str(port)]
         process = subprocess.Popen(

@@ -60,6 +60,17 @@ def configure_console_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+def free_port_pair() -> int:
+    """A port p with p and p + 1 free: the API and the local AWS endpoint of a cloud started on p."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        if port_is_free(port + 1):
+            return port
+    raise RuntimeError("no free port pair")
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the servers do: connections of a previous run lingering in TIME_WAIT do not make a port busy.

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from typing import Any
 import boto3
 import pyarrow.parquet as pq
 from shelfwise_infra import spec
+
+from shelfwise_local.cloud import free_port_pair
 
 STARTUP_TIMEOUT = 180.0
 BUCKET = spec.DATA_BUCKET.local_name
@@ -116,20 +117,6 @@ class TrialResult:
     @property
     def passed(self) -> bool:
         return not self.differences
-
-
-def free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 class CloudProcess:

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import boto3
 import pytest
 import requests
 from shelfwise.curated import read_curated
+from shelfwise_local.cloud import free_port_pair
 from shelfwise_local.tokens import issue_customer_token, issue_operator_token
 
 pytestmark = pytest.mark.integration
@@ -27,21 +27,6 @@ pytestmark = pytest.mark.integration
 BUCKET = "shelfwise-data"
 STARTUP_TIMEOUT = 60.0
 INGEST_TIMEOUT = 10.0  # the acceptance bound for a 1,000-row file
-
-
-def free_port_pair() -> int:
-    """A port p with p and p + 1 free (the API and the local AWS endpoint)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def cli_environment() -> dict[str, str]:
