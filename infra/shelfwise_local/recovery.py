@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ from botocore.exceptions import ClientError
 from shelfwise_infra import spec
 
 from shelfwise_local.dropbox import LANDED_DIR, upload_file
-from shelfwise_local.functions import ACCOUNT_ID, REGION
-from shelfwise_local.resources import QueueInfo, schedule_rule_arn
+from shelfwise_local.resources import QueueInfo
+from shelfwise_local.scheduling import scheduled_event
 
 log = logging.getLogger("shelfwise.local")
 
@@ -148,18 +147,9 @@ def announce_unlogged_outcomes(s3: Any) -> list[str]:
 def startup_reconcile_event() -> dict[str, Any]:
     """The reconcile schedule's event with no age threshold and no re-drive limit: right after a restart no
     message is on its way and no attempt is running, so every object without a manifest needs a re-drive."""
-    schedule = spec.schedule(RECONCILE_SCHEDULE)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [schedule_rule_arn(schedule)],
-        "detail": {**schedule.detail, "older_than_seconds": "0", "max_redrives": "unlimited"},
-    }
+    event = scheduled_event(spec.schedule(RECONCILE_SCHEDULE), datetime.now(UTC))
+    event["detail"].update(older_than_seconds="0", max_redrives="unlimited")
+    return event
 
 
 def redrive_dead_letters(sqs: Any, queues: dict[str, QueueInfo]) -> dict[str, int]:
