@@ -1,0 +1,1 @@
+"""Customer data rights: keyed pseudonyms at the platform's edge, access, erasure and retention."""
