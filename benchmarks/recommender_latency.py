@@ -3,7 +3,9 @@
 For each synthetic catalog (default 10k, 100k and 1M items x 64 dims) a model directory is exported with the
 training library, loaded with `shelfwise.recommend.Recommender`, and both paths rank the same requests in
 the same process on one thread. Reports p50/p99, the ratio, how often the served top-10 equals the exact
-top-10, and cold start (imports + model load in a fresh process).
+top-10, and cold start (imports + model load in a fresh process). One more row times a whole API answer:
+`RecommendationService` (what the recommendations function calls) over a catalog table in DynamoDB (moto,
+in process).
 
     .venv/bin/python benchmarks/recommender_latency.py [--sizes 10000,100000,1000000] [--requests 300]
 """
@@ -35,9 +37,13 @@ from recommender.models import ServingFactors
 from recommender.pipeline import serving_rank
 from recommender.ranking import FactorizationMachine, export_ranker
 from recommender.vae import VaeConfig
+from shelfwise.aws import dynamodb
+from shelfwise.ingest.activity import RecentEvent
+from shelfwise.model_store import ServedModel
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.history_encoder import HistoryEncoder, item_covariance
 from shelfwise.recommend.ranker import FEATURE_NAMES, PRICE_BANDS, ItemContext
+from shelfwise.recommend.service import RecommendationService, catalog_category
 
 DIMS = 64
 K = 10
@@ -224,11 +230,83 @@ def measure_blend(n_items: int, requests: int, root: Path) -> dict[str, float]:
     }
 
 
+def measure_service(n_items: int, requests: int, root: Path) -> dict[str, float]:
+    """A personalized answer and a similar-items answer as the API shapes them, catalog in DynamoDB (moto)."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }.items():
+        os.environ.setdefault(name, value)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    model_dir = synthetic_model(n_items, root, "int8")
+    served = ServedModel(version="bench", model=Recommender.load(model_dir, use_ranker=False), source="bench")
+    rng = np.random.default_rng(2)
+    histories = [rng.choice(n_items, size=HISTORY, replace=False) for _ in range(requests)]
+    with mock_aws():
+        dynamodb.resource().create_table(
+            TableName="catalog",
+            KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.batch_put(
+            "catalog",
+            [
+                {"item_id": str(index), "title": f"Item number {index}", "category": f"c{index % 50}"}
+                for index in range(n_items)
+            ],
+            key_names=["item_id"],
+        )
+        service = _bench_service(served, histories)
+        personal_times: list[float] = []
+        similar_times: list[float] = []
+        for user, history in enumerate(histories):
+            started = time.perf_counter()
+            service.recommend(f"user{user}", k=K)
+            personal_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            service.similar(str(history[0]), k=K)
+            similar_times.append(time.perf_counter() - started)
+    personal_p50, personal_p99 = percentiles(personal_times)
+    similar_p50, similar_p99 = percentiles(similar_times)
+    return {
+        "personal_p50": personal_p50,
+        "personal_p99": personal_p99,
+        "similar_p50": similar_p50,
+        "similar_p99": similar_p99,
+    }
+
+
+def _bench_service(served: ServedModel[Recommender], histories: list[np.ndarray]) -> RecommendationService:
+    """The service as the recommendations function builds it, with in-memory activity and no stock filter."""
+    moment = 90 * 86_400
+
+    def recent(user_id: str) -> list[RecentEvent]:
+        history = histories[int(user_id.removeprefix("user"))]
+        return [RecentEvent(str(index), "view", moment - offset) for offset, index in enumerate(history)]
+
+    return RecommendationService(
+        model=lambda: served,
+        recent_events=recent,
+        trending=list,
+        catalog_category=catalog_category("catalog"),
+        merge_events=lambda batch: (0, 0),
+        store_events=lambda batch: "",
+        now=lambda: float(moment),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--blend-items", type=int, default=50_000, help="catalog size for the ease_vae row")
+    parser.add_argument(
+        "--service-items", type=int, default=10_000, help="catalog size for the whole-answer row"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     rows = []
@@ -292,6 +370,27 @@ def main() -> int:
             ]
         ],
     )
+    with tempfile.TemporaryDirectory() as scratch:
+        service = measure_service(args.service_items, args.requests, Path(scratch))
+    print(
+        f"{args.service_items:>9} items through RecommendationService: "
+        f"recommendations p50={service['personal_p50']:.2f} ms p99={service['personal_p99']:.2f} ms | "
+        f"similar p50={service['similar_p50']:.2f} ms p99={service['similar_p99']:.2f} ms",
+        flush=True,
+    )
+    service_table = markdown_table(
+        ["answer", "p50 / p99 (ms)"],
+        [
+            [
+                f"`GET /v1/users/{{id}}/recommendations`, {args.service_items:,} items",
+                f"{service['personal_p50']:.2f} / {service['personal_p99']:.2f}",
+            ],
+            [
+                f"`GET /v1/items/{{id}}/similar`, {args.service_items:,} items",
+                f"{service['similar_p50']:.2f} / {service['similar_p99']:.2f}",
+            ],
+        ],
+    )
     body = "\n\n".join(
         [
             f"One request = a {HISTORY}-item history → query vector → full-catalog scoring → top-{K} "
@@ -314,6 +413,10 @@ def main() -> int:
             "query adds a small numpy encoder over the history and 301 dimensions, and EASE keeps what the "
             "64 MB serving budget leaves. Same request, random weights of the shipped shapes:",
             blend_table,
+            "A whole answer as the API shapes it: `RecommendationService` (live-activity fold-in, "
+            f"exclusions, reasons) with a {HISTORY}-event history, top-{K}, the catalog table in DynamoDB "
+            "(moto in process, so a network round trip to DynamoDB is not included):",
+            service_table,
             machine_line(),
             f"Command: `{command_line()}`",
         ]
