@@ -10,20 +10,38 @@ Without `account`/`region` the stack is environment-agnostic, so `cdk synth` wor
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from aws_cdk import aws_logs as logs
 
 # Powertools for AWS Lambda (Python) v3, published by AWS as a public layer per region, architecture and
-# Python version. Version 38 of the python3.12/arm64 flavour ships Powertools 3.x with the tracer and parser
-# extras (aws-xray-sdk, pydantic v2). Look up the newest with:
-#   aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.12/latest
-# and override per deployment with `-c powertools_layer_version=N`.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-arm64"
-DEFAULT_POWERTOOLS_LAYER_VERSION = 38
+# Python version. The functions are tested against the Powertools pinned in pyproject.toml, so the deployed
+# layer is chosen by that version, not by a layer number: AWS publishes, for every release, a public SSM
+# parameter holding that release's layer ARN (CloudFormation resolves it at deploy time), e.g.
+#   aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.12/3.37.0
+# Upgrading Powertools is one edit in pyproject.toml (and the forecast image's requirements.txt, which a test
+# keeps equal).
+POWERTOOLS_PACKAGE = "aws-lambda-powertools"
+POWERTOOLS_LAYER_PARAMETER_PREFIX = "/aws/service/powertools/python/arm64/python3.12"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def pinned_version(package: str, pyproject: Path = PYPROJECT) -> str:
+    """The exact version `package` is pinned to among pyproject.toml's run-time dependencies."""
+    for requirement in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
+        name, separator, version = requirement.partition("==")
+        if name.split("[")[0].strip().lower() == package and separator:
+            return version.split(";")[0].strip()
+    raise ValueError(f"{pyproject} pins no exact version of {package} in [project] dependencies")
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """Name of AWS's public SSM parameter holding the ARN of the layer that ships Powertools `version`."""
+    return f"{POWERTOOLS_LAYER_PARAMETER_PREFIX}/{version}"
 
 
 class ContextSource(Protocol):
@@ -43,7 +61,6 @@ class StageConfig:
     log_retention_days: int = 30
     # How long replayable copies of bus events are kept in the archive.
     event_archive_days: int = 30
-    powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION
     alarm_email: str | None = None
     # Browser origins (scheme://host[:port]) allowed to call the API; empty: no cross-origin access at all.
     cors_allowed_origins: tuple[str, ...] = ()
@@ -102,6 +119,11 @@ class StageConfig:
                 raise ValueError(f"CDK context {key!r} must be a list of strings, got {value!r}")
             return tuple(str(item).strip() for item in value if str(item).strip())
 
+        if node.try_get_context("powertools_layer_version") not in (None, ""):
+            raise ValueError(
+                "CDK context 'powertools_layer_version' is no longer read: the Powertools layer follows the "
+                f"{POWERTOOLS_PACKAGE} version pinned in pyproject.toml"
+            )
         stage = text("stage", defaults.stage) or defaults.stage
         if not stage.replace("-", "").isalnum():
             raise ValueError(f"CDK context 'stage' must be letters, digits and dashes, got {stage!r}")
@@ -114,9 +136,6 @@ class StageConfig:
             api_daily_quota=int(number("api_daily_quota", defaults.api_daily_quota)),
             log_retention_days=int(number("log_retention_days", defaults.log_retention_days)),
             event_archive_days=int(number("event_archive_days", defaults.event_archive_days)),
-            powertools_layer_version=int(
-                number("powertools_layer_version", defaults.powertools_layer_version)
-            ),
             alarm_email=text("alarm_email", None),
             cors_allowed_origins=texts("cors_allowed_origins", defaults.cors_allowed_origins),
             customer_token_jwks_url=text("customer_token_jwks_url", None),

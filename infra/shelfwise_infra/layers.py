@@ -19,12 +19,13 @@ import sys
 from pathlib import Path
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling, Stack
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shelfwise_infra import spec
-from shelfwise_infra.config import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
+from shelfwise_infra.config import POWERTOOLS_PACKAGE, pinned_version, powertools_layer_parameter
 
 LAYERS_DIR = spec.REPO_ROOT / "layers"
 # data: pyarrow, numpy; inference: onnxruntime, numpy; tokens: PyJWT + cryptography (compiled) for the
@@ -160,7 +161,7 @@ def requirement_names(requirements: Path) -> list[str]:
 class Layers(Construct):
     """Every layer a function can ask for by name in the spec, plus the Powertools layer all of them get."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.by_name: dict[str, lambda_.ILayerVersion] = {
             "domain": lambda_.LayerVersion(
@@ -176,12 +177,15 @@ class Layers(Construct):
         }
         for name in DEPENDENCY_LAYERS:
             self.by_name[name] = dependency_layer(self, name)
-        region = Stack.of(self).region
+        # The layer of exactly the Powertools release pyproject.toml pins (and the tests run against):
+        # CloudFormation reads its ARN from AWS's public parameter for that release at deploy time.
+        self.powertools_version = pinned_version(POWERTOOLS_PACKAGE)
         self.powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
-            f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"{POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
+            ssm.StringParameter.value_for_string_parameter(
+                self, powertools_layer_parameter(self.powertools_version)
+            ),
         )
 
     def for_function(self, fn: spec.Function) -> list[lambda_.ILayerVersion]:

@@ -30,7 +30,7 @@ class ShelfwiseStack(Stack):
         self.config = config
         self.storage = Storage(self, "Storage")
         self.messaging = Messaging(self, "Messaging", event_archive_days=config.event_archive_days)
-        self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
+        self.layers = Layers(self, "Layers")
         self.identity = Identity(self, "Identity", config=config)
         self.functions = Functions(
             self,

@@ -11,7 +11,7 @@ from cdk_synthesis import Synthesized
 from shelfwise import settings
 from shelfwise_infra import spec
 from shelfwise_infra.api import is_public
-from shelfwise_infra.config import DEFAULT_POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_NAME, StageConfig
+from shelfwise_infra.config import StageConfig
 
 pytestmark = pytest.mark.infra
 DEFAULTS = StageConfig()
@@ -63,16 +63,14 @@ def test_every_bucket_refuses_requests_without_tls(synthesized: Synthesized) -> 
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), logical_id
 
 
-def test_data_bucket_lifecycle_tiers_incoming_expires_rejections_and_old_versions(
-    synthesized: Synthesized,
-) -> None:
+def test_data_bucket_lifecycle_expires_incoming_rejections_and_old_versions(synthesized: Synthesized) -> None:
     bucket = synthesized.resource(synthesized.stack.storage.buckets[spec.DATA_BUCKET.id])
     rules = {rule.get("Prefix", ""): rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
-    assert rules[spec.INCOMING_PREFIX]["Transitions"] == [
-        {"StorageClass": "STANDARD_IA", "TransitionInDays": 30}
-    ]
-    assert rules[spec.REJECTED_PREFIX]["ExpirationInDays"] > 0
-    assert rules[""]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+    assert rules[spec.INCOMING_PREFIX]["ExpirationInDays"] == 30
+    assert rules[spec.REJECTED_PREFIX]["ExpirationInDays"] == 90
+    assert rules[""]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    # Curated data and its ingestion manifests never expire: reconciliation needs the manifests.
+    assert not any(prefix.startswith(spec.CURATED_PREFIX) for prefix in rules)
 
 
 def test_every_spec_table_is_on_demand_with_point_in_time_recovery_ttl_and_encryption(
@@ -190,10 +188,7 @@ def test_functions_get_powertools_and_exactly_the_layers_the_spec_names(synthesi
         if fn.packaging == "image":
             continue  # an image carries its own dependencies; Lambda refuses layers on image functions
         powertools, *own = synthesized.resource(stack.functions.functions[fn.name])["Properties"]["Layers"]
-        assert (
-            f":017000801446:layer:{POWERTOOLS_LAYER_NAME}:{DEFAULT_POWERTOOLS_LAYER_VERSION}"
-            in json.dumps(powertools)
-        )
+        assert powertools == stack.resolve(stack.layers.powertools.layer_version_arn)
         assert own == [{"Ref": synthesized.logical_id(stack.layers.by_name[name])} for name in fn.layers]
     for layer in synthesized.template.find_resources("AWS::Lambda::LayerVersion").values():
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
