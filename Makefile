@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The HTTP API port of `make demo` and `make up` (the local AWS endpoint takes the next one when it is free):
+# `make demo PORT=3001`. Set with `:=`, so a PORT variable in the environment does not move the demo.
+PORT := 3000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install demo up test lint synth deploy bench clean
@@ -20,10 +23,10 @@ $(STAMP): pyproject.toml package.json
 install: $(STAMP)
 
 demo: install
-	$(BIN)/shelfwise demo
+	$(BIN)/shelfwise demo --port $(PORT)
 
 up: install
-	$(BIN)/shelfwise local up
+	$(BIN)/shelfwise local up --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,32 +1,77 @@
-"""`shelfwise demo`: a generated shop delivered through the drop folder into a running local cloud."""
+"""`shelfwise demo`: a generated shop delivered through the drop folder into a running local cloud.
+
+The demo serves as soon as the shop is ingested and its customers scored: it prints the credentials and the
+`curl` lines then, and runs the forecast and the model training in the background, one after the other (so
+they do not fight over a laptop's cores), saying how each goes and when each new model version is served.
+Until the recommender's first version is served, recommendations come from the popularity fallback.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import json
 import shutil
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 from shelfwise_infra import spec
 
 from shelfwise_local.cloud import LocalCloud
 from shelfwise_local.tokens import DevKeys
-from shelfwise_local.training import describe_registry_item, wait_for_registry_item
+from shelfwise_local.training import (
+    describe_duration,
+    describe_registry_item,
+    wait_for_registry_item,
+)
 
 INGEST_TIMEOUT_SECONDS = 600.0
-# Run in this order once the shop is ingested: segments, both models, then the forecast and plan.
-DEMO_SCHEDULES = ("segment-customers", "train-recommender", "train-chat", "forecast")
+# Run before the demo serves: customer scoring takes seconds and the segment route needs it.
+FOREGROUND_SCHEDULES = ("segment-customers",)
+# Run after the curl lines, one at a time, shortest first: the forecast (its routes answer 404 until it has
+# run), then the recommender (recommendations come from the popularity fallback until then), then chat (the
+# shipped default model answers until the retrained one is served).
+BACKGROUND_SCHEDULES = ("forecast", "train-recommender", "train-chat")
 # A few dozen SKUs at two warehouses over a year: enough for weekly seasonality and promotions, small enough
 # that the forecast workflow finishes in a minute or two on a laptop.
 DEMO_SKUS = 40
 DEMO_SALES_DAYS = 365
 REGISTRY_TIMEOUT_SECONDS = 300.0
 WORKFLOW_TIMEOUT_SECONDS = 1800.0
+# Serving looks for a newly promoted version every 30 s (SHELFWISE_MODEL_REFRESH_SECONDS); allow for a few.
+SERVED_TIMEOUT_SECONDS = 120.0
+# A background step that says nothing of its own gets a line from the demo this often.
+PROGRESS_SECONDS = 30.0
+SERVED_CHAT_SESSION = "demo-model-check"
+# What changes for a caller once a model's new version is served.
+SERVED_BY = {
+    "recommender": "recommendations and similar items now come from it (model_version in the answer)",
+    "chat": "chat messages are now classified by it (model_version in the answer)",
+}
+
+
+class DemoConsole:
+    """The demo's own output: whole lines, from the foreground and the background thread alike."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def say(self, text: str = "") -> None:
+        with self._lock:
+            print(text, file=self._out or sys.stdout, flush=True)
+
+    def note(self, text: str) -> None:
+        self.say(f"[demo] {text}")
 
 
 def _count_objects(s3: Any, prefix: str) -> int:
@@ -57,14 +102,68 @@ def _some_customer(files: dict[str, Path]) -> str | None:
     return None
 
 
-def _wait_for_run(cloud: LocalCloud, run_id: str, timeout: float) -> dict[str, Any] | None:
-    deadline = time.monotonic() + timeout
+def _wait_for_run(
+    cloud: LocalCloud,
+    run_id: str,
+    timeout: float,
+    on_progress: Callable[[float], None] | None = None,
+) -> dict[str, Any] | None:
+    """The run's record once it ended (None on timeout); `on_progress(seconds)` every `PROGRESS_SECONDS`."""
+    started = time.monotonic()
+    deadline = started + timeout
+    next_progress = started + PROGRESS_SECONDS
     while time.monotonic() < deadline:
         record = cloud.run_log.get(run_id)
         if record and record["status"] != "running":
             return record
+        now = time.monotonic()
+        if on_progress is not None and now >= next_progress:
+            on_progress(now - started)
+            next_progress = now + PROGRESS_SECONDS
         time.sleep(0.5)
     return None
+
+
+def generate_demo_shop(out_dir: Path, seed: int) -> dict[str, Path]:
+    """The demo's shop: the generator's full catalog and customers, a year of sales for `DEMO_SKUS` SKUs."""
+    from shelfwise_local.demo import generate_shop
+
+    return generate_shop(out_dir, seed, n_skus=DEMO_SKUS, sales_days=DEMO_SALES_DAYS)
+
+
+def deliver_shop(cloud: LocalCloud, files: dict[str, Path], console: DemoConsole) -> None:
+    """Place the shop's files in the drop folder and wait until ingestion is done, saying what landed."""
+    for kind, path in files.items():
+        if kind not in spec.INGEST_KINDS:
+            print(f"skipping generated {kind} file {path.name}: not an ingest kind", file=sys.stderr)
+            continue
+        # Copy next to the target first, then rename: the drop folder never sees a half-written file.
+        target = cloud.dropbox.root / kind / path.name
+        partial = target.with_name(f".{path.name}.partial")
+        shutil.copyfile(path, partial)
+        partial.replace(target)
+    console.say(f"placed {len(files)} demo files in {cloud.dropbox.root}; ingesting ...")
+    if not cloud.wait_until_idle(INGEST_TIMEOUT_SECONDS):
+        print("ingestion did not finish in time; the platform keeps running", file=sys.stderr)
+    s3 = boto3.client("s3")
+    console.say("\nlanded:")
+    for kind in spec.INGEST_KINDS:
+        curated = _count_objects(s3, f"{spec.CURATED_PREFIX}{kind}/")
+        manifests = _count_objects(s3, f"{spec.CURATED_PREFIX}_manifests/{kind}/")
+        rejected = _count_objects(s3, f"{spec.REJECTED_PREFIX}{kind}/")
+        console.say(
+            f"  {kind:<13} {curated} curated parts, {manifests} manifests, {rejected} rejection reports"
+        )
+
+
+@dataclass
+class RunningDemo:
+    """A demo that is serving: its cloud, and the thread running the background steps."""
+
+    cloud: LocalCloud
+    background: threading.Thread
+    customer: str
+    seconds_to_serving: float
 
 
 def run_demo(
@@ -77,11 +176,37 @@ def run_demo(
     function_log_path: Path | None = None,
 ) -> int:
     try:
-        from shelfwise_local.demo import generate_shop
+        from shelfwise_local.demo import generate_shop  # noqa: F401 — the generator's imports must work
     except ImportError as missing:
         print(f"shelfwise: the demo data generator is not available ({missing})", file=sys.stderr)
         return 1
+    demo = start_demo(
+        state_dir=state_dir,
+        port=port,
+        seed=seed,
+        functions_dir=functions_dir,
+        training_dir=training_dir,
+        function_log_path=function_log_path,
+    )
+    demo.cloud.run_until_signalled()
+    return 0
 
+
+def start_demo(
+    *,
+    state_dir: Path,
+    port: int,
+    seed: int,
+    functions_dir: Path | None = None,
+    training_dir: Path | None = None,
+    function_log_path: Path | None = None,
+    out: TextIO | None = None,
+    background_schedules: tuple[str, ...] = BACKGROUND_SCHEDULES,
+) -> RunningDemo:
+    """Generate the shop, start the cloud, ingest, score customers, print the calls to try, and return
+    while `background_schedules` run one after the other on a background thread."""
+    started = time.monotonic()
+    console = DemoConsole(out)
     cloud = LocalCloud(
         state_dir,
         port=port,
@@ -89,42 +214,156 @@ def run_demo(
         training_dir=training_dir,
         function_log_path=function_log_path,
     )
-    generated_dir = cloud.state_dir / "demo-data"
-    files = generate_shop(generated_dir, seed, n_skus=DEMO_SKUS, sales_days=DEMO_SALES_DAYS)
+    files = generate_demo_shop(cloud.state_dir / "demo-data", seed)
     cloud.start()
-    print(cloud.banner(), flush=True)
+    console.say(cloud.banner())
     try:
-        for kind, path in files.items():
-            if kind not in spec.INGEST_KINDS:
-                print(f"skipping generated {kind} file {path.name}: not an ingest kind", file=sys.stderr)
-                continue
-            # Copy next to the target first, then rename: the drop folder never sees a half-written file.
-            target = cloud.dropbox.root / kind / path.name
-            partial = target.with_name(f".{path.name}.partial")
-            shutil.copyfile(path, partial)
-            partial.replace(target)
-        print(f"placed {len(files)} demo files in {cloud.dropbox.root}; ingesting ...", flush=True)
-        if not cloud.wait_until_idle(INGEST_TIMEOUT_SECONDS):
-            print("ingestion did not finish in time; the platform keeps running", file=sys.stderr)
-        s3 = boto3.client("s3")
-        print("\nlanded:")
-        for kind in spec.INGEST_KINDS:
-            curated = _count_objects(s3, f"{spec.CURATED_PREFIX}{kind}/")
-            manifests = _count_objects(s3, f"{spec.CURATED_PREFIX}_manifests/{kind}/")
-            rejected = _count_objects(s3, f"{spec.REJECTED_PREFIX}{kind}/")
-            print(
-                f"  {kind:<13} {curated} curated parts, {manifests} manifests, {rejected} rejection reports"
-            )
-        print("\nscheduled work (run now instead of waiting for the schedule):", flush=True)
-        for name in DEMO_SCHEDULES:
-            print(f"  {name:<18} {run_step(cloud, spec.schedule(name))}", flush=True)
-        print_examples(cloud.api_url, files, cloud.keys)
-        print("\nserving until Ctrl-C", flush=True)
+        deliver_shop(cloud, files, console)
+        console.say("\nscheduled work (run now instead of waiting for the schedule):")
+        for name in FOREGROUND_SCHEDULES:
+            console.say(f"  {name:<18} {run_step(cloud, spec.schedule(name))}")
+        customer = _some_customer(files) or "<user_id>"
+        print_examples(cloud.api_url, files, cloud.keys, customer=customer, console=console)
+        seconds_to_serving = time.monotonic() - started
+        console.say(
+            f"\nserving, {describe_duration(seconds_to_serving)} after start, until Ctrl-C. In the "
+            f"background, one after the other: {', '.join(background_schedules) or 'nothing'} ([demo] lines)."
+        )
+        # In this context's copy: the console is whatever this thread's stdout is (see function_logs.py).
+        background = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(run_background, cloud, background_schedules, console, customer),
+            name="demo-background",
+            daemon=True,
+        )
+        background.start()
     except BaseException:
         cloud.stop()
         raise
-    cloud.run_until_signalled()
-    return 0
+    return RunningDemo(
+        cloud=cloud, background=background, customer=customer, seconds_to_serving=seconds_to_serving
+    )
+
+
+def run_background(
+    cloud: LocalCloud, schedule_names: tuple[str, ...], console: DemoConsole, customer: str
+) -> None:
+    """Run each schedule to the end, one at a time, and say when a new model version is served."""
+    for name in schedule_names:
+        schedule = spec.schedule(name)
+        label = _label(schedule)
+        started = time.monotonic()
+        console.note(f"{label}: started")
+        try:
+            outcome = _run(cloud, schedule, console, label)
+            if isinstance(outcome, dict):
+                _report_model(cloud, console, label, outcome, customer, started)
+            else:
+                console.note(f"{label}: {outcome} ({describe_duration(time.monotonic() - started)})")
+        except Exception as problem:  # a failing step never stops the demo or the steps after it
+            console.note(f"{label}: {type(problem).__name__}: {problem}")
+    if schedule_names:
+        console.note("background work done; serving until Ctrl-C")
+
+
+def _label(schedule: spec.Schedule) -> str:
+    target_type, target = schedule.target
+    return f"{target} training" if target_type == "training_job" else schedule.name
+
+
+def _run(
+    cloud: LocalCloud, schedule: spec.Schedule, console: DemoConsole, label: str
+) -> str | dict[str, Any]:
+    """Run one schedule to its end: the model registry's item for a training job, else how it went."""
+    target_type, _ = schedule.target
+    run_id = cloud.scheduler.trigger(schedule)
+
+    def progress(seconds: float) -> None:
+        console.note(f"{label}: running, {describe_duration(seconds)} so far")
+
+    # A training job's own lines and the runner's heartbeat already show its progress on the console.
+    record = _wait_for_run(
+        cloud, run_id, schedule_timeout(schedule), None if target_type == "training_job" else progress
+    )
+    if record is None:
+        return f"still running after {schedule_timeout(schedule):g} s (run {run_id}; see the log)"
+    if record["status"] == "failed":
+        return f"FAILED — {record.get('error')} (run {run_id}; the other steps go on)"
+    if target_type != "training_job":
+        return _describe_success(schedule, record)
+    job_name = _result(record).get("training_job_name")
+    if not job_name:
+        return "trained, but the run record names no model archive"
+    table = boto3.resource("dynamodb").Table(spec.MODELS_TABLE.local_name)
+    item = wait_for_registry_item(table, job_name, REGISTRY_TIMEOUT_SECONDS)
+    if item is None:
+        return (
+            f"trained ({job_name}); the model registry gave no verdict within {REGISTRY_TIMEOUT_SECONDS:g} s"
+        )
+    return item
+
+
+def _report_model(
+    cloud: LocalCloud,
+    console: DemoConsole,
+    label: str,
+    item: dict[str, Any],
+    customer: str,
+    started: float,
+) -> None:
+    took = describe_duration(time.monotonic() - started)
+    if item.get("status") != "promoted":
+        console.note(f"{label}: done in {took}; model registry: {describe_registry_item(item)}")
+        return
+    name, version = str(item.get("model_name")), str(item.get("version"))
+    console.note(
+        f"{label}: done in {took}; {name} version {version} promoted, waiting for serving to load it"
+    )
+    served = _wait_until_served(cloud, name, version, customer)
+    if served is None:
+        console.note(f"{name} version {version}: the API can not tell which version it serves")
+    elif served:
+        console.note(
+            f"{name} version {version} is served: {SERVED_BY.get(name, 'its route answers with it')}"
+        )
+    else:
+        console.note(
+            f"{name} version {version}: not served within {SERVED_TIMEOUT_SECONDS:g} s (see the function log)"
+        )
+
+
+def _wait_until_served(cloud: LocalCloud, model_name: str, version: str, customer: str) -> bool | None:
+    """Ask the API until it answers with `version`: True when it does, False on timeout, None when the
+    model has no route that names its version."""
+    token = cloud.keys.customer_token(customer)
+    if model_name == "recommender":
+        request = lambda: _call(cloud.api_url, f"/v1/users/{customer}/recommendations?k=1", token)  # noqa: E731
+    elif model_name == "chat":
+        body = {"session_id": SERVED_CHAT_SESSION, "text": "Hello, is anyone there?"}
+        request = lambda: _call(cloud.api_url, "/v1/chat/messages", token, body)  # noqa: E731
+    else:
+        return None
+    deadline = time.monotonic() + SERVED_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        answer = request()
+        if isinstance(answer, dict) and str(answer.get("model_version")) == version:
+            return True
+        time.sleep(2.0)
+    return False
+
+
+def _call(api: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{api}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError):
+        return None
 
 
 def run_step(cloud: LocalCloud, schedule: spec.Schedule) -> str:
@@ -141,6 +380,11 @@ def run_step(cloud: LocalCloud, schedule: spec.Schedule) -> str:
     target_type, _ = schedule.target
     if target_type == "training_job":
         return _registry_outcome(record)
+    return _describe_success(schedule, record)
+
+
+def _describe_success(schedule: spec.Schedule, record: dict[str, Any]) -> str:
+    target_type, _ = schedule.target
     if target_type == "workflow":
         summary = _result(record)
         return f"succeeded: {summary.get('shards', '?')} shards, {summary.get('failed_shards', '?')} failed"
@@ -199,8 +443,17 @@ def _location_of(files: dict[str, Path], sku: str) -> str | None:
         return next((row.get("location") for row in csv.DictReader(handle) if row.get("sku") == sku), None)
 
 
-def print_examples(api: str, files: dict[str, Path], keys: DevKeys) -> None:
-    customer = _some_customer(files) or "<user_id>"
+def print_examples(
+    api: str,
+    files: dict[str, Path],
+    keys: DevKeys,
+    *,
+    customer: str | None = None,
+    console: DemoConsole | None = None,
+) -> None:
+    """The credentials and the calls to try: those that answer now, then those that need the forecast."""
+    say = (console or DemoConsole()).say
+    customer = customer or _some_customer(files) or "<user_id>"
     item, sku, location = _some_item_and_sku(files)
     now = datetime.now(UTC)
     event = json.dumps(
@@ -219,21 +472,24 @@ def print_examples(api: str, files: dict[str, Path], keys: DevKeys) -> None:
     json_post = "-X POST -H 'Content-Type: application/json' -d"
     shopper = '-H "Authorization: Bearer $SHOPPER_TOKEN"'
     ops = '-H "Authorization: Bearer $OPS_TOKEN"'
-    print("\ncredentials (7 days; more with `shelfwise token customer ID` / `shelfwise token ops`):")
-    print(f"  export SHOPPER_TOKEN={keys.customer_token(customer)}   # the shopper {customer}")
-    print(f"  export OPS_TOKEN={keys.operator_token()}   # an operator")
-    print("\ntry:")
-    print(f"  curl -s {api}/v1/health")
-    print(f"  curl -s {api}/v1/openapi.json")
-    print(f"  curl -s {shopper} '{api}/v1/users/{customer}/recommendations?k=10'")
-    print(f"  curl -s {shopper} '{api}/v1/items/{item}/similar?k=10'")
-    print(f"  curl -s {shopper} {json_post} '{event}' {api}/v1/events")
-    print(f"  curl -s {shopper} {json_post} '{chat}' {api}/v1/chat/messages")
-    print(f"  curl -s {ops} {api}/v1/models")
-    print(f"  curl -s {ops} {api}/v1/customers/{customer}/segment")
-    print(f"  curl -s {ops} '{api}/v1/forecasts/{sku}?location={location}'")
-    print(f"  curl -s {ops} '{api}/v1/replenishment/plan'")
-    print(f"  curl -s {ops} '{api}/v1/replenishment/report' > report.html")
+    say("\ncredentials (7 days; more with `shelfwise token customer ID` / `shelfwise token ops`):")
+    say(f"  export SHOPPER_TOKEN={keys.customer_token(customer)}   # the shopper {customer}")
+    say(f"  export OPS_TOKEN={keys.operator_token()}   # an operator")
+    say(
+        "\ntry (recommendations come from the popular items until the recommender's first version is served):"
+    )
+    say(f"  curl -s {api}/v1/health")
+    say(f"  curl -s {api}/v1/openapi.json")
+    say(f"  curl -s {shopper} '{api}/v1/users/{customer}/recommendations?k=10'")
+    say(f"  curl -s {shopper} '{api}/v1/items/{item}/similar?k=10'")
+    say(f"  curl -s {shopper} {json_post} '{event}' {api}/v1/events")
+    say(f"  curl -s {shopper} {json_post} '{chat}' {api}/v1/chat/messages")
+    say(f"  curl -s {ops} {api}/v1/models")
+    say(f"  curl -s {ops} {api}/v1/customers/{customer}/segment")
+    say("\nonce the forecast has run (the `[demo] forecast: succeeded` line below; 404 until then):")
+    say(f"  curl -s {ops} '{api}/v1/forecasts/{sku}?location={location}'")
+    say(f"  curl -s {ops} '{api}/v1/replenishment/plan'")
+    say(f"  curl -s {ops} '{api}/v1/replenishment/report' > report.html")
 
 
 def schedule_timeout(schedule: spec.Schedule) -> float:

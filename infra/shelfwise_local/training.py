@@ -5,6 +5,12 @@ SageMaker downloads each channel's S3 prefix into `/opt/ml/input/data/<channel>/
 `<output path><training-job-name>/output/model.tar.gz`; on failure the job's status reason is the text the
 container wrote to `/opt/ml/output/failure`. Here the same happens under `<state>/training/<job-name>/` with
 the job's entrypoint run by this Python, so the training code cannot tell the difference.
+
+Two things SageMaker does not need to do are done here. A training job gets a dedicated instance there; here
+it shares the laptop with the API, the forecast workers and whatever else runs, so the process gets its
+thread pools (OpenMP, MKL, OpenBLAS, ...) sized to the cores this process may use: a BLAS or PyTorch pool
+larger than the cores, next to another busy process, spends its time waiting on descheduled threads. And a
+silent job gets a heartbeat line every `HEARTBEAT_SECONDS`, so the console never goes quiet for long.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +38,20 @@ log = logging.getLogger("shelfwise.local")
 MAX_FAILURE_CHARS = 1024
 MODEL_ARCHIVE = "output/model.tar.gz"
 HYPERPARAMETERS_DIR = "hyperparameters"
+# Overrides how many threads a local training process may use (default: the cores this process may run on).
+TRAINING_THREADS_ENV = "SHELFWISE_TRAINING_THREADS"
+# The thread-pool sizes the numerical libraries read at start: OpenMP (PyTorch's intra-op pool and
+# scikit-learn), MKL (PyTorch's BLAS on x86), OpenBLAS (numpy's and scipy's wheels), Accelerate (macOS) and
+# numexpr (pandas).
+THREAD_LIMIT_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+# A job that prints nothing for this long gets a "still training" line from the runner.
+HEARTBEAT_SECONDS = 30.0
 
 
 class TrainingJobFailedError(RuntimeError):
@@ -88,6 +109,36 @@ def training_job_name(job: spec.TrainingJob, at: datetime, stage: str = "local")
     return f"{stage}-{job.name}-{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}"
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset also narrows)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS has no affinity API
+        return os.cpu_count() or 1
+
+
+def training_threads(base: Mapping[str, str]) -> int:
+    """How many threads a local training process gets: `SHELFWISE_TRAINING_THREADS`, else the cores."""
+    configured = base.get(TRAINING_THREADS_ENV, "").strip()
+    if configured:
+        try:
+            threads = int(configured)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ValueError(f"{TRAINING_THREADS_ENV} must be a whole number >= 1, not {configured!r}")
+        return threads
+    return available_cores()
+
+
+def thread_limits(base: Mapping[str, str], threads: int) -> dict[str, str]:
+    """The thread-pool variables for a process that may use `threads` cores.
+
+    A variable already set in `base` is kept: whoever set it chose for this machine.
+    """
+    return {name: base.get(name) or str(threads) for name in THREAD_LIMIT_VARIABLES}
+
+
 def sagemaker_environment(
     job: spec.TrainingJob,
     job_name: str,
@@ -95,7 +146,12 @@ def sagemaker_environment(
     base: Mapping[str, str],
     hyperparameters: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment SageMaker's training toolkit gives the container, on top of `base`."""
+    """The environment SageMaker's training toolkit gives the container, on top of `base`.
+
+    `SM_NUM_CPUS` and the thread-pool variables count the cores the process may use (see `training_threads`),
+    as SageMaker's count is the instance's cores.
+    """
+    threads = training_threads(base)
     channels = sorted(job.channels)
     training_env = {
         "job_name": job_name,
@@ -108,10 +164,11 @@ def sagemaker_environment(
         "hyperparameters": dict(hyperparameters or {}),
         "current_host": "algo-1",
         "hosts": ["algo-1"],
-        "num_cpus": os.cpu_count() or 1,
+        "num_cpus": threads,
         "num_gpus": 0,
     }
     environment = dict(base)
+    environment.update(thread_limits(base, threads))
     environment.update(
         {
             "SM_MODEL_DIR": str(layout.model),
@@ -183,6 +240,50 @@ def read_failure(layout: TrainingLayout, exit_code: int) -> str:
     return f"the training process exited with code {exit_code} and wrote no failure reason"
 
 
+class Heartbeat:
+    """Calls `beat(seconds since start, last line)` whenever `seconds` pass without a line from the job."""
+
+    def __init__(self, seconds: float, beat: Callable[[float, str], None]) -> None:
+        self._seconds = seconds
+        self._beat = beat
+        self._started = time.monotonic()
+        self._last_sign_of_life = self._started
+        self._last_line = ""
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="training-heartbeat", daemon=True)
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._last_sign_of_life = time.monotonic()
+            if text.strip():
+                self._last_line = text.strip()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(min(self._seconds / 4, 1.0)):
+            now = time.monotonic()
+            with self._lock:
+                due = now - self._last_sign_of_life >= self._seconds
+                if due:
+                    self._last_sign_of_life = now
+                last_line = self._last_line
+            if due:
+                self._beat(now - self._started, last_line)
+
+
+def describe_duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def stream_process(
     command: list[str], environment: dict[str, str], cwd: Path, emit: Callable[[str], None]
 ) -> int:
@@ -215,10 +316,12 @@ def run_training_job(
     entrypoint: Path | None = None,
     base_environment: Mapping[str, str] | None = None,
     hyperparameters: Mapping[str, str] | None = None,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> dict[str, Any]:
     """Run one training job to completion; returns what the run record keeps about it.
 
-    `hyperparameters` go to `input/config/hyperparameters.json` as SageMaker writes them (strings).
+    `hyperparameters` go to `input/config/hyperparameters.json` as SageMaker writes them (strings). The job's
+    lines go to the log as they come; after `heartbeat_seconds` without one, a "still training" line does.
 
     Raises TrainingJobFailedError (with the job's failure text) when the process exits non-zero.
     """
@@ -237,16 +340,24 @@ def run_training_job(
     try:
         counts = download_channels(s3, bucket, job, layout)
         log.info(
-            "%s: started; channels %s",
+            "%s: started on %s thread(s); channels %s",
             job_name,
+            environment["SM_NUM_CPUS"],
             ", ".join(f"{name} ({count} files)" for name, count in counts.items()) or "none",
         )
-        exit_code = stream_process(
-            [sys.executable, str(script), "train"],
-            environment,
-            cwd=script.parent,
-            emit=lambda line: log.info("%s | %s", job_name, line),
-        )
+
+        def still_training(elapsed: float, last_line: str) -> None:
+            latest = f"; last progress: {last_line}" if last_line else ""
+            log.info("%s: still training, %s so far%s", job_name, describe_duration(elapsed), latest)
+
+        def emit(line: str) -> None:
+            heartbeat.line(line)
+            log.info("%s | %s", job_name, line)
+
+        with Heartbeat(heartbeat_seconds, still_training) as heartbeat:
+            exit_code = stream_process(
+                [sys.executable, str(script), "train"], environment, cwd=script.parent, emit=emit
+            )
     finally:
         # As on SageMaker, the downloaded input is gone once the job ends; the model folder stays.
         shutil.rmtree(layout.input_data, ignore_errors=True)

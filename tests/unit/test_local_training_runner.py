@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from shelfwise_infra import spec
 from shelfwise_local.training import (
+    THREAD_LIMIT_VARIABLES,
+    TRAINING_THREADS_ENV,
     TrainingJobFailedError,
     TrainingLayout,
+    available_cores,
     build_model_archive,
     read_failure,
     registry_item_for,
@@ -155,3 +162,89 @@ def test_registry_item_is_found_by_training_job_or_by_its_archive_key() -> None:
     assert registry_item_for(items, "local-chat-1") == items[0]
     assert registry_item_for(items, "local-r-2") == items[1]
     assert registry_item_for(items, "local-r-3") is None
+
+
+def test_the_thread_pools_are_sized_to_the_cores_unless_set(tmp_path: Path) -> None:
+    layout = TrainingLayout(tmp_path / "job")
+
+    default = sagemaker_environment(JOB, "local-toy-1", layout, {})
+    capped = sagemaker_environment(JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: "1"})
+    chosen = sagemaker_environment(JOB, "local-toy-1", layout, {"OMP_NUM_THREADS": "3"})
+
+    cores = str(available_cores())
+    assert {default[name] for name in THREAD_LIMIT_VARIABLES} == {cores}
+    assert default["SM_NUM_CPUS"] == cores
+    assert json.loads(default["SM_TRAINING_ENV"])["num_cpus"] == int(cores)
+    assert {capped[name] for name in THREAD_LIMIT_VARIABLES} == {"1"} and capped["SM_NUM_CPUS"] == "1"
+    # A pool size someone set for this machine is theirs to keep.
+    assert chosen["OMP_NUM_THREADS"] == "3" and chosen["MKL_NUM_THREADS"] == cores
+    for wrong in ("0", "two"):
+        with pytest.raises(ValueError, match=TRAINING_THREADS_ENV):
+            sagemaker_environment(JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: wrong})
+
+
+def test_a_training_process_starts_numpy_and_torch_with_the_threads_it_was_given(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path / "toy" / "train.py",
+        "import json, numpy, torch, threadpoolctl\n"
+        "pools = {pool['internal_api']: pool['num_threads'] for pool in threadpoolctl.threadpool_info()}\n"
+        "pools['torch'] = torch.get_num_threads()\n"
+        "print('threads ' + json.dumps(pools))\n"
+        "out = pathlib.Path(os.environ['SM_MODEL_DIR'])\n"
+        "(out / 'manifest.json').write_text('{}')\n",
+    )
+    with runner_log_lines() as lines:
+        run_training_job(
+            JOB,
+            s3=EmptyBucket(),
+            bucket="b",
+            work_dir=tmp_path / "work",
+            entrypoint=script,
+            base_environment={**os.environ, TRAINING_THREADS_ENV: "1"},
+        )
+
+    (reported,) = [line.split("threads ", 1)[1] for line in lines if "| threads " in line]
+    pools = json.loads(reported)
+    assert pools["torch"] == 1 and "openblas" in pools
+    assert set(pools.values()) == {1}, pools
+
+
+def test_a_silent_job_gets_still_training_lines_with_its_last_progress(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path / "toy" / "train.py",
+        "import time\n"
+        "print('[step 01] fitting', flush=True)\n"
+        "time.sleep(1.5)\n"
+        "(pathlib.Path(os.environ['SM_MODEL_DIR']) / 'manifest.json').write_text('{}')\n",
+    )
+    with runner_log_lines() as lines:
+        run_training_job(
+            JOB, s3=EmptyBucket(), bucket="b", work_dir=tmp_path, entrypoint=script, heartbeat_seconds=0.4
+        )
+
+    beats = [line for line in lines if "still training" in line]
+    assert beats, lines
+    assert all(beat.endswith("last progress: [step 01] fitting") for beat in beats)
+
+
+class _CollectLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def runner_log_lines() -> Iterator[list[str]]:
+    """The runner's log messages while the block runs (the console's logger, at INFO)."""
+    logger = logging.getLogger("shelfwise.local")
+    handler, level = _CollectLines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
