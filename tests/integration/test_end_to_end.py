@@ -311,10 +311,25 @@ def test_forecast_run_publishes_a_plan_for_every_stocked_sku(api: Api, shop: Sho
     assert stocked <= set(lines)
     planned = [line for line in lines.values() if line["order_qty"] is not None]
     assert planned
+    inventory = {(row["sku"], row["location"]): row for row in shop.inventory}
     for line in planned:
-        assert line["order_qty"] >= 0
-        assert line["reorder_point"] >= line["safety_stock"]
+        stock = inventory[(line["sku"], line["location"])]
+        position = float(stock["on_hand"]) + float(stock["on_order"])
+        assert line["inventory_position"] == pytest.approx(position), line
+        # The API rounds each figure to 4 decimals.
+        assert line["reorder_point"] == pytest.approx(
+            line["lead_time_demand_mean"] + line["safety_stock"], abs=2e-4
+        ), line
         assert line["reason"]
+        if position > line["reorder_point"]:
+            assert line["order_qty"] == 0, line
+            continue
+        # At or below the reorder point: an order of whole packs, at least the MOQ, that lifts the
+        # position back over the reorder point.
+        pack, moq = float(stock["pack_size"]), float(stock["moq"])
+        assert line["order_qty"] >= max(moq, pack), line
+        assert line["order_qty"] / pack == pytest.approx(round(line["order_qty"] / pack)), line
+        assert position + line["order_qty"] >= line["reorder_point"], line
 
 
 def test_sku_forecast_covers_28_days_from_the_day_after_the_last_sale(

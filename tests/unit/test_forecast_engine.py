@@ -65,16 +65,37 @@ def test_every_series_gets_a_forecast_from_the_day_after_the_last_date(mixed_sha
     assert set(forecasts["unique_id"]) == set(summary["unique_id"])
 
 
-def test_intervals_are_nested_around_the_mean_and_never_negative(mixed_shard) -> None:
+def test_each_bound_is_the_mean_plus_one_spread_per_series_and_lows_are_cut_only_below_zero(
+    mixed_shard,
+) -> None:
+    """Bounds are mean + q x dispersion x sqrt(mean + 1): per series and level one constant spread, read
+    back here from the stored bounds; a low bound of 0 must be where that spread reaches below zero."""
     forecasts, _, _ = mixed_shard
     assert list(forecasts.columns) == list(FORECAST_COLUMNS)
-    assert (forecasts["lo_95"] >= 0).all()
-    assert (forecasts["lo_95"] <= forecasts["lo_80"]).all()
-    assert (forecasts["lo_80"] <= forecasts["mean"]).all()
-    assert (forecasts["mean"] <= forecasts["hi_80"]).all()
-    assert (forecasts["hi_80"] <= forecasts["hi_95"]).all()
-    weekly = forecasts[forecasts["unique_id"] == "weekly|store-1"]
-    assert (weekly["hi_95"] > weekly["lo_95"]).all()
+    cut, kept = 0, 0
+    upper_spread: dict[tuple[str, int], float] = {}
+    for unique_id, rows in forecasts[forecasts["model"] != "zero"].groupby("unique_id"):
+        mean = rows["mean"].to_numpy()
+        root = np.sqrt(mean + 1.0)
+        for level in (80, 95):
+            upper = (rows[f"hi_{level}"].to_numpy() - mean) / root
+            np.testing.assert_allclose(upper, upper[0], rtol=1e-9, err_msg=f"{unique_id} hi_{level}")
+            upper_spread[(unique_id, level)] = float(upper[0])
+            low = rows[f"lo_{level}"].to_numpy()
+            positive = low > 0
+            if not positive.any():
+                cut += len(low)
+                continue
+            lower = (mean - low) / root
+            np.testing.assert_allclose(lower[positive], lower[positive][0], rtol=1e-9)
+            assert (mean[~positive] - lower[positive][0] * root[~positive] <= 1e-9).all(), unique_id
+            cut, kept = cut + int((~positive).sum()), kept + int(positive.sum())
+    assert cut and kept, "the shard should have both cut and uncut low bounds"
+    # The weekly seller's pooled errors give a 95% spread strictly wider than its 80% one.
+    assert upper_spread[("weekly|store-1", 95)] > upper_spread[("weekly|store-1", 80)] > 0
+    nothing = forecasts[forecasts["unique_id"] == "nothing|store-1"]
+    interval_columns = [column for column in FORECAST_COLUMNS if column.startswith(("lo_", "hi_"))]
+    assert (nothing[["mean", *interval_columns]].to_numpy() == 0.0).all()
 
 
 def test_summary_states_the_treatment_of_each_series(mixed_shard) -> None:
