@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 from aws_cdk import aws_logs as logs
 
+from shelfwise_infra.retention import Retention
+
 # Powertools for AWS Lambda (Python) v3, published by AWS as a public layer per region, architecture and
 # Python version. The functions are tested against the Powertools pinned in pyproject.toml, so the deployed
 # layer is chosen by that version, not by a layer number: AWS publishes, for every release, a public SSM
@@ -85,6 +87,8 @@ class StageConfig:
     # Hyperparameters per training job (job name -> {name: value}), passed to SageMaker as the job's
     # HyperParameters; each job validates its own (training/recommender/recommender/hyperparameters.py).
     training_hyperparameters: dict[str, dict[str, str]] = field(default_factory=dict)
+    # How long customer data is kept: S3 lifecycle rules and DynamoDB TTLs (`-c retention.incoming_days=14`).
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def stack_name(self) -> str:
@@ -158,6 +162,7 @@ class StageConfig:
             training_hyperparameters=_training_hyperparameters(
                 node.try_get_context("training_hyperparameters")
             ),
+            retention=Retention.from_context(node),
         )
 
 

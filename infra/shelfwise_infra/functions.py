@@ -136,6 +136,7 @@ class Functions(Construct):
         env[spec.EVENT_BUS.env] = self._messaging.event_bus.event_bus_name
         env[settings.STAGE_ENV] = self._config.stage
         env.update(spec.powertools_environment(fn))
+        env.update(spec.retention_environment(fn, self._config.retention))
         if fn.name in api_functions():
             # Handlers answer with Access-Control-Allow-Origin only for these (empty: for no origin).
             env[settings.CORS_ALLOWED_ORIGINS_ENV] = ",".join(self._config.cors_allowed_origins)

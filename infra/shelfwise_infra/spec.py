@@ -15,6 +15,8 @@ from typing import Literal
 from shelfwise import settings
 from shelfwise.auth import READ_SCOPE, SERVER_SCOPE, WRITE_SCOPE
 
+from shelfwise_infra.retention import Retention
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 EVENTS_DIR = REPO_ROOT / "events"
@@ -593,6 +595,16 @@ def powertools_environment(fn: Function) -> dict[str, str]:
     }
 
 
+def retention_environment(fn: Function, retention: Retention) -> dict[str, str]:
+    """The retention of the TTL items a function writes, from the deployment's setting (docs/privacy.md)."""
+    env = {}
+    if USER_ACTIVITY_TABLE.id in fn.writes:
+        env[settings.ACTIVITY_RETENTION_DAYS_ENV] = str(retention.activity_days)
+    if CHAT_SESSIONS_TABLE.id in fn.writes:
+        env[settings.CHAT_SESSION_RETENTION_HOURS_ENV] = str(retention.chat_session_hours)
+    return env
+
+
 def local_environment(fn: Function) -> dict[str, str]:
     """The environment a function gets in the local cloud: resource names as the CDK app would set them."""
     env = {bucket.env: bucket.local_name for bucket in BUCKETS}
@@ -600,6 +612,7 @@ def local_environment(fn: Function) -> dict[str, str]:
     env[EVENT_BUS.env] = EVENT_BUS.local_name
     env[settings.STAGE_ENV] = "local"
     env.update(powertools_environment(fn))
+    env.update(retention_environment(fn, Retention.from_environment()))
     if fn.name == AUTHORIZER_FUNCTION:
         env.update(
             {

@@ -28,7 +28,7 @@ class ShelfwiseStack(Stack):
         Tags.of(self).add("project", "shelfwise")
         Tags.of(self).add("stage", config.stage)
         self.config = config
-        self.storage = Storage(self, "Storage")
+        self.storage = Storage(self, "Storage", retention=config.retention)
         self.messaging = Messaging(self, "Messaging", event_archive_days=config.event_archive_days)
         self.layers = Layers(self, "Layers")
         self.identity = Identity(self, "Identity", config=config)

@@ -8,21 +8,36 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from shelfwise_infra import spec
+from shelfwise_infra.retention import Retention
 
-# Raw upstream drops are rarely read again once curated; keep them, cheaply.
-INCOMING_TO_INFREQUENT_ACCESS_DAYS = 30
-# Rejection reports are for people fixing an upstream feed; after a quarter nobody reads them.
-REJECTED_EXPIRY_DAYS = 90
-# Overwritten or deleted objects stay recoverable for this long.
-NONCURRENT_VERSION_EXPIRY_DAYS = 30
 ACCESS_LOG_EXPIRY_DAYS = 365
+
+
+def lifecycle_rules(retention: Retention) -> list[s3.LifecycleRule]:
+    """The data bucket's lifecycle: raw drops and rejection reports expire with the deployment's retention
+    (docs/privacy.md); every prefix's replaced or expired versions follow after `noncurrent_version_days`."""
+    expiring = [
+        s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=Duration.days(days))
+        for rule_id, prefix, days in retention.expiring_prefixes()
+    ]
+    return [
+        *expiring,
+        s3.LifecycleRule(
+            id="expire-noncurrent-versions",
+            noncurrent_version_expiration=Duration.days(retention.noncurrent_version_days),
+            # Once its older versions are gone, an expired object's delete marker is removed as well.
+            expired_object_delete_marker=True,
+            abort_incomplete_multipart_upload_after=Duration.days(7),
+        ),
+    ]
 
 
 class Storage(Construct):
     """Every bucket and table in the spec, keyed by spec id."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, retention: Retention | None = None) -> None:
         super().__init__(scope, construct_id)
+        self._retention = retention or Retention()
         self.access_log_bucket = s3.Bucket(
             self,
             "AccessLogBucket",
@@ -48,28 +63,7 @@ class Storage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix=f"{bucket.local_name}/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="incoming-to-infrequent-access",
-                    prefix=spec.INCOMING_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(INCOMING_TO_INFREQUENT_ACCESS_DAYS),
-                        )
-                    ],
-                ),
-                s3.LifecycleRule(
-                    id="expire-rejection-reports",
-                    prefix=spec.REJECTED_PREFIX,
-                    expiration=Duration.days(REJECTED_EXPIRY_DAYS),
-                ),
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_EXPIRY_DAYS),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                ),
-            ],
+            lifecycle_rules=lifecycle_rules(self._retention),
             removal_policy=RemovalPolicy.RETAIN,
         )
 

@@ -19,12 +19,14 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 from shelfwise_infra import spec
+from shelfwise_infra.retention import Retention
 
 from shelfwise_local import functions, recovery
 from shelfwise_local.authorization import LocalAuthorizers
 from shelfwise_local.dropbox import Dropbox
 from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
 from shelfwise_local.gateway import GatewayBackend, make_gateway
+from shelfwise_local.housekeeping import Housekeeping, apply_lifecycle, housekeeping_interval
 from shelfwise_local.isolation import IsolatingInvoker, WorkerConfig, memory_limit_mb
 from shelfwise_local.resources import QueueInfo, configure_notifications, create_all, resource_description
 from shelfwise_local.routing import Router
@@ -141,6 +143,7 @@ class LocalCloud:
         self._snapshot_generation = self._changes.generation
         self._load_functions()
         self._recover_interrupted_work()
+        self._start_housekeeping()
 
         self.run_log = RunLog()
         self.scheduler = Scheduler(self.run_target, self.run_log)
@@ -211,6 +214,21 @@ class LocalCloud:
             log.warning(
                 "announced %d landed file(s) whose outcome was cut off: %s", len(announced), announced
             )
+
+    def _start_housekeeping(self) -> None:
+        """Retention as in AWS (housekeeping.py): the lifecycle rules, a sweep now, then one periodically."""
+        apply_lifecycle(boto3.client("s3"), Retention.from_environment())
+        self.housekeeping = Housekeeping(
+            s3=boto3.client("s3"),
+            dynamodb=boto3.client("dynamodb"),
+            dropbox_root=self.dropbox.root,
+            every_seconds=housekeeping_interval(),
+        )
+        try:
+            self.housekeeping.run_once()
+        except Exception:
+            log.exception("start-up housekeeping sweep failed; the periodic sweep will try again")
+        self._spawn("housekeeping", lambda: self.housekeeping.run_forever(self._stop))
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -368,6 +386,7 @@ class LocalCloud:
             "queues": queue_depths(self.queues),
             "dropbox": {"pending": [str(path) for path in self.dropbox.pending_files()]},
             "last_snapshot": self._last_snapshot,
+            "last_housekeeping": self.housekeeping.last_sweep,
         }
 
     def _start_run(self, name: str) -> str | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,10 @@ def announce_unlogged_outcomes(s3: Any) -> list[str]:
                 json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
             )
             if manifest.file_id in logged:
+                continue
+            if manifest.finished_at + timedelta(days=outcomes.LOG_RETENTION_DAYS) <= datetime.now(UTC):
+                # Its log item expired with retention (housekeeping.py), it was not cut off: announcing it
+                # again would repeat a months-old outcome at every start.
                 continue
             outcomes.announce(
                 manifest,

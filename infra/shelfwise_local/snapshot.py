@@ -141,7 +141,9 @@ def take_snapshot(
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for listed in page.get("Contents", []):
                 unchanged = previous.get((bucket, listed["Key"], listed["ETag"]))
-                if unchanged is not None:
+                last_modified = listed["LastModified"].isoformat()
+                # A copy onto itself (a re-drive) keeps the ETag but is a new write: saved again.
+                if unchanged is not None and unchanged.get("last_modified") == last_modified:
                     entries.append(unchanged)
                     continue
                 response = s3.get_object(Bucket=bucket, Key=listed["Key"])
@@ -157,6 +159,8 @@ def take_snapshot(
                         "content_type": response.get("ContentType"),
                         "content_encoding": response.get("ContentEncoding"),
                         "metadata": response.get("Metadata", {}),
+                        # Restored as it was, so retention (housekeeping.py) counts from the real write.
+                        "last_modified": last_modified,
                     }
                 )
         state["s3"][bucket] = entries
@@ -188,6 +192,13 @@ def _remove_unreferenced(directory: Path, state: dict[str, Any]) -> None:
             path.unlink(missing_ok=True)
 
 
+def _keep_last_modified(bucket: str, key: str, last_modified: str) -> None:
+    """Give a restored object its original write time (moto keeps naive UTC datetimes)."""
+    stored = s3_backends[ACCOUNT_ID]["global"].get_object(bucket, key)
+    if stored is not None:
+        stored.last_modified = datetime.fromisoformat(last_modified).astimezone(UTC).replace(tzinfo=None)
+
+
 def _keep_etag(bucket: str, key: str, etag: str) -> None:
     """Give a restored object the ETag it had: a re-put of a multipart upload's bytes would get another one,
     and ingestion derives a file's id (and every output key) from its ETag."""
@@ -217,6 +228,8 @@ def restore_snapshot(directory: Path, *, s3: Any, sqs: Any | None = None) -> dic
             s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, **extra)
             if entry.get("etag"):
                 _keep_etag(bucket, entry["key"], entry["etag"])
+            if entry.get("last_modified"):
+                _keep_last_modified(bucket, entry["key"], entry["last_modified"])
             object_count += 1
     item_count = 0
     for table, file_name in state["dynamodb"].items():

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from shelfwise import settings
 from shelfwise.chat.model import ChatModel
 from shelfwise.chat.service import ChatRequest, ChatService
 from shelfwise.chat.sessions import (
-    SESSION_TTL,
     LastMessage,
     StoredSession,
     session_id_problem,
@@ -44,8 +44,14 @@ def test_a_stored_session_reads_back_as_it_was_written() -> None:
     )
     item = session.to_item(NOW)
     assert StoredSession.from_item(item) == session
-    assert item["expires_at"] == int((NOW + SESSION_TTL).timestamp())
+    assert item["expires_at"] == int((NOW + timedelta(hours=24)).timestamp())
     assert item["message_count"] == 0
+
+
+def test_a_deployment_configured_retention_sets_the_session_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.CHAT_SESSION_RETENTION_HOURS_ENV, "2")
+    item = StoredSession(session_id="s-1").to_item(NOW)
+    assert item["expires_at"] == int((NOW + timedelta(hours=2)).timestamp())
 
 
 def test_no_raw_personal_data_reaches_the_session_item(model: ChatModel) -> None:

@@ -8,10 +8,10 @@ import logging
 
 import pyarrow as pa
 import pytest
+from shelfwise import settings
 from shelfwise.ingest.activity import (
     FORMAT_VERSION,
     MAX_RECENT,
-    TTL_SECONDS,
     RecentEvent,
     UnreadableRecent,
     activity_item,
@@ -83,7 +83,12 @@ def test_merge_caps_the_list_and_drops_the_oldest() -> None:
 def test_item_expires_ninety_days_after_the_newest_event() -> None:
     item = activity_item("a", [RecentEvent("x", "view", 500), RecentEvent("y", "view", 400)])
     assert item["expires_at"] == {"N": str(500 + 90 * 86400)}
-    assert TTL_SECONDS == 90 * 86400
+
+
+def test_a_deployment_configured_retention_sets_the_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.ACTIVITY_RETENTION_DAYS_ENV, "14")
+    item = activity_item("a", [RecentEvent("x", "view", 500)])
+    assert item["expires_at"] == {"N": str(500 + 14 * 86400)}
 
 
 def test_the_item_is_one_compact_json_string_of_triples_with_a_format_version() -> None:
@@ -93,7 +98,7 @@ def test_the_item_is_one_compact_json_string_of_triples_with_a_format_version() 
         "user_id": {"S": "u1"},
         "recent": {"S": '[["sku-7","purchase",1761955300],["sku-2","view",1761955200]]'},
         "format_version": {"N": str(FORMAT_VERSION)},
-        "expires_at": {"N": str(1_761_955_300 + TTL_SECONDS)},
+        "expires_at": {"N": str(1_761_955_300 + 90 * 86400)},
     }
 
 

@@ -80,3 +80,34 @@ OPERATOR_TOKEN_JWKS_URL_ENV = "SHELFWISE_OPERATOR_TOKEN_JWKS_URL"
 OPERATOR_TOKEN_ISSUER_ENV = "SHELFWISE_OPERATOR_TOKEN_ISSUER"
 # Browser origins allowed to call the API (comma separated); empty: no cross-origin access.
 CORS_ALLOWED_ORIGINS_ENV = "SHELFWISE_CORS_ALLOWED_ORIGINS"
+
+# Retention of the DynamoDB items a function writes with a TTL. The platform spec sets these from the
+# deployment's retention setting (infra/shelfwise_infra/retention.py, docs/privacy.md); the defaults below are
+# that setting's defaults, used when the library runs outside a deployed function.
+ACTIVITY_RETENTION_DAYS_ENV = "SHELFWISE_ACTIVITY_RETENTION_DAYS"
+CHAT_SESSION_RETENTION_HOURS_ENV = "SHELFWISE_CHAT_SESSION_RETENTION_HOURS"
+DEFAULT_ACTIVITY_RETENTION_DAYS = 90
+DEFAULT_CHAT_SESSION_RETENTION_HOURS = 24
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise RuntimeError(f"environment variable {name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise RuntimeError(f"environment variable {name} must be positive, got {number}")
+    return number
+
+
+def activity_retention_days() -> int:
+    """Days a customer's recent activity is kept after their newest event."""
+    return _positive_int(ACTIVITY_RETENTION_DAYS_ENV, DEFAULT_ACTIVITY_RETENTION_DAYS)
+
+
+def chat_session_retention_hours() -> int:
+    """Hours a chat session is kept after its last message."""
+    return _positive_int(CHAT_SESSION_RETENTION_HOURS_ENV, DEFAULT_CHAT_SESSION_RETENTION_HOURS)

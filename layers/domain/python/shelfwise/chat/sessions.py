@@ -24,15 +24,20 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from shelfwise import settings
 from shelfwise.aws import dynamodb
 from shelfwise.chat.escalation import SessionState
 
-SESSION_TTL = timedelta(hours=24)
 SESSION_ID_MAX_LENGTH = 128
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 MESSAGE_ID_PATTERN = SESSION_ID_PATTERN
 FORMAT_VERSION = 2
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+
+def session_ttl() -> timedelta:
+    """How long a session is kept after its last message (the table's TTL): the deployment's setting."""
+    return timedelta(hours=settings.chat_session_retention_hours())
 
 
 class SessionConflict(Exception):
@@ -81,7 +86,7 @@ class StoredSession:
             "state": json.dumps(self.state.to_dict(), separators=(",", ":")),
             "created_at": self.created_at or now.isoformat(timespec="seconds"),
             "updated_at": now.isoformat(timespec="seconds"),
-            "expires_at": int((now + SESSION_TTL).timestamp()),
+            "expires_at": int((now + session_ttl()).timestamp()),
         }
         if self.owner:
             item["owner"] = self.owner

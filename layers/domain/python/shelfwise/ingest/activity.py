@@ -9,7 +9,8 @@ Item format (format_version 1), one item per user:
   `encode_recent` writes it and `decode_recent` reads it back; serving code uses the same two functions.
 - `format_version` (N): `FORMAT_VERSION` (1). A reader accepts only this version; `stored_recent` treats an
   item in any other shape, or with a `recent` that does not decode, as holding no events and logs a warning.
-- `expires_at` (N): the TTL, `TTL_DAYS` after the newest event.
+- `expires_at` (N): the TTL, the deployment's activity retention (`settings.activity_retention_days`, 90 days
+  unless configured) after the newest event.
 
 One string instead of a list of maps: DynamoDB clients and servers otherwise (de)serialize every event as a
 nested typed map, which made storing a large file's users cost several times the file work itself.
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
+from shelfwise import settings
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
 # decode, merge) runs in the recommendations function, which ships without the data layer.
 
 MAX_RECENT = 50
-TTL_DAYS = 90
-TTL_SECONDS = TTL_DAYS * 24 * 3600
 FORMAT_VERSION = 1
 
 logger = Logger(child=True)
@@ -222,6 +223,11 @@ def merge_recent(
     return merged
 
 
+def ttl_seconds() -> int:
+    """How long after a user's newest event their activity item is kept (the table's TTL)."""
+    return settings.activity_retention_days() * 24 * 3600
+
+
 def activity_item(user_id: str, recent: Sequence[RecentEvent]) -> dict[str, dict[str, str]]:
     """The stored item in DynamoDB's typed form, ready for the low-level client (see the module docstring)."""
     newest = max(event.ts for event in recent)
@@ -229,5 +235,5 @@ def activity_item(user_id: str, recent: Sequence[RecentEvent]) -> dict[str, dict
         "user_id": {"S": user_id},
         "recent": {"S": encode_recent(recent)},
         "format_version": {"N": str(FORMAT_VERSION)},
-        "expires_at": {"N": str(newest + TTL_SECONDS)},
+        "expires_at": {"N": str(newest + ttl_seconds())},
     }
