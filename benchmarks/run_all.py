@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "recommender-latency": ["recommender_latency.py"],
     "recommender-fairness": ["recommender_fairness.py"],
     "recommender-served": ["recommender_served.py"],
+    "recommender-job-load": ["recommender_job_load.py", "--write-docs"],
     "chat": ["chat_benchmark.py"],
     "forecast-accuracy": ["forecast_accuracy.py", "--write-docs"],
     "forecast-speed": ["forecast_speed.py", "--write-docs"],

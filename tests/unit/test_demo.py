@@ -1,6 +1,12 @@
 """The demo shop: contract-shaped, realistic (long tails, seasonality, promotions, tastes), reproducible."""
 
 import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,6 +16,7 @@ import pytest
 from shelfwise.ingest.contracts import CONTRACTS
 from shelfwise.ingest.reader import TableFile
 from shelfwise.ingest.validate import validate_chunk
+from shelfwise_local.cloud import free_port_pair
 from shelfwise_local.demo import (
     CATALOG_COLUMNS,
     INTERACTION_COLUMNS,
@@ -51,7 +58,7 @@ def inventory(shop: dict[str, Path]) -> pd.DataFrame:
     return pd.read_csv(shop["inventory"], dtype={"sku": str})
 
 
-def test_files_follow_the_contract_columns_exactly(shop: dict[str, Path]) -> None:
+def test_files_follow_the_contract_columns(shop: dict[str, Path]) -> None:
     assert set(shop) == {"catalog", "interactions", "sales", "inventory", "promotions"}
     assert shop["interactions"].read_bytes()[:2] == b"\x1f\x8b"  # gzip
     expected = {
@@ -63,8 +70,11 @@ def test_files_follow_the_contract_columns_exactly(shop: dict[str, Path]) -> Non
     }
     for kind, columns in expected.items():
         assert tuple(pd.read_csv(shop[kind], nrows=1).columns) == columns, kind
-        contract_columns = tuple(column.name for column in CONTRACTS[kind].columns)
-        assert columns == contract_columns, kind
+        # Every column of the contract, in its order, but for optional ones the demo shop leaves out.
+        contract = tuple(column.name for column in CONTRACTS[kind].columns)
+        left_out = set(contract) - set(columns)
+        assert tuple(name for name in contract if name in columns) == columns, kind
+        assert not left_out & set(CONTRACTS[kind].required_columns), kind
 
 
 def test_catalog_has_categories_brands_and_category_typical_prices(catalog: pd.DataFrame) -> None:
@@ -269,3 +279,93 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
 def test_more_skus_than_items_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="n_skus"):
         generate_shop(tmp_path, n_items=10, n_skus=20)
+
+
+# -- `make demo`: serving first, training in the background ----------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 600.0
+
+# Stands in for the recommender job: says it is fitting, then waits until the test lets it finish, so the test
+# knows the job is running while it checks what the demo printed.
+SLOW_RECOMMENDER = """
+import os, sys, time
+from pathlib import Path
+
+print("[step 01] fitting (held until the test releases it)", flush=True)
+while not Path(os.environ["DEMO_TEST_GATE"]).exists():
+    time.sleep(0.2)
+Path(os.environ["SM_OUTPUT_FAILURE"]).write_text("released by the test")
+sys.exit(1)
+"""
+
+
+def test_make_demo_and_make_up_pass_the_port() -> None:
+    for target, command in (("demo", "shelfwise demo --port 3999"), ("up", "shelfwise local up --port 3999")):
+        dry_run = subprocess.run(
+            ["make", "-n", target, "PORT=3999"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        )
+        assert command in dry_run.stdout.splitlines()[-1], dry_run.stdout
+
+
+def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        if text in content:
+            return content
+        assert process.poll() is None, f"the demo exited early:\n{content}"
+        time.sleep(0.5)
+    raise AssertionError(f"no {text!r} within {timeout:g} s:\n{content}")
+
+
+@pytest.mark.integration
+def test_the_demo_serves_working_curl_lines_while_the_recommender_still_trains(tmp_path: Path) -> None:
+    training_dir = tmp_path / "training"
+    for job in ("recommender", "chat"):
+        (training_dir / job).mkdir(parents=True)
+        (training_dir / job / "train.py").write_text(SLOW_RECOMMENDER)
+    gate = tmp_path / "release"
+    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment.update({"PYTHONUNBUFFERED": "1", "DEMO_TEST_GATE": str(gate)})
+    port = free_port_pair()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        demo = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "shelfwise_local.cli", "demo", "--port", str(port)),
+                *("--state-dir", str(tmp_path / "state"), "--training-dir", str(training_dir)),
+            ],
+            cwd=tmp_path,
+            env=environment,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    try:
+        printed = _wait_for(out, "[demo] recommender training: started", demo, STARTUP_TIMEOUT_SECONDS)
+        _wait_for(err, "held until the test releases it", demo, 60.0)
+        # The calls to try were printed before the recommender job ran, and it has not finished.
+        assert printed.index("curl -s") < printed.index("[demo] recommender training: started")
+        assert "recommender training: done" not in out.read_text(encoding="utf-8")
+        assert "[demo] forecast: succeeded" in printed
+
+        lines = [line.strip() for line in printed.splitlines()]
+        exports = [line for line in lines if line.startswith("export ")]
+        curls = [line for line in lines if line.startswith("curl ")]
+        assert len(exports) == 2 and len(curls) >= 10
+        for curl in curls:
+            # -f: an HTTP error fails the command; the report's `> report.html` is dropped.
+            checked = curl.replace("curl -s ", "curl -sSf ", 1).split(" > ")[0]
+            result = subprocess.run(
+                ["bash", "-c", "\n".join([*exports, checked])], capture_output=True, text=True, timeout=60
+            )
+            assert result.returncode == 0, f"{curl}\n{result.stderr}"
+            if "/recommendations" in curl:
+                answer = json.loads(result.stdout)
+                # No recommender version yet: the popular items answer.
+                assert answer["model_version"] is None and answer["items"], answer
+    finally:
+        gate.touch()
+        os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(timeout=30)
