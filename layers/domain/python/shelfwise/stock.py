@@ -12,13 +12,13 @@ Inventory SKUs are catalog item ids.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pyarrow as pa
+from aws_lambda_powertools import Logger
 
 from shelfwise import curated
 from shelfwise.aws import s3
@@ -27,7 +27,8 @@ OUT_OF_STOCK_KEY = "serving/out-of-stock.json"
 REFRESH_SECONDS_ENV = "SHELFWISE_STOCK_REFRESH_SECONDS"
 DEFAULT_REFRESH_SECONDS = 60.0
 
-logger = logging.getLogger(__name__)
+# A child of the function's Powertools Logger: JSON records with its correlation id (no handler of its own).
+logger = Logger(child=True)
 
 
 def out_of_stock_skus(positions: pa.Table) -> list[str]:

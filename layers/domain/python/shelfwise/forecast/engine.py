@@ -16,7 +16,6 @@ calibrated for sparse series (measured: docs/benchmarks.md, Forecasting).
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Callable
 from datetime import date
 from statistics import NormalDist
@@ -24,6 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from aws_lambda_powertools import Logger
 from statsforecast import StatsForecast
 
 from shelfwise.forecast.adjustments import profile_factor, promo_uplift, weekday_profile
@@ -34,7 +34,9 @@ from shelfwise.forecast.schema import FORECAST_COLUMNS, FORECAST_SCHEMA
 from shelfwise.forecast.series import prepare_series, sales_to_long
 from shelfwise.forecast.sharding import split_series_id
 
-logger = logging.getLogger(__name__)
+# A child of the forecast function's Powertools Logger: its JSON format and correlation id. Outside Lambda
+# (benchmarks, the local process pool) it has no parent and its records reach the root logger as before.
+logger = Logger(child=True)
 
 Progress = Callable[[int, int], None]
 SMOOTH_CLASSES = ("smooth", "erratic")
