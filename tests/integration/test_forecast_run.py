@@ -441,3 +441,25 @@ def test_currency_and_days_of_supply_come_from_the_deployment_and_are_reported(
     monkeypatch.setenv("SHELFWISE_CURRENCY", "dollars")
     with pytest.raises(ValueError, match="SHELFWISE_CURRENCY"):
         run_workflow("run-bad-currency")
+
+
+def test_a_shelf_life_from_the_inventory_file_caps_the_order_and_a_bad_one_is_rejected(cloud: Any) -> None:
+    # A newer stock file for `steady@north` with a shelf life far shorter than the 90-day cap, and a row whose
+    # shelf life is not a positive number of days.
+    key = "incoming/inventory/with-shelf-life.csv"
+    csv = (
+        INVENTORY_HEADER + ",shelf_life_days\n"
+        "steady,north,5,0,7,1.5,4.0,30,0.25,0.95,1,1,14\n"
+        "gappy,north,10,20,5,1,2.0,20,0.2,,1,1,-2\n"
+    )
+    cloud.put_object(Bucket=BUCKET, Key=key, Body=csv.encode())
+    etag = cloud.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    assert ingest_object(BUCKET, key, etag, TARGETS, s3_client=cloud).rows_rejected == 1
+    report = cloud.list_objects_v2(Bucket=BUCKET, Prefix="rejected/inventory/")["Contents"]
+    rejections = cloud.get_object(Bucket=BUCKET, Key=report[0]["Key"])["Body"].read().decode()
+    assert "shelf_life_days" in rejections
+
+    run_workflow("run-shelf-life")
+    plan = body(api(get_request("get-plan-latest.json", query=None)))
+    steady = next(i for i in plan["items"] if (i["sku"], i["location"]) == ("steady", "north"))
+    assert "14 days of shelf life" in steady["reason"]

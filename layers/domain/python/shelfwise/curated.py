@@ -72,6 +72,7 @@ INVENTORY_SCHEMA = pa.schema(
         pa.field("service_level", pa.float64()),
         pa.field("moq", pa.int64()),
         pa.field("pack_size", pa.int64()),
+        pa.field("shelf_life_days", pa.float64()),
     ]
 )
 PROMOTIONS_SCHEMA = pa.schema(

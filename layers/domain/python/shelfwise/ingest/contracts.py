@@ -197,6 +197,16 @@ INVENTORY = FileContract(
         ColumnSpec(
             name="pack_size", type="int", minimum=1, description="Order in multiples of this (whole units)."
         ),
+        ColumnSpec(
+            name="shelf_life_days",
+            type="float",
+            required=False,
+            exclusive_minimum=0,
+            description=(
+                "Days a unit stays sellable. Empty (or no such column): no shelf life. When shorter than the "
+                "deployment's maximum days of supply, an order covers at most this many days of demand."
+            ),
+        ),
     ),
 )
 
