@@ -8,8 +8,9 @@ the job's entrypoint run by this Python, so the training code cannot tell the di
 
 Two things SageMaker does not need to do are done here. A training job gets a dedicated instance there; here
 it shares the laptop with the API, the forecast workers and whatever else runs, so the process gets its
-thread pools (OpenMP, MKL, OpenBLAS, ...) sized to the cores this process may use: a BLAS or PyTorch pool
-larger than the cores, next to another busy process, spends its time waiting on descheduled threads. And a
+thread pools (OpenMP, MKL, OpenBLAS, ...) sized to the cores this process may use, with idle OpenMP threads
+that sleep rather than spin: a pool larger than the cores, or one that spins, next to another busy process,
+spends its time waiting on descheduled threads. The job's own settings in code come on top. And a
 silent job gets a heartbeat line every `HEARTBEAT_SECONDS`, so the console never goes quiet for long.
 """
 
@@ -50,6 +51,9 @@ THREAD_LIMIT_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# Idle OpenMP threads sleep rather than spin: a spinning thread takes the core another process (or another of
+# the job's own threads, parked by the scheduler) needs, which turns a shared machine's 2x into 10x or more.
+IDLE_THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 # A job that prints nothing for this long gets a "still training" line from the runner.
 HEARTBEAT_SECONDS = 30.0
 
@@ -132,11 +136,12 @@ def training_threads(base: Mapping[str, str]) -> int:
 
 
 def thread_limits(base: Mapping[str, str], threads: int) -> dict[str, str]:
-    """The thread-pool variables for a process that may use `threads` cores.
+    """The thread-pool variables for a process that may use `threads` cores, and idle threads that sleep.
 
     A variable already set in `base` is kept: whoever set it chose for this machine.
     """
-    return {name: base.get(name) or str(threads) for name in THREAD_LIMIT_VARIABLES}
+    limits = {name: str(threads) for name in THREAD_LIMIT_VARIABLES} | IDLE_THREAD_POLICY
+    return {name: base.get(name) or value for name, value in limits.items()}
 
 
 def sagemaker_environment(

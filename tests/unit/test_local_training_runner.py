@@ -173,6 +173,7 @@ def test_the_thread_pools_are_sized_to_the_cores_unless_set(tmp_path: Path) -> N
 
     cores = str(available_cores())
     assert {default[name] for name in THREAD_LIMIT_VARIABLES} == {cores}
+    assert default["OMP_WAIT_POLICY"] == "PASSIVE"
     assert default["SM_NUM_CPUS"] == cores
     assert json.loads(default["SM_TRAINING_ENV"])["num_cpus"] == int(cores)
     assert {capped[name] for name in THREAD_LIMIT_VARIABLES} == {"1"} and capped["SM_NUM_CPUS"] == "1"
