@@ -32,7 +32,7 @@ import pandas as pd
 from forecast_report import REPO_ROOT, machine_description, write_subsection
 from shelfwise.forecast.config import ForecastConfig
 from shelfwise.forecast.engine import forecast_shard
-from shelfwise.forecast.metrics import coverage, mase, rmsse, seasonal_naive_scale
+from shelfwise.forecast.metrics import coverage, mase, rmsse
 from statsforecast import StatsForecast
 from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
 
@@ -101,8 +101,6 @@ def evaluate_origin(
     rows = []
     for unique_id, rows_of in merged.groupby("unique_id"):
         history = long.loc[long["unique_id"] == unique_id, "y"].to_numpy()
-        scale = seasonal_naive_scale(history, 7)
-        squared = seasonal_naive_scale(history, 7, squared=True)
         y = rows_of["y"].to_numpy()
         point = {
             "shelfwise": rows_of["mean"],
@@ -114,8 +112,8 @@ def evaluate_origin(
         }
         record = {"origin": origin.date(), "unique_id": unique_id, "model": summary_model(summary, unique_id)}
         for name, forecast in point.items():
-            record[f"mase_{name}"] = mase(y, forecast.to_numpy(), scale)
-            record[f"rmsse_{name}"] = rmsse(y, forecast.to_numpy(), squared)
+            record[f"mase_{name}"] = mase(y, forecast.to_numpy(), history, 7)
+            record[f"rmsse_{name}"] = rmsse(y, forecast.to_numpy(), history, 7)
         for level in (80, 95):
             record[f"cov{level}_shelfwise"] = coverage(y, rows_of[f"lo_{level}"], rows_of[f"hi_{level}"])
             record[f"cov{level}_blind"] = coverage(

@@ -28,7 +28,7 @@ import pandas as pd
 import requests
 from forecast_accuracy import DEFAULT_DATA, REFERENCE_ORIGINS, load_sales
 from forecast_report import REPO_ROOT, machine_description, write_subsection
-from shelfwise.forecast.metrics import coverage, mase, seasonal_naive_scale
+from shelfwise.forecast.metrics import coverage, mase
 from shelfwise_local.cloud import free_port_pair
 from shelfwise_local.tokens import issue_operator_token
 
@@ -176,9 +176,8 @@ def score(history: pd.DataFrame, window: pd.DataFrame, answers: dict[str, dict])
         if merged["mean"].isna().any():
             raise RuntimeError(f"the API's forecast for {sku} does not cover the window")
         y = merged["units"].to_numpy()
-        scale = seasonal_naive_scale(past, 7)
-        maes.append(mase(y, merged["mean"].to_numpy(), scale))
-        snaive.append(mase(y, np.resize(past[-7:], len(y)), scale))
+        maes.append(mase(y, merged["mean"].to_numpy(), past, 7))
+        snaive.append(mase(y, np.resize(past[-7:], len(y)), past, 7))
         cov80.append(coverage(y, merged["lo_80"], merged["hi_80"]))
         cov95.append(coverage(y, merged["lo_95"], merged["hi_95"]))
     return {

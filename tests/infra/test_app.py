@@ -132,6 +132,19 @@ def test_dependency_layers_pin_the_same_versions_as_pyproject() -> None:
             )
 
 
+def test_the_forecast_image_pins_the_same_versions_as_pyproject() -> None:
+    project = tomllib.loads((spec.REPO_ROOT / "pyproject.toml").read_text())["project"]
+    pins = {
+        re.split(r"[\[=]", pin)[0]: pin.split("==")[1]
+        for pin in [*project["dependencies"], *project["optional-dependencies"]["forecast"]]
+    }
+    requirements = requirement_names(spec.REPO_ROOT / "functions" / "forecast" / "requirements.txt")
+    assert requirements, "the forecast image installs nothing"
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        assert pins[name.split("[")[0]] == version, f"{requirement} differs from pyproject"
+
+
 def test_trimming_a_layer_drops_tests_headers_and_flight_but_keeps_what_imports_need(tmp_path: Path) -> None:
     kept = [
         "pyarrow/__init__.py",

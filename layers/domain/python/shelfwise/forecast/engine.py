@@ -28,7 +28,7 @@ from statsforecast import StatsForecast
 
 from shelfwise.forecast.adjustments import profile_factor, promo_uplift, weekday_profile
 from shelfwise.forecast.config import ForecastConfig
-from shelfwise.forecast.metrics import seasonal_naive_scale
+from shelfwise.forecast.metrics import series_mase
 from shelfwise.forecast.models import COMBINATIONS, build_model, members, uses_profile
 from shelfwise.forecast.schema import FORECAST_COLUMNS, FORECAST_SCHEMA
 from shelfwise.forecast.series import prepare_series, sales_to_long
@@ -291,11 +291,15 @@ def _choose(
     table = errors.pivot_table(index="unique_id", columns="model", values="abs_error", aggfunc="mean")
     table = table.reindex(columns=list(candidates))
     chosen = table.idxmin(axis=1).fillna(candidates[0])
-    scale = chunk.groupby("unique_id")["y"].apply(
-        lambda y: seasonal_naive_scale(y.to_numpy(), config.season_length)
+    # The chosen candidate has the lowest error, so its MASE is the series' best.
+    picked = cv[cv["model"].to_numpy() == chosen.reindex(cv["unique_id"]).to_numpy()]
+    best = series_mase(
+        picked[["unique_id", "ds", "actual", "forecast"]].rename(columns={"actual": "y"}),
+        chunk,
+        config.season_length,
+        model="forecast",
     )
-    best = table.min(axis=1) / scale.reindex(table.index).where(lambda s: s > 0)
-    return chosen, best
+    return chosen, best.reindex(table.index)
 
 
 def _chosen_errors(cv: pd.DataFrame, chosen: pd.Series) -> pd.DataFrame:

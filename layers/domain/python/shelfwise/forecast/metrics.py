@@ -1,31 +1,84 @@
-"""Accuracy measures for point and interval forecasts (numpy only)."""
+"""Accuracy measures for point and interval forecasts, computed by `utilsforecast.losses`.
+
+The helpers here take one series (or one pooled set of points) as arrays, as the engine's callers and the
+benchmarks hold them, and hand utilsforecast the long frames it expects. MASE and RMSSE scale by the
+in-sample error of the seasonal naive forecast over the whole `history` (no cross-validation cutoffs);
+a series whose history is no longer than a season, or never changes across a season, has no scale and
+scores NaN rather than infinity.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
+from utilsforecast import losses
+
+MODEL = "forecast"
+SERIES = "series"
 
 
-def seasonal_naive_scale(history: np.ndarray, season_length: int, *, squared: bool = False) -> float:
-    """In-sample error of the seasonal naive forecast: the denominator of MASE (or RMSSE when squared)."""
+def _scored_frame(actual: np.ndarray, forecast: np.ndarray) -> pd.DataFrame:
+    actual = np.asarray(actual, dtype=float)
+    return pd.DataFrame(
+        {
+            "unique_id": SERIES,
+            "ds": np.arange(actual.size),
+            "y": actual,
+            MODEL: np.asarray(forecast, dtype=float),
+        }
+    )
+
+
+def _history_frame(history: np.ndarray) -> pd.DataFrame:
     values = np.asarray(history, dtype=float)
-    if values.size <= season_length:
-        return float("nan")
-    diffs = values[season_length:] - values[:-season_length]
-    return float(np.mean(diffs**2) if squared else np.mean(np.abs(diffs)))
+    return pd.DataFrame({"unique_id": SERIES, "ds": np.arange(values.size), "y": values})
 
 
-def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
-    if not scale > 0:
-        return float("nan")
-    return float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))) / scale)
+def _finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else float("nan")
 
 
-def rmsse(actual: np.ndarray, forecast: np.ndarray, squared_scale: float) -> float:
-    if not squared_scale > 0:
-        return float("nan")
-    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(forecast)) ** 2) / squared_scale))
+def mase(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, season_length: int) -> float:
+    """Mean absolute error over the seasonal naive forecast's mean absolute in-sample error."""
+    scores = losses.mase(_scored_frame(actual, forecast), [MODEL], season_length, _history_frame(history))
+    return _finite_or_nan(float(scores[MODEL].iloc[0])) if len(scores) else float("nan")
+
+
+def rmsse(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, season_length: int) -> float:
+    """Root of the mean squared error over the seasonal naive forecast's mean squared in-sample error."""
+    scores = losses.rmsse(_scored_frame(actual, forecast), [MODEL], season_length, _history_frame(history))
+    return _finite_or_nan(float(scores[MODEL].iloc[0])) if len(scores) else float("nan")
+
+
+def series_mase(
+    forecasts: pd.DataFrame, history: pd.DataFrame, season_length: int, *, model: str = MODEL
+) -> pd.Series:
+    """MASE per series (index unique_id) of long rows (unique_id, ds, y, `model`) against each series' whole
+    `history` (unique_id, ds, y, sorted by ds); NaN where a series has no seasonal naive scale."""
+    scores = losses.mase(
+        forecasts[["unique_id", "ds", "y", model]],
+        [model],
+        season_length,
+        history[["unique_id", "ds", "y"]],
+    )
+    per_series = scores.set_index("unique_id")[model].astype(float)
+    return per_series.where(np.isfinite(per_series))
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of the points whose actual lies within [lower, upper], all points pooled."""
+    # utilsforecast scores per series; one series id for every point pools them.
     actual = np.asarray(actual, dtype=float)
-    return float(np.mean((actual >= np.asarray(lower)) & (actual <= np.asarray(upper))))
+    if actual.size == 0:
+        return float("nan")
+    frame = pd.DataFrame(
+        {
+            "unique_id": SERIES,
+            "y": actual,
+            f"{MODEL}-lo-0": np.asarray(lower, dtype=float),
+            f"{MODEL}-hi-0": np.asarray(upper, dtype=float),
+        }
+    )
+    return float(losses.coverage(frame, [MODEL], level=0)[MODEL].iloc[0])
