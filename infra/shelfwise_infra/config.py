@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from aws_cdk import aws_logs as logs
+from shelfwise.forecast.plan_settings import InvalidPlanSettings, PlanSettings, plan_settings_from_mapping
 
 from shelfwise_infra.retention import Retention
 
@@ -89,6 +90,9 @@ class StageConfig:
     training_hyperparameters: dict[str, dict[str, str]] = field(default_factory=dict)
     # How long customer data is kept: S3 lifecycle rules and DynamoDB TTLs (`-c retention.incoming_days=14`).
     retention: Retention = field(default_factory=Retention)
+    # Replenishment settings of the forecast function (`shelfwise.forecast.plan_settings`): an object in
+    # cdk.json or `-c 'forecast_settings={"currency": "USD", "max_days_of_supply": 60}'`; validated at synth.
+    forecast_settings: PlanSettings = field(default_factory=PlanSettings)
 
     @property
     def stack_name(self) -> str:
@@ -163,7 +167,22 @@ class StageConfig:
                 node.try_get_context("training_hyperparameters")
             ),
             retention=Retention.from_context(node),
+            forecast_settings=_forecast_settings(node.try_get_context("forecast_settings")),
         )
+
+
+def _forecast_settings(value: Any) -> PlanSettings:
+    if value in (None, ""):
+        return PlanSettings()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"CDK context 'forecast_settings' is not a JSON object: {error}") from None
+    try:
+        return plan_settings_from_mapping(value, source="CDK context 'forecast_settings'")
+    except InvalidPlanSettings as error:
+        raise ValueError(str(error)) from None
 
 
 def _training_hyperparameters(value: Any) -> dict[str, dict[str, str]]:

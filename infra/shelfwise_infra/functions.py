@@ -23,6 +23,7 @@ from constructs import Construct
 from shelfwise import settings
 
 from shelfwise_infra import spec
+from shelfwise.forecast.plan_settings import plan_settings_environment
 from shelfwise_infra.config import StageConfig, log_retention
 from shelfwise_infra.identity import Identity
 from shelfwise_infra.layers import ARCHITECTURE, RUNTIME, Layers
@@ -142,6 +143,8 @@ class Functions(Construct):
             env[settings.CORS_ALLOWED_ORIGINS_ENV] = ",".join(self._config.cors_allowed_origins)
         if fn.name == spec.AUTHORIZER_FUNCTION:
             env.update(self._identity.authorizer_environment(self._config))
+        if fn.name == spec.workflow("forecast").function:
+            env.update(plan_settings_environment(self._config.forecast_settings))
         return env
 
     def _function(self, fn: spec.Function) -> lambda_.Function:

@@ -23,6 +23,7 @@ from shelfwise_infra.retention import Retention
 
 from shelfwise_local import functions, recovery
 from shelfwise_local.authorization import LocalAuthorizers
+from shelfwise_local.deployment_settings import apply_forecast_settings, forecast_settings_path
 from shelfwise_local.dropbox import Dropbox
 from shelfwise_local.event_sources import QueuePoller, mappings_from_spec, queue_depths
 from shelfwise_local.gateway import GatewayBackend, make_gateway
@@ -133,6 +134,8 @@ class LocalCloud:
         self.queues = create_all(with_notifications=False)
         self.keys = DevKeys.load_or_create(self.state_dir)
         put_signing_keys(boto3.client("secretsmanager"), self.keys)
+        if apply_forecast_settings(self.state_dir) is not None:
+            log.info("forecast settings from %s", forecast_settings_path(self.state_dir))
         restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"), sqs=boto3.client("sqs"))
         if restored["objects"] or restored["items"]:
             log.info("restored %(objects)d objects and %(items)d items from the snapshot", restored)

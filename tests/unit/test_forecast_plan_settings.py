@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from shelfwise.forecast.plan_settings import InvalidPlanSettings, plan_settings_from_env
+from shelfwise.forecast.plan_settings import (
+    InvalidPlanSettings,
+    plan_settings_environment,
+    plan_settings_from_env,
+    plan_settings_from_mapping,
+)
 from shelfwise.forecast.replenishment import DEFAULT_SERVICE_LEVELS
 
 
@@ -44,3 +49,32 @@ def test_every_setting_is_read_and_service_levels_override_only_their_classes() 
 def test_a_wrong_setting_is_refused_with_its_variable_named(variable: str, value: str, message: str) -> None:
     with pytest.raises(InvalidPlanSettings, match=message):
         plan_settings_from_env({variable: value})
+
+
+def test_a_deployments_settings_object_round_trips_through_the_functions_environment() -> None:
+    settings = plan_settings_from_mapping(
+        {
+            "currency": "gbp",
+            "max_days_of_supply": None,
+            "service_levels": {"CZ": 0.8},
+            "review_period_days": 7,
+        },
+        source="forecast.json",
+    )
+    assert plan_settings_from_env(plan_settings_environment(settings)) == settings
+    assert settings.currency == "GBP" and settings.replenishment().max_days_of_supply is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"currency": "EURO"}, r"forecast\.json\.currency"),
+        ({"review_period_days": 0}, r"forecast\.json\.review_period_days"),
+        ({"service_levels": {"AX": 1.5}}, "strictly between 0 and 1"),
+        ({"typo_days": 3}, r"forecast\.json\.typo_days"),
+        (["currency", "USD"], "must be an object"),
+    ],
+)
+def test_a_wrong_settings_object_is_refused_naming_the_source_and_field(values: object, message: str) -> None:
+    with pytest.raises(InvalidPlanSettings, match=message):
+        plan_settings_from_mapping(values, source="forecast.json")  # type: ignore[arg-type]

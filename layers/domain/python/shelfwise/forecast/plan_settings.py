@@ -10,6 +10,11 @@
 
 A wrong value fails the run with the variable named, rather than planning with a silently ignored setting;
 the settings in force are written to the run's summary.json and report.
+
+A deployment states them once, as an object with the same field names (`{"currency": "USD",
+"max_days_of_supply": 60, "service_levels": {"AX": 0.995}}`): CDK context `forecast_settings`, or locally
+`<state dir>/settings/forecast.json`. Both are validated here and become the variables above
+(`plan_settings_from_mapping`, `plan_settings_environment`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,30 @@ class PlanSettings(BaseModel):
 
 class InvalidPlanSettings(ValueError):
     """A setting in the function's environment is malformed; the message names the variable."""
+
+
+def plan_settings_from_mapping(values: Mapping[str, object], *, source: str) -> PlanSettings:
+    """Validate a deployment's settings object; the error names `source` and the field."""
+    if not isinstance(values, Mapping):
+        raise InvalidPlanSettings(f"{source} must be an object of setting names to values, got {values!r}")
+    try:
+        return PlanSettings.model_validate(dict(values))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{source}.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidPlanSettings(problems) from None
+
+
+def plan_settings_environment(settings: PlanSettings) -> dict[str, str]:
+    """The forecast function's environment for `settings` (read back by `plan_settings_from_env`)."""
+    max_days = settings.max_days_of_supply
+    return {
+        ENVIRONMENT["currency"]: settings.currency,
+        ENVIRONMENT["max_days_of_supply"]: "none" if max_days is None else f"{max_days:g}",
+        ENVIRONMENT["service_levels"]: json.dumps(settings.service_levels, sort_keys=True),
+        ENVIRONMENT["review_period_days"]: f"{settings.review_period_days:g}",
+    }
 
 
 def plan_settings_from_env(environ: Mapping[str, str]) -> PlanSettings:

@@ -1,0 +1,55 @@
+"""A deployment's replenishment settings: CDK context, validated at synth, in the forecast function's env."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cdk_synthesis import functions_with_placeholders, synthesize
+from shelfwise.forecast.plan_settings import plan_settings_from_env
+from shelfwise_infra import spec
+from shelfwise_infra.config import StageConfig
+
+pytestmark = pytest.mark.infra
+
+SETTINGS = {"currency": "usd", "max_days_of_supply": 45, "service_levels": {"AX": 0.995}}
+
+
+class Context(dict[str, object]):
+    def try_get_context(self, key: str) -> object:
+        return self.get(key)
+
+
+def test_the_forecast_function_gets_the_contexts_settings_and_no_other_function_does(tmp_path: Path) -> None:
+    with functions_with_placeholders(tmp_path):
+        synthesized = synthesize(tmp_path / "cdk.out", context={"forecast_settings": json.dumps(SETTINGS)})
+    environments = {
+        name: synthesized.resource(function)["Properties"]["Environment"]["Variables"]
+        for name, function in synthesized.stack.functions.functions.items()
+    }
+    forecast = plan_settings_from_env(environments[spec.workflow("forecast").function])
+    assert (forecast.currency, forecast.max_days_of_supply) == ("USD", 45)
+    assert forecast.replenishment().service_levels["AX"] == 0.995
+    others = [name for name, env in environments.items() if "SHELFWISE_CURRENCY" in env]
+    assert others == [spec.workflow("forecast").function]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"currency": "dollars"}', "forecast_settings'.currency"),
+        ('{"max_days_of_supply": -3}', "forecast_settings'.max_days_of_supply"),
+        ('{"service_levels": {"QQ": 0.9}}', "unknown class"),
+        ('{"horizon_days": 28}', "forecast_settings'.horizon_days"),
+        ("not json", "not a JSON object"),
+    ],
+)
+def test_a_malformed_setting_fails_the_synth_naming_it(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StageConfig.from_context(Context({"forecast_settings": value}))
+
+
+def test_without_the_context_the_defaults_apply() -> None:
+    settings = StageConfig.from_context(Context()).forecast_settings
+    assert (settings.currency, settings.max_days_of_supply) == ("EUR", 90.0)
