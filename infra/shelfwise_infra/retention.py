@@ -35,6 +35,9 @@ class Retention:
     # Rejection reports (rejected/) show rejected values to whoever fixes the upstream feed; after a quarter
     # nobody reads them.
     rejected_days: int = 90
+    # Segment exports (segments/): one dated copy per nightly run holds every customer's scores. The run
+    # rewrites segments/latest/ every night, so only dated copies (and a latest no longer written) age out.
+    segment_export_days: int = 90
     # Overwritten, rewritten (erasure) or expired objects stay recoverable in the versioned bucket this long.
     noncurrent_version_days: int = 30
     # A chat session after its last message: long enough to continue a conversation the same day.
@@ -87,6 +90,7 @@ class Retention:
         return (
             ("expire-incoming", spec.INCOMING_PREFIX, self.incoming_days),
             ("expire-rejection-reports", spec.REJECTED_PREFIX, self.rejected_days),
+            ("expire-segment-exports", spec.SEGMENTS_PREFIX, self.segment_export_days),
         )
 
 

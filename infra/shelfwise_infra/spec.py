@@ -31,6 +31,7 @@ MODELS_PREFIX = "models/"
 TRAINING_OUTPUT_PREFIX = "models/_jobs/"
 FORECASTS_PREFIX = "forecasts/"
 PLANS_PREFIX = "plans/"
+SEGMENTS_PREFIX = "segments/"
 INGEST_KINDS = (
     "catalog",
     "interactions",

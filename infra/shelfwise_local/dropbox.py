@@ -1,8 +1,9 @@
 """The drop folder: files placed in `<state-dir>/dropbox/<kind>/` become uploads to `incoming/<kind>/`.
 
 A file is uploaded once its size and modification time stayed the same between two polls (so a file still
-being copied is not picked up half-written), then moved to `dropbox/<kind>/.landed/`. Landed files are kept,
-never deleted: they are the upstream record of everything that was delivered to the local cloud.
+being copied is not picked up half-written), then moved to `dropbox/<kind>/.landed/`. Landed files are the
+upstream record of everything delivered to the local cloud, kept as long as their `incoming/` object: the
+housekeeping sweep (housekeeping.py) removes a copy when retention expires that object.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.infra
 OVERRIDES = {
     "retention.incoming_days": "14",
     "retention.rejected_days": "45",
+    "retention.segment_export_days": "60",
     "retention.noncurrent_version_days": "7",
     "retention.chat_session_hours": "2",
     "retention.activity_days": "30",
@@ -43,6 +44,7 @@ def test_context_overrides_every_lifecycle_rule(overridden: Synthesized) -> None
     rules = lifecycle_by_prefix(overridden)
     assert rules[spec.INCOMING_PREFIX]["ExpirationInDays"] == 14
     assert rules[spec.REJECTED_PREFIX]["ExpirationInDays"] == 45
+    assert rules[spec.SEGMENTS_PREFIX]["ExpirationInDays"] == 60
     assert rules[""]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
     assert all(rule["Status"] == "Enabled" for rule in rules.values())
 
@@ -73,6 +75,7 @@ def test_without_context_the_documented_defaults_apply() -> None:
     assert retention == Retention(
         incoming_days=30,
         rejected_days=90,
+        segment_export_days=90,
         noncurrent_version_days=30,
         chat_session_hours=24,
         activity_days=90,

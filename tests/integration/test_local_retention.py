@@ -70,6 +70,7 @@ def test_an_overridden_retention_expires_raw_files_and_activity_but_keeps_curate
         assert {rule["Filter"]["Prefix"]: rule["Expiration"]["Days"] for rule in rules} == {
             spec.INCOMING_PREFIX: 14,
             spec.REJECTED_PREFIX: 90,
+            spec.SEGMENTS_PREFIX: 90,
         }
         cloud.drop("interactions", "old-and-new.csv", interactions(datetime.now(UTC)))
         manifest = wait_for_manifest(cloud, "interactions", SOURCE_KEY, timeout=30)

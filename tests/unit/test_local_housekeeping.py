@@ -66,7 +66,7 @@ def test_expiry_is_the_rules_days_after_the_write_rounded_up_to_midnight_utc() -
     assert rule.due(datetime(2026, 3, 1, 0, 0, tzinfo=UTC)) == datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def test_raw_files_and_rejection_reports_expire_after_their_retention_curated_data_never(
+def test_raw_files_reports_and_exports_expire_after_their_retention_curated_data_never(
     aws: tuple[Any, Any],
 ) -> None:
     s3, dynamodb = aws
@@ -77,23 +77,22 @@ def test_raw_files_and_rejection_reports_expire_after_their_retention_curated_da
         "rejected/interactions/abc.csv",
         "curated/interactions/date=2026-03-01/abc.parquet",
         "curated/_manifests/interactions/abc.json",
-        "segments/latest/segments.csv",
+        "segments/2026-03-01/segments.csv",
     )
     written = written_at(s3, "incoming/interactions/daily.csv")
 
     assert sweep(s3=s3, dynamodb=dynamodb, now=written + timedelta(days=30)).objects == []
     after_a_month = sweep(s3=s3, dynamodb=dynamodb, now=written + timedelta(days=31))
     assert after_a_month.objects == ["incoming/interactions/daily.csv"]
-    assert "rejected/interactions/abc.csv" in keys(s3)
+    assert {"rejected/interactions/abc.csv", "segments/2026-03-01/segments.csv"} <= keys(s3)
 
     sweep(s3=s3, dynamodb=dynamodb, now=written + timedelta(days=91))
     assert keys(s3) == {
         "curated/interactions/date=2026-03-01/abc.parquet",
         "curated/_manifests/interactions/abc.json",
-        "segments/latest/segments.csv",
     }
     sweep(s3=s3, dynamodb=dynamodb, now=written + timedelta(days=5000))
-    assert len(keys(s3)) == 3
+    assert len(keys(s3)) == 2
 
 
 def test_an_overridden_retention_is_the_one_applied(aws: tuple[Any, Any]) -> None:
