@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from aws_cdk import aws_logs as logs
 from shelfwise.forecast.plan_settings import InvalidPlanSettings, PlanSettings, plan_settings_from_mapping
+from shelfwise.recommend.diversify import RerankConfig
 
 from shelfwise_infra.retention import Retention
 
@@ -93,6 +94,9 @@ class StageConfig:
     # Replenishment settings of the forecast function (`shelfwise.forecast.plan_settings`): an object in
     # cdk.json or `-c 'forecast_settings={"currency": "USD", "max_days_of_supply": 60}'`; validated at synth.
     forecast_settings: PlanSettings = field(default_factory=PlanSettings)
+    # Optional re-ranking of recommendations for category variety (`shelfwise.recommend.diversify`):
+    # `off`, `calibrated:<weight>` or `mmr:<weight>`; validated at synth.
+    recommend_rerank: str = "off"
 
     @property
     def stack_name(self) -> str:
@@ -168,7 +172,16 @@ class StageConfig:
             ),
             retention=Retention.from_context(node),
             forecast_settings=_forecast_settings(node.try_get_context("forecast_settings")),
+            recommend_rerank=_recommend_rerank(text("recommend_rerank", defaults.recommend_rerank)),
         )
+
+
+def _recommend_rerank(value: str | None) -> str:
+    try:
+        RerankConfig.parse(value)
+    except ValueError as error:
+        raise ValueError(f"CDK context 'recommend_rerank': {error}") from None
+    return (value or "off").strip().lower()
 
 
 def _forecast_settings(value: Any) -> PlanSettings:

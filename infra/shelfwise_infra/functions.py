@@ -21,9 +21,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 from shelfwise import settings
+from shelfwise.forecast.plan_settings import plan_settings_environment
+from shelfwise.recommend.diversify import RERANK_ENV
 
 from shelfwise_infra import spec
-from shelfwise.forecast.plan_settings import plan_settings_environment
 from shelfwise_infra.config import StageConfig, log_retention
 from shelfwise_infra.identity import Identity
 from shelfwise_infra.layers import ARCHITECTURE, RUNTIME, Layers
@@ -145,6 +146,8 @@ class Functions(Construct):
             env.update(self._identity.authorizer_environment(self._config))
         if fn.name == spec.workflow("forecast").function:
             env.update(plan_settings_environment(self._config.forecast_settings))
+        if fn.name == spec.function("recommendations").name:
+            env[RERANK_ENV] = self._config.recommend_rerank
         return env
 
     def _function(self, fn: spec.Function) -> lambda_.Function:

@@ -1,4 +1,7 @@
-"""A deployment's replenishment settings: CDK context, validated at synth, in the forecast function's env."""
+"""Settings a deployment gives its functions through CDK context: validated at synth, set on one function.
+
+The forecast function's replenishment settings (`forecast_settings`) and the recommendations function's
+re-ranking (`recommend_rerank`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 import pytest
 from cdk_synthesis import functions_with_placeholders, synthesize
 from shelfwise.forecast.plan_settings import plan_settings_from_env
+from shelfwise.recommend.diversify import RERANK_ENV, RerankConfig
 from shelfwise_infra import spec
 from shelfwise_infra.config import StageConfig
 
@@ -23,7 +27,10 @@ class Context(dict[str, object]):
 
 def test_the_forecast_function_gets_the_contexts_settings_and_no_other_function_does(tmp_path: Path) -> None:
     with functions_with_placeholders(tmp_path):
-        synthesized = synthesize(tmp_path / "cdk.out", context={"forecast_settings": json.dumps(SETTINGS)})
+        synthesized = synthesize(
+            tmp_path / "cdk.out",
+            context={"forecast_settings": json.dumps(SETTINGS), "recommend_rerank": "MMR:0.3"},
+        )
     environments = {
         name: synthesized.resource(function)["Properties"]["Environment"]["Variables"]
         for name, function in synthesized.stack.functions.functions.items()
@@ -33,6 +40,8 @@ def test_the_forecast_function_gets_the_contexts_settings_and_no_other_function_
     assert forecast.replenishment().service_levels["AX"] == 0.995
     others = [name for name, env in environments.items() if "SHELFWISE_CURRENCY" in env]
     assert others == [spec.workflow("forecast").function]
+    assert RerankConfig.from_env(environments["recommendations"]) == RerankConfig(method="mmr", weight=0.3)
+    assert [name for name, env in environments.items() if RERANK_ENV in env] == ["recommendations"]
 
 
 @pytest.mark.parametrize(
@@ -50,6 +59,13 @@ def test_a_malformed_setting_fails_the_synth_naming_it(value: str, message: str)
         StageConfig.from_context(Context({"forecast_settings": value}))
 
 
+@pytest.mark.parametrize("value", ["mmr", "mmr:1.5", "shuffle:0.2"])
+def test_a_malformed_rerank_setting_fails_the_synth(value: str) -> None:
+    with pytest.raises(ValueError, match="recommend_rerank"):
+        StageConfig.from_context(Context({"recommend_rerank": value}))
+
+
 def test_without_the_context_the_defaults_apply() -> None:
-    settings = StageConfig.from_context(Context()).forecast_settings
-    assert (settings.currency, settings.max_days_of_supply) == ("EUR", 90.0)
+    config = StageConfig.from_context(Context())
+    assert (config.forecast_settings.currency, config.forecast_settings.max_days_of_supply) == ("EUR", 90.0)
+    assert config.recommend_rerank == "off"
