@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,21 @@ def test_a_report_with_a_thousand_order_plots_stays_small_and_self_contained() -
     assert html.count("<svg") == 1000 and "sku-0999 @ north" in html
     assert len(html.encode()) < 2_000_000  # about 1.5 KB per plot and its caption, plus the 500-row table
     assert "<script" not in html and "http" not in html  # nothing loaded from elsewhere
+
+
+def test_a_sku_with_quotes_cannot_leave_its_attribute_or_caption() -> None:
+    hostile = "x' onmouseover='alert(1)"
+    svg = series_svg(replace(plot("a"), sku=hostile, location="<script>north</script>"))
+    html = render_report(
+        ReportInput(
+            plan_date=DAY,
+            as_of=DAY - dt.timedelta(1),
+            summary={},
+            accuracy=[],
+            plots=[replace(plot("a"), sku=hostile, title="<i>Pasta</i>")],
+            plan_rows=[{"sku": hostile, "location": "n", "order_qty": 1.0, "abc": "A", "reason": "r"}],
+        )
+    )
+    for page in (svg, html):
+        assert "onmouseover='" not in page and "<script>" not in page and "<i>" not in page
+    assert "x&#39; onmouseover=&#39;alert(1)" in html and "&lt;i&gt;Pasta&lt;/i&gt;" in html
