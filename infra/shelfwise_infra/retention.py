@@ -54,19 +54,21 @@ class Retention:
                 )
 
     @classmethod
-    def from_values(cls, lookup: Callable[[str], Any], source: str) -> Retention:
-        """Each setting from `lookup(name)` where it answers (None or "" keeps the default)."""
+    def from_values(cls, lookup: Callable[[str], Any], key_of: Callable[[str], str]) -> Retention:
+        """Each setting from `lookup(name)` where it answers (None or "" keeps the default); errors name the
+        key the value was read from, `key_of(name)`."""
         values: dict[str, int] = {}
         for setting in fields(cls):
             raw = lookup(setting.name)
             if raw in (None, ""):
                 continue
+            problem = f"{key_of(setting.name)} must be a whole number of at least 1, got {raw!r}"
             try:
                 number = float(raw)
             except (TypeError, ValueError):
-                raise ValueError(f"{source} {setting.name}: must be a whole number, got {raw!r}") from None
-            if not number.is_integer():
-                raise ValueError(f"{source} {setting.name}: must be a whole number, got {raw!r}")
+                raise ValueError(problem) from None
+            if not number.is_integer() or number < 1:
+                raise ValueError(problem)
             values[setting.name] = int(number)
         return cls(**values)
 
@@ -74,14 +76,15 @@ class Retention:
     def from_context(cls, node: Any) -> Retention:
         """From CDK context: `-c retention.incoming_days=14`."""
         return cls.from_values(
-            lambda name: node.try_get_context(CONTEXT_PREFIX + name), "CDK context retention."
+            lambda name: node.try_get_context(CONTEXT_PREFIX + name),
+            lambda name: f"CDK context {CONTEXT_PREFIX + name!r}",
         )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Retention:
         """For the local cloud: `SHELFWISE_RETENTION_INCOMING_DAYS=14` and so on."""
         source = os.environ if environ is None else environ
-        return cls.from_values(lambda name: source.get(environment_variable(name)), "environment")
+        return cls.from_values(lambda name: source.get(environment_variable(name)), environment_variable)
 
     def expiring_prefixes(self) -> tuple[tuple[str, str, int], ...]:
         """(lifecycle rule id, data-bucket prefix, days after the last write) of every expiring prefix."""

@@ -10,8 +10,9 @@ laptop demo would keep every raw file and chat session forever. The local cloud 
   from the table's TTL setting) is in the past.
 
 Expiry follows AWS: an object is due `Days` after its last write, rounded up to the next midnight UTC; an
-item is due once its TTL attribute, epoch seconds, is not in the future. Deletes are conditional on the item
-still being due, so an item renewed between the scan and the delete stays.
+item is due once its TTL attribute, epoch seconds, is not in the future (and, as in DynamoDB, not more than
+five years in the past). Deletes are conditional on the item still being due, so an item renewed between the
+scan and the delete stays.
 
 A raw file under `incoming/<kind>/` that the drop folder delivered also has a copy in
 `dropbox/<kind>/.landed/`; the copy is removed before the object. At start-up the local cloud uploads again
@@ -42,6 +43,9 @@ log = logging.getLogger("shelfwise.local")
 HOUSEKEEPING_EVERY_SECONDS = 60.0
 # A demo can sweep more often (the sweep still expires only what is due).
 HOUSEKEEPING_SECONDS_ENV = "SHELFWISE_LOCAL_HOUSEKEEPING_SECONDS"
+# DynamoDB's TTL ignores items whose TTL lies more than five years in the past (they were written with an
+# old timestamp, not left to expire); so does the sweep, so replayed historical data behaves as in AWS.
+TTL_IGNORED_AFTER = timedelta(days=5 * 365)
 # delete_objects takes at most this many keys per request.
 DELETE_BATCH = 1000
 # `_landed_path` in dropbox.py names a second delivery of the same name `<stamp>-<counter>-<name>`.
@@ -192,12 +196,16 @@ def _expire_items(dynamodb: Any, table: str, now: datetime) -> int:
     key_names = [key["AttributeName"] for key in key_schema]
     due = {
         "ExpressionAttributeNames": {"#ttl": attribute},
-        "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
+        "ExpressionAttributeValues": {
+            ":now": {"N": str(int(now.timestamp()))},
+            ":oldest": {"N": str(int((now - TTL_IGNORED_AFTER).timestamp()))},
+        },
     }
+    condition = "#ttl BETWEEN :oldest AND :now"
     expired = 0
     for page in dynamodb.get_paginator("scan").paginate(
         TableName=table,
-        FilterExpression="#ttl <= :now",
+        FilterExpression=condition,
         ProjectionExpression=", ".join(f"#key{index}" for index in range(len(key_names))),
         ExpressionAttributeNames={
             **due["ExpressionAttributeNames"],
@@ -207,7 +215,7 @@ def _expire_items(dynamodb: Any, table: str, now: datetime) -> int:
     ):
         for key in page.get("Items", []):
             try:
-                dynamodb.delete_item(TableName=table, Key=key, ConditionExpression="#ttl <= :now", **due)
+                dynamodb.delete_item(TableName=table, Key=key, ConditionExpression=condition, **due)
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise

@@ -84,8 +84,10 @@ def test_without_context_the_documented_defaults_apply() -> None:
 
 @pytest.mark.parametrize("value", ["0", "-3", "2.5", "a month"])
 def test_a_retention_that_is_not_a_positive_whole_number_is_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="incoming_days"):
+    with pytest.raises(ValueError, match=r"CDK context 'retention\.incoming_days' must be a whole number"):
         StageConfig.from_context(Context({"retention.incoming_days": value}))
+    with pytest.raises(ValueError, match="SHELFWISE_RETENTION_INCOMING_DAYS must be a whole number"):
+        Retention.from_environment({"SHELFWISE_RETENTION_INCOMING_DAYS": value})
 
 
 def test_the_local_cloud_reads_the_same_setting_from_its_environment() -> None:

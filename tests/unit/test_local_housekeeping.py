@@ -151,6 +151,11 @@ def test_items_past_their_ttl_attribute_are_deleted_and_others_kept(aws: tuple[A
         TableName=SESSIONS, Item={"session_id": {"S": "live"}, "expires_at": {"N": str(epoch + 1)}}
     )
     dynamodb.put_item(TableName=SESSIONS, Item={"session_id": {"S": "no-ttl"}})
+    # As DynamoDB does, a TTL more than five years past is ignored (historical data written as such).
+    six_years_ago = str(epoch - 6 * 365 * 86400)
+    dynamodb.put_item(
+        TableName=SESSIONS, Item={"session_id": {"S": "ancient"}, "expires_at": {"N": six_years_ago}}
+    )
     dynamodb.put_item(
         TableName=ACTIVITY, Item={"user_id": {"S": "ps_old"}, "expires_at": {"N": str(epoch - 86400)}}
     )
@@ -161,7 +166,7 @@ def test_items_past_their_ttl_attribute_are_deleted_and_others_kept(aws: tuple[A
 
     assert result.items[SESSIONS] == 1 and result.items[ACTIVITY] == 1
     remaining = {item["session_id"]["S"] for item in dynamodb.scan(TableName=SESSIONS)["Items"]}
-    assert remaining == {"live", "no-ttl"}
+    assert remaining == {"live", "no-ttl", "ancient"}
     assert dynamodb.scan(TableName=ACTIVITY)["Items"] == []
     assert len(dynamodb.scan(TableName=CATALOG)["Items"]) == 1
 
