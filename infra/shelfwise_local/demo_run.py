@@ -37,8 +37,8 @@ from shelfwise_local.training import (
 INGEST_TIMEOUT_SECONDS = 600.0
 # Run before the demo serves: customer scoring takes seconds and the segment route needs it.
 FOREGROUND_SCHEDULES = ("segment-customers",)
-# Run after the curl lines, one at a time, shortest first: the forecast (its routes answer 404 until it has
-# run), then the recommender (recommendations come from the popularity fallback until then), then chat (the
+# Run after the curl lines, one at a time: the forecast first (quick, and its routes answer 404 until it has
+# run), then the recommender (recommendations come from the popularity fallback until then), chat last (the
 # shipped default model answers until the retrained one is served).
 BACKGROUND_SCHEDULES = ("forecast", "train-recommender", "train-chat")
 # A few dozen SKUs at two warehouses over a year: enough for weekly seasonality and promotions, small enough
