@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shelfwise.aws import dynamodb
 from shelfwise_infra import spec
 
 log = logging.getLogger("shelfwise.local")
@@ -403,14 +404,8 @@ def registry_item_for(items: list[dict[str, Any]], job_name: str) -> dict[str, A
 
 
 def scan_all(table: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    arguments: dict[str, Any] = {}
-    while True:
-        page = table.scan(**arguments)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Every item of a Table resource, page after page."""
+    return list(dynamodb.paginate(table, "scan"))
 
 
 def wait_for_registry_item(

@@ -11,8 +11,9 @@ build directly more cheaply than boto3 walks them value by value.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -256,6 +257,26 @@ def _get_all(
 # --- Reading whole partitions and tables (model registry listing) -------------------------------------------
 
 
+def paginate(source: Any, operation: str, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item `operation` ("query" or "scan") on the Table resource `source` returns, page after page,
+    read through boto3's paginator. It runs on the resource's own client, whose DynamoDB handlers build
+    expressions from condition objects and turn typed attribute values into Python values, as the Table's
+    methods do. Stop iterating to stop reading: pages are fetched as they are consumed."""
+    paginator = source.meta.client.get_paginator(operation)
+    for page in paginator.paginate(TableName=source.name, **request):
+        yield from page.get("Items", [])
+
+
+def _projection(attributes: Sequence[str] | None) -> dict[str, Any]:
+    """Request parameters reading only `attributes` (names aliased, so reserved words are fine)."""
+    if not attributes:
+        return {}
+    return {
+        "ProjectionExpression": ", ".join(f"#a{index}" for index in range(len(attributes))),
+        "ExpressionAttributeNames": {f"#a{index}": name for index, name in enumerate(attributes)},
+    }
+
+
 def query_partition(
     table_name: str,
     key_name: str,
@@ -267,31 +288,21 @@ def query_partition(
     """Every item under one partition key, following pagination; sorted by sort key (descending if asked)."""
     from boto3.dynamodb.conditions import Key
 
-    source = table(table_name, dynamodb=dynamodb)
-    request: dict[str, Any] = {
-        "KeyConditionExpression": Key(key_name).eq(key_value),
-        "ScanIndexForward": not newest_first,
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        response = source.query(**request)
-        items.extend(response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return list(
+        paginate(
+            table(table_name, dynamodb=dynamodb),
+            "query",
+            KeyConditionExpression=Key(key_name).eq(key_value),
+            ScanIndexForward=not newest_first,
+        )
+    )
 
 
-def scan_all(table_name: str, *, dynamodb: DynamoResource | None = None) -> list[dict[str, Any]]:
-    """Every item of a (small) table, following pagination."""
-    source = table(table_name, dynamodb=dynamodb)
-    request: dict[str, Any] = {}
-    items: list[dict[str, Any]] = []
-    while True:
-        response = source.scan(**request)
-        items.extend(response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+def scan_all(
+    table_name: str, *, attributes: Sequence[str] | None = None, dynamodb: DynamoResource | None = None
+) -> list[dict[str, Any]]:
+    """Every item of a (small) table, following pagination; only `attributes` of each when given."""
+    return list(paginate(table(table_name, dynamodb=dynamodb), "scan", **_projection(attributes)))
 
 
 # --- Single items (model registry, online activity updates) ------------------------------------------------
@@ -363,16 +374,12 @@ def scan_some(
     dynamodb: DynamoResource | None = None,
 ) -> list[dict[str, Any]]:
     """At most `max_items` items of a table in scan order: a bounded sample, never the whole table."""
-    source = table(table_name, dynamodb=dynamodb)
-    request: dict[str, Any] = {"Limit": max(1, min(max_items, 1000))}
-    if attributes:
-        request["ProjectionExpression"] = ", ".join(f"#a{index}" for index in range(len(attributes)))
-        request["ExpressionAttributeNames"] = {f"#a{index}": name for index, name in enumerate(attributes)}
-    items: list[dict[str, Any]] = []
-    while len(items) < max_items:
-        response = source.scan(**request)
-        items.extend(response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            break
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return items[:max_items]
+    # The paginator's own MaxItems cannot be used: its resume token must be JSON, and a table's keys
+    # come back as Decimal. Reading stops instead once enough items have arrived.
+    items = paginate(
+        table(table_name, dynamodb=dynamodb),
+        "scan",
+        PaginationConfig={"PageSize": max(1, min(max_items, 1000))},
+        **_projection(attributes),
+    )
+    return list(itertools.islice(items, max(max_items, 0)))

@@ -229,15 +229,8 @@ def announce(
 
 def logged_file_ids(table_name: str, *, dynamo: dynamodb.DynamoResource | None = None) -> set[str]:
     """Every file whose outcome is in the log (within its retention)."""
-    table = dynamodb.table(table_name, dynamodb=dynamo)
-    found: set[str] = set()
-    scan: dict[str, Any] = {"ProjectionExpression": "file_id"}
-    while True:
-        page = table.scan(**scan)
-        found.update(str(item["file_id"]) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return found
-        scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = dynamodb.scan_all(table_name, attributes=["file_id"], dynamodb=dynamo)
+    return {str(item["file_id"]) for item in items}
 
 
 def _from_item(item: Mapping[str, Any], presign: Callable[[str], str] | None) -> IngestedFile:
