@@ -41,6 +41,9 @@ SECTION_TITLE = "## Ingestion"
 BUCKET = "shelfwise-data"
 CATALOG_TABLE = "shelfwise-catalog"
 ACTIVITY_TABLE = "shelfwise-user-activity"
+CUSTOMER_IDS_TABLE = "shelfwise-customer-ids"
+# Customer ids are pseudonymized on the way in (HMAC-SHA256); the benchmark's key is as long as a real one.
+PSEUDONYM_KEY = b"benchmark-pseudonym-key-" + b"k" * 40
 GENERATE_ROWS_PER_BLOCK = 200_000
 # Assumed round trips to real DynamoDB from a function in the same region (a batch of 25 items of 1-3 KB, or
 # 100 keys); these are assumptions for the estimate, not measurements.
@@ -164,7 +167,11 @@ def create_resources() -> None:
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     ddb = boto3.client("dynamodb")
-    for table, key in ((CATALOG_TABLE, "item_id"), (ACTIVITY_TABLE, "user_id")):
+    for table, key in (
+        (CATALOG_TABLE, "item_id"),
+        (ACTIVITY_TABLE, "user_id"),
+        (CUSTOMER_IDS_TABLE, "pseudonym"),
+    ):
         ddb.create_table(
             TableName=table,
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
@@ -178,6 +185,7 @@ def ingest_in_this_process(key: str) -> dict[str, Any]:
     import boto3
     from shelfwise.aws import dynamodb
     from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+    from shelfwise.privacy.pseudonyms import Pseudonymizer
 
     requests = {"BatchWriteItem": 0, "BatchGetItem": 0, "write_items": 0, "write_payload_bytes": 0}
     lock = threading.Lock()
@@ -205,7 +213,10 @@ def ingest_in_this_process(key: str) -> dict[str, Any]:
 
     head = s3_client.head_object(Bucket=BUCKET, Key=key)
     targets = IngestTargets(
-        data_bucket=BUCKET, catalog_table=CATALOG_TABLE, user_activity_table=ACTIVITY_TABLE
+        data_bucket=BUCKET,
+        catalog_table=CATALOG_TABLE,
+        user_activity_table=ACTIVITY_TABLE,
+        customer_ids_table=CUSTOMER_IDS_TABLE,
     )
     marks: dict[str, float] = {}
 
@@ -227,7 +238,14 @@ def ingest_in_this_process(key: str) -> dict[str, Any]:
     baseline_rss_mb = current_rss_mb()
     started, started_cpu = time.perf_counter(), own_cpu_seconds()
     manifest = ingest_object(
-        BUCKET, key, head["ETag"], targets, s3_client=s3_client, dynamo=dynamo, progress=show_progress
+        BUCKET,
+        key,
+        head["ETag"],
+        targets,
+        s3_client=s3_client,
+        dynamo=dynamo,
+        progress=show_progress,
+        pseudonymizer=Pseudonymizer(PSEUDONYM_KEY),
     )
     finished, finished_cpu = time.perf_counter(), own_cpu_seconds()
     files_written = marks.get("files_written", finished)

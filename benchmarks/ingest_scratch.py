@@ -34,6 +34,8 @@ from ingest_benchmark import (  # the sibling benchmark, found through the line 
     ACTIVITY_TABLE,
     BUCKET,
     CATALOG_TABLE,
+    CUSTOMER_IDS_TABLE,
+    PSEUDONYM_KEY,
     create_resources,
     peak_rss_mb,
     start_moto_server,
@@ -57,6 +59,7 @@ def ingest_measured(key: str, scratch: str) -> dict[str, Any]:
     import boto3
     import shelfwise
     from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+    from shelfwise.privacy.pseudonyms import Pseudonymizer
 
     tempfile.tempdir = scratch
     peak = {"bytes": 0}
@@ -78,12 +81,23 @@ def ingest_measured(key: str, scratch: str) -> dict[str, Any]:
     s3_client = boto3.client("s3")
     etag = s3_client.head_object(Bucket=BUCKET, Key=key)["ETag"]
     targets = IngestTargets(
-        data_bucket=BUCKET, catalog_table=CATALOG_TABLE, user_activity_table=ACTIVITY_TABLE
+        data_bucket=BUCKET,
+        catalog_table=CATALOG_TABLE,
+        user_activity_table=ACTIVITY_TABLE,
+        customer_ids_table=CUSTOMER_IDS_TABLE,
     )
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
     started = time.perf_counter()
-    manifest = ingest_object(BUCKET, key, etag, targets, s3_client=s3_client, progress=progress)
+    manifest = ingest_object(
+        BUCKET,
+        key,
+        etag,
+        targets,
+        s3_client=s3_client,
+        progress=progress,
+        pseudonymizer=Pseudonymizer(PSEUDONYM_KEY),
+    )
     seconds = time.perf_counter() - started
     stop.set()
     watcher.join()

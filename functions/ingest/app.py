@@ -4,6 +4,9 @@ Each SQS message carries an S3 event notification. Every object it names is vali
 Parquet, DynamoDB items and (for bad rows) a rejection report by `shelfwise.ingest.pipeline`. The same object
 (bucket, key, etag, version) is processed once within `IDEMPOTENCY_DAYS`, however often it is delivered. A
 message that fails is reported as a partial batch failure, so only it is retried and then dead-lettered.
+
+Customer ids in interactions files are replaced by their keyed pseudonyms before anything lands or is logged
+(the key is the `PseudonymKey` secret; `shelfwise.privacy`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from shelfwise.aws.s3_notifications import notified_objects
 from shelfwise.ingest import outcomes
-from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+from shelfwise.ingest.pipeline import CUSTOMER_KINDS, IngestTargets, ingest_object, kind_of
+from shelfwise.privacy.identities import CustomerIdVault
+from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.settings import IDEMPOTENCY_TABLE_ENV, Settings
 
 IDEMPOTENCY_DAYS = 30
@@ -59,8 +64,18 @@ def ingest_dropped_object(dropped: DroppedObject) -> dict[str, Any]:
         data_bucket=settings.data_bucket,
         catalog_table=settings.catalog_table,
         user_activity_table=settings.user_activity_table,
+        customer_ids_table=CustomerIdVault.from_env().table_name,
     )
-    manifest = ingest_object(dropped.bucket, dropped.key, dropped.etag, targets, progress=_log_progress)
+    # The key is read only for files of customer data (and cached for a warm container).
+    pseudonymizer = pseudonymizer_from_env()() if kind_of(dropped.key) in CUSTOMER_KINDS else None
+    manifest = ingest_object(
+        dropped.bucket,
+        dropped.key,
+        dropped.etag,
+        targets,
+        progress=_log_progress,
+        pseudonymizer=pseudonymizer,
+    )
     summary = manifest.model_dump(
         mode="json",
         include={

@@ -66,6 +66,11 @@ CUSTOMER_KEY_ROTATION = (
     "a documented two-step manual procedure (docs/configuration.md) rather than a rotation Lambda that would "
     "break every site still signing with the old key."
 )
+PSEUDONYM_KEY_ROTATION = (
+    "Rotating the pseudonym key changes every customer pseudonym, so stored data must be re-keyed in the "
+    "same step; rotation is the documented manual procedure (docs/privacy.md, Pseudonyms), never an "
+    "automatic rotation that would silently orphan every stored pseudonym."
+)
 SCHEDULE_DEAD_LETTERS = (
     "This queue is the dead-letter queue of the schedule targets (EventBridge DeadLetterConfig), which the "
     "rule only recognizes on queues and functions; it is alarmed and keeps messages for the SQS maximum."
@@ -155,6 +160,8 @@ def acknowledge_findings(stack: ShelfwiseStack) -> None:
     if stack.identity.customer_token_secret is not None:
         acknowledge(stack.identity.customer_token_secret, ("SMG4", CUSTOMER_KEY_ROTATION))
     acknowledge(stack.schedules.dead_letter_queue, ("SQS3", SCHEDULE_DEAD_LETTERS))
+    for secret in stack.keys.secrets.values():
+        acknowledge(secret, ("SMG4", PSEUDONYM_KEY_ROTATION))
 
     for child in stack.node.children:
         if child.node.id.startswith("BucketNotificationsHandler"):

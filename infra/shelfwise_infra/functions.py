@@ -1,7 +1,8 @@
 """One Lambda function per spec entry, with its log group, role, grants, layers and queue triggers.
 
 Grants come from the spec only: tables by id, data-bucket keys by prefix (`Function.bucket_reads`/
-`bucket_writes`), the event bus, and for the authorizer its one secret. Reserved concurrency is given to the
+`bucket_writes`), the event bus, the platform's own secrets a function lists (`Function.secrets`), and for
+the authorizer its one secret. Reserved concurrency is given to the
 functions shoppers reach (and the authorizer in front of them) and to the functions fed by upstream drops.
 """
 
@@ -19,6 +20,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from shelfwise import settings
 from shelfwise.forecast.plan_settings import plan_settings_environment
@@ -27,6 +29,7 @@ from shelfwise.recommend.diversify import RERANK_ENV
 from shelfwise_infra import spec
 from shelfwise_infra.config import StageConfig, log_retention
 from shelfwise_infra.identity import Identity
+from shelfwise_infra.keys import Keys
 from shelfwise_infra.layers import ARCHITECTURE, RUNTIME, Layers
 from shelfwise_infra.messaging import Messaging
 from shelfwise_infra.storage import Storage
@@ -115,10 +118,12 @@ class Functions(Construct):
         messaging: Messaging,
         layers: Layers,
         identity: Identity,
+        keys: Keys,
     ) -> None:
         super().__init__(scope, construct_id_)
         self._config = config
         self._identity = identity
+        self._keys = keys
         self._storage = storage
         self._messaging = messaging
         self._layers = layers
@@ -148,6 +153,8 @@ class Functions(Construct):
             env.update(plan_settings_environment(self._config.forecast_settings))
         if fn.name == spec.function("recommendations").name:
             env[RERANK_ENV] = self._config.recommend_rerank
+        for secret_id in fn.secrets:
+            env[spec.secret(secret_id).env] = self._secret(fn, secret_id).secret_arn
         return env
 
     def _function(self, fn: spec.Function) -> lambda_.Function:
@@ -225,6 +232,14 @@ class Functions(Construct):
         self._grant_bucket(fn, self.roles[fn.name], self._storage.buckets[spec.DATA_BUCKET.id])
         if fn.publishes_events:
             self._messaging.event_bus.grant_put_events_to(function)
+        for secret_id in fn.secrets:
+            # Exactly the one action on exactly the secrets the spec lists for the function.
+            self.roles[fn.name].add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self._secret(fn, secret_id).secret_arn],
+                )
+            )
         secret = self._identity.customer_token_secret
         if fn.name == spec.AUTHORIZER_FUNCTION and secret is not None:
             # Exactly the one action on exactly the one secret (Secret.grant_read adds DescribeSecret).
@@ -255,6 +270,14 @@ class Functions(Construct):
                     resources=[object_arn(bucket, key) for key in fn.bucket_writes],
                 )
             )
+
+    def _secret(self, fn: spec.Function, secret_id: str) -> secretsmanager.ISecret:
+        if secret_id not in self._keys.secrets:
+            raise ValueError(
+                f"function {fn.name!r} reads unknown secret {secret_id!r}; "
+                f"known: {sorted(self._keys.secrets)}"
+            )
+        return self._keys.secrets[secret_id]
 
     def _table(self, fn: spec.Function, resource_id: str) -> dynamodb.Table:
         if resource_id not in self._storage.tables:

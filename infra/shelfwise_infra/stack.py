@@ -10,6 +10,7 @@ from shelfwise_infra.api import Api
 from shelfwise_infra.config import StageConfig
 from shelfwise_infra.functions import Functions
 from shelfwise_infra.identity import Identity
+from shelfwise_infra.keys import Keys
 from shelfwise_infra.layers import Layers
 from shelfwise_infra.log_groups import give_every_log_group_retention
 from shelfwise_infra.messaging import Messaging
@@ -32,6 +33,7 @@ class ShelfwiseStack(Stack):
         self.messaging = Messaging(self, "Messaging", event_archive_days=config.event_archive_days)
         self.layers = Layers(self, "Layers")
         self.identity = Identity(self, "Identity", config=config)
+        self.keys = Keys(self, "Keys")
         self.functions = Functions(
             self,
             "Functions",
@@ -40,6 +42,7 @@ class ShelfwiseStack(Stack):
             messaging=self.messaging,
             layers=self.layers,
             identity=self.identity,
+            keys=self.keys,
         )
         self.api = Api(self, "Api", config=config, functions=self.functions.functions, identity=self.identity)
         self.training_jobs = TrainingJobs(

@@ -40,7 +40,13 @@ from shelfwise_local.snapshot import (
     restore_snapshot,
     take_snapshot,
 )
-from shelfwise_local.tokens import DevKeys, put_signing_keys
+from shelfwise_local.tokens import (
+    KEYS_DIR,
+    PSEUDONYM_KEY_FILE,
+    DevKeys,
+    put_pseudonym_key,
+    put_signing_keys,
+)
 from shelfwise_local.training import local_hyperparameters, run_training_job
 from shelfwise_local.workflows import ShardWorker, invoke_shard_in_worker, process_pool, run_workflow
 
@@ -128,17 +134,26 @@ class LocalCloud:
     def start(self) -> None:
         configure_console_logging()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if apply_forecast_settings(self.state_dir) is not None:
+            log.info("forecast settings from %s", forecast_settings_path(self.state_dir))
         if not port_is_free(self.port):
             raise OSError(f"port {self.port} on {HOST} is in use; choose another with --port")
         self._start_moto()
         self.queues = create_all(with_notifications=False)
+        state_predates_pseudonyms = not (self.state_dir / KEYS_DIR / PSEUDONYM_KEY_FILE).is_file()
         self.keys = DevKeys.load_or_create(self.state_dir)
         put_signing_keys(boto3.client("secretsmanager"), self.keys)
-        if apply_forecast_settings(self.state_dir) is not None:
-            log.info("forecast settings from %s", forecast_settings_path(self.state_dir))
+        put_pseudonym_key(boto3.client("secretsmanager"), self.keys)
         restored = restore_snapshot(self.snapshot_dir, s3=boto3.client("s3"), sqs=boto3.client("sqs"))
         if restored["objects"] or restored["items"]:
             log.info("restored %(objects)d objects and %(items)d items from the snapshot", restored)
+            if state_predates_pseudonyms:
+                log.warning(
+                    "%s was written before customer ids were pseudonymized: its curated data, activity and "
+                    "segments hold raw customer ids that no pseudonym matches. Start from a new state dir "
+                    "(stop, remove it, `make demo`); see docs/privacy.md",
+                    self.state_dir,
+                )
         # Notifications only after the restore, so restored objects are not announced as new uploads.
         configure_notifications(boto3.client("s3"))
         self._discard_test_events()

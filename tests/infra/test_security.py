@@ -131,7 +131,7 @@ def test_authorizer_reads_exactly_its_secret_and_knows_the_user_pool(synthesized
     ]
     for fn in spec.FUNCTIONS:
         if fn.name != spec.AUTHORIZER_FUNCTION:
-            assert "secretsmanager" not in json.dumps(statements_of(synthesized, fn)), fn.name
+            assert secret_id not in json.dumps(statements_of(synthesized, fn)), fn.name
     variables = synthesized.resource(synthesized.stack.functions.functions[authorizer.name])["Properties"][
         "Environment"
     ]["Variables"]
@@ -146,7 +146,8 @@ def test_authorizer_reads_exactly_its_secret_and_knows_the_user_pool(synthesized
 def test_with_the_retailers_jwks_no_secret_is_created_and_issuer_audience_are_passed(
     configured: Synthesized,
 ) -> None:
-    configured.template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    # Only the platform's own keys (tests/infra/test_privacy.py), no customer-token key.
+    configured.template.resource_count_is("AWS::SecretsManager::Secret", len(spec.SECRETS))
     variables = configured.resource(configured.stack.functions.functions[spec.AUTHORIZER_FUNCTION])[
         "Properties"
     ]["Environment"]["Variables"]
@@ -157,6 +158,7 @@ def test_with_the_retailers_jwks_no_secret_is_created_and_issuer_audience_are_pa
     assert "secretsmanager" not in json.dumps(
         statements_of(configured, spec.function(spec.AUTHORIZER_FUNCTION))
     )
+    assert not spec.function(spec.AUTHORIZER_FUNCTION).secrets
 
 
 def test_operator_pool_is_invite_only_with_mfa_threat_protection_and_the_three_scopes(

@@ -12,7 +12,7 @@ INGEST_BUCKET = "shelfwise-data"
 
 @pytest.fixture
 def ingest_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An S3 client on a fresh moto with the ingest bucket and the catalog and activity tables."""
+    """An S3 client on a fresh moto with the ingest bucket, the catalog, activity and customer-id tables."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -20,7 +20,7 @@ def ingest_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=INGEST_BUCKET)
-        for table, key in (("catalog", "item_id"), ("activity", "user_id")):
+        for table, key in (("catalog", "item_id"), ("activity", "user_id"), ("customer-ids", "pseudonym")):
             boto3.client("dynamodb").create_table(
                 TableName=table,
                 KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from moto_platform import pseudonymizer
 from shelfwise.aws import dynamodb
 from shelfwise.ingest import pipeline
 from shelfwise.ingest.activity import RecentEvent, activity_item, decode_recent
@@ -13,7 +14,12 @@ from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 pytestmark = pytest.mark.integration
 
 BUCKET = "shelfwise-data"  # the bucket the shared `ingest_s3` fixture creates
-TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
+TARGETS = IngestTargets(
+    data_bucket=BUCKET,
+    catalog_table="catalog",
+    user_activity_table="activity",
+    customer_ids_table="customer-ids",
+)
 
 
 @pytest.fixture
@@ -52,8 +58,11 @@ def test_activity_is_merged_with_stored_items_block_by_block(
     aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "ACTIVITY_USERS_PER_BLOCK", 2)
+    user = pseudonymizer().pseudonym
     dynamodb.batch_put_typed(
-        "activity", [activity_item("u3", [RecentEvent("old", "view", 1_700_000_000)])], key_names=["user_id"]
+        "activity",
+        [activity_item(user("u3"), [RecentEvent("old", "view", 1_700_000_000)])],
+        key_names=["user_id"],
     )
     body = "user_id,item_id,event_type,value,timestamp\n" + "".join(
         f"u{n},sku-{n},cart,1,{1_761_955_200 + n}\n" for n in range(5)
@@ -62,26 +71,32 @@ def test_activity_is_merged_with_stored_items_block_by_block(
     aws.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
 
     manifest = ingest_object(
-        BUCKET, key, aws.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=aws
+        BUCKET,
+        key,
+        aws.head_object(Bucket=BUCKET, Key=key)["ETag"],
+        TARGETS,
+        s3_client=aws,
+        pseudonymizer=pseudonymizer(),
     )
 
     assert manifest.dynamodb_items_written == 5
-    stored = dynamodb.batch_get("activity", "user_id", [f"u{n}" for n in range(5)])
-    assert set(stored) == {f"u{n}" for n in range(5)}
-    assert decode_recent(stored["u3"]["recent"]) == [
+    stored = dynamodb.batch_get("activity", "user_id", [user(f"u{n}") for n in range(5)])
+    assert set(stored) == {user(f"u{n}") for n in range(5)}
+    assert decode_recent(stored[user("u3")]["recent"]) == [
         ("sku-3", "cart", 1_761_955_203),
         ("old", "view", 1_700_000_000),
     ]
-    assert stored["u3"]["format_version"] == 1
-    assert stored["u3"]["expires_at"] == 1_761_955_203 + 90 * 86_400
+    assert stored[user("u3")]["format_version"] == 1
+    assert stored[user("u3")]["expires_at"] == 1_761_955_203 + 90 * 86_400
 
 
 def test_a_stored_item_that_cannot_be_read_is_replaced_not_fatal(aws: Any) -> None:
+    user = pseudonymizer().pseudonym
     dynamodb.batch_put(
         "activity",
         [
-            {"user_id": "u1", "recent": "[[broken", "format_version": 1},
-            {"user_id": "u2", "recent": [{"item_id": "old", "event_type": "view", "ts": 1}]},
+            {"user_id": user("u1"), "recent": "[[broken", "format_version": 1},
+            {"user_id": user("u2"), "recent": [{"item_id": "old", "event_type": "view", "ts": 1}]},
         ],
         key_names=["user_id"],
     )
@@ -92,13 +107,18 @@ def test_a_stored_item_that_cannot_be_read_is_replaced_not_fatal(aws: Any) -> No
     aws.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
 
     manifest = ingest_object(
-        BUCKET, key, aws.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=aws
+        BUCKET,
+        key,
+        aws.head_object(Bucket=BUCKET, Key=key)["ETag"],
+        TARGETS,
+        s3_client=aws,
+        pseudonymizer=pseudonymizer(),
     )
 
     assert manifest.status == "landed" and manifest.dynamodb_items_written == 2
-    stored = dynamodb.batch_get("activity", "user_id", ["u1", "u2"])
-    assert decode_recent(stored["u1"]["recent"]) == [("sku-1", "view", 1_761_955_200)]
-    assert decode_recent(stored["u2"]["recent"]) == [("sku-2", "cart", 1_761_955_201)]
+    stored = dynamodb.batch_get("activity", "user_id", [user("u1"), user("u2")])
+    assert decode_recent(stored[user("u1")]["recent"]) == [("sku-1", "view", 1_761_955_200)]
+    assert decode_recent(stored[user("u2")]["recent"]) == [("sku-2", "cart", 1_761_955_201)]
 
 
 def test_typed_writes_and_reads_keep_the_last_item_per_key(aws: Any) -> None:

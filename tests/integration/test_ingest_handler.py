@@ -6,6 +6,8 @@ import csv
 import importlib.util
 import io
 import json
+import logging
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from moto import mock_aws
 from shelfwise import curated
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import FORMAT_VERSION, decode_recent
+from shelfwise.privacy.identities import CustomerIdVault
+from shelfwise.privacy.pseudonyms import Pseudonymizer
 from shelfwise_infra import spec
 
 pytestmark = pytest.mark.integration
@@ -27,6 +31,7 @@ EVENT_PATH = spec.EVENTS_DIR / "ingest" / "sqs-s3-object-created.json"
 TEST_EVENT_PATH = spec.EVENTS_DIR / "ingest" / "sqs-s3-test-event.json"
 SAMPLE_PATH = spec.EVENTS_DIR / "ingest" / "files" / "sample.csv"
 BUCKET = spec.DATA_BUCKET.local_name
+PSEUDONYM_KEY = "ingest-handler-test-key-" + "x" * 40
 
 
 @dataclass
@@ -52,6 +57,9 @@ def _create_platform() -> None:
             BillingMode="PAY_PER_REQUEST",
         )
     boto3.client("events").create_event_bus(Name=spec.EVENT_BUS.local_name)
+    boto3.client("secretsmanager").create_secret(
+        Name=spec.PSEUDONYM_KEY_SECRET.local_name, SecretString=PSEUDONYM_KEY
+    )
 
 
 def _listen_to_bus(detail_types: list[str]) -> str:
@@ -177,6 +185,30 @@ def test_thousand_rows_with_three_bad_lines_land_997_and_report_exactly_those(pl
     assert partitions == ["dt=2026-11-01", "dt=2026-11-02", "dt=2026-11-03"]
 
 
+def test_customer_ids_land_as_pseudonyms_and_only_the_vault_maps_them_back(platform: ModuleType) -> None:
+    event = _upload("incoming/interactions/customers.csv", _interactions_csv(100, {}))
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    handler.setFormatter(platform.logger.registered_formatter)
+    platform.logger.addHandler(handler)
+
+    assert platform.handler(event, FakeContext()) == {"batchItemFailures": []}
+
+    pseudonymizer = Pseudonymizer.from_secret_text(PSEUDONYM_KEY)
+    customers = {f"u{index}" for index in range(37)}
+    landed = set(curated.read_curated("interactions", bucket=BUCKET).column("user_id").to_pylist())
+    assert landed == {pseudonymizer.pseudonym(customer) for customer in customers}
+    activity = boto3.resource("dynamodb").Table(spec.USER_ACTIVITY_TABLE.local_name).scan()["Items"]
+    assert {item["user_id"] for item in activity} == landed
+    vault = CustomerIdVault(spec.CUSTOMER_IDS_TABLE.local_name)
+    assert vault.customer_ids(landed) == {pseudonymizer.pseudonym(c): c for c in customers}
+    # The file under incoming/ stays as delivered; nothing the function logged names a customer.
+    raw = boto3.client("s3").get_object(Bucket=BUCKET, Key="incoming/interactions/customers.csv")["Body"]
+    assert b"u12," in raw.read()
+    assert "file ingested" in logged.getvalue()
+    assert not re.findall(r"\bu\d+\b", logged.getvalue()), "a raw customer id reached the log"
+
+
 def test_the_same_object_delivered_twice_lands_once(
     platform: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,12 +300,16 @@ def test_the_sample_event_lands_the_sample_file_and_fills_user_activity(platform
 
     (manifest,) = _manifests("interactions")
     assert (manifest["rows_landed"], manifest["rows_rejected"]) == (6, 3)
-    activity = dynamodb.batch_get(spec.USER_ACTIVITY_TABLE.local_name, "user_id", ["u-1001", "u-1004"])
-    assert set(activity) == {"u-1001"}
-    recent = decode_recent(activity["u-1001"]["recent"])
+    pseudonym = Pseudonymizer.from_secret_text(PSEUDONYM_KEY).pseudonym
+    activity = dynamodb.batch_get(
+        spec.USER_ACTIVITY_TABLE.local_name, "user_id", [pseudonym("u-1001"), pseudonym("u-1004"), "u-1001"]
+    )
+    assert set(activity) == {pseudonym("u-1001")}
+    stored = activity[pseudonym("u-1001")]
+    recent = decode_recent(stored["recent"])
     assert [event.event_type for event in recent] == ["purchase", "cart", "view"]
-    assert int(activity["u-1001"]["format_version"]) == FORMAT_VERSION
-    assert int(activity["u-1001"]["expires_at"]) == recent[0].ts + 90 * 24 * 3600
+    assert int(stored["format_version"]) == FORMAT_VERSION
+    assert int(stored["expires_at"]) == recent[0].ts + 90 * 24 * 3600
 
 
 def test_catalog_lands_in_dynamodb_with_decimal_prices_and_extra_attributes(platform: ModuleType) -> None:

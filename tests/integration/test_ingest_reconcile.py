@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from moto_platform import local_platform
+from moto_platform import local_platform, pseudonymizer
 from shelfwise import curated
 from shelfwise.ingest import reconcile
 from shelfwise.ingest.pipeline import IngestTargets, file_id_for, ingest_object
@@ -34,6 +34,7 @@ TARGETS = IngestTargets(
     data_bucket=BUCKET,
     catalog_table=spec.CATALOG_TABLE.local_name,
     user_activity_table=spec.USER_ACTIVITY_TABLE.local_name,
+    customer_ids_table=spec.CUSTOMER_IDS_TABLE.local_name,
 )
 LATER = timedelta(hours=1)
 
@@ -120,7 +121,11 @@ def _keys(prefix: str) -> list[str]:
 def test_a_file_without_a_manifest_is_redriven_as_a_fresh_object_created(queue_url: str) -> None:
     etag = _put("incoming/interactions/lost.csv", _csv(50))
     ingest_object(
-        BUCKET, "incoming/interactions/done.csv", _put("incoming/interactions/done.csv", _csv(5)), TARGETS
+        BUCKET,
+        "incoming/interactions/done.csv",
+        _put("incoming/interactions/done.csv", _csv(5)),
+        TARGETS,
+        pseudonymizer=pseudonymizer(),
     )
     _drain(queue_url)
 
@@ -155,7 +160,7 @@ def test_a_retry_after_a_crash_before_the_manifest_overwrites_instead_of_adding(
     etag = _put(key, _csv(300))
     _drain(queue_url)
     # The dead attempt got as far as the curated parts and the report, not the manifest.
-    first = ingest_object(BUCKET, key, etag, TARGETS)
+    first = ingest_object(BUCKET, key, etag, TARGETS, pseudonymizer=pseudonymizer())
     boto3.client("s3").delete_object(Bucket=BUCKET, Key=curated.manifest_key("interactions", first.file_id))
     outputs = _keys("curated/interactions/") + _keys("rejected/")
 
@@ -181,7 +186,7 @@ def test_a_redriven_copy_with_a_new_etag_keeps_the_first_file_id(queue_url: str)
     s3.put_object(Bucket=BUCKET, Key=key, Body=_csv(20), Metadata={reconcile.FIRST_ETAG_METADATA: "abc-2"})
     etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
 
-    manifest = ingest_object(BUCKET, key, etag, TARGETS)
+    manifest = ingest_object(BUCKET, key, etag, TARGETS, pseudonymizer=pseudonymizer())
 
     assert manifest.file_id == file_id_for(BUCKET, key, "abc-2")
     assert reconcile.reconcile(BUCKET, older_than=timedelta(0), now=datetime.now(UTC) + LATER).redriven == []

@@ -12,17 +12,24 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from moto_platform import pseudonymizer
 from shelfwise.aws import s3 as s3_adapter
 from shelfwise.ingest import reader
 from shelfwise.ingest.contracts import CONTRACTS
 from shelfwise.ingest.pipeline import IngestOptions, IngestTargets, ingest_object
 from shelfwise.ingest.reader import TableFile
 from shelfwise.ingest.validate import validate_chunk
+from shelfwise.privacy.columns import pseudonymize_column
 
 pytestmark = pytest.mark.integration
 
 BUCKET = "shelfwise-data"  # the bucket the shared `ingest_s3` fixture creates
-TARGETS = IngestTargets(data_bucket=BUCKET, catalog_table="catalog", user_activity_table="activity")
+TARGETS = IngestTargets(
+    data_bucket=BUCKET,
+    catalog_table="catalog",
+    user_activity_table="activity",
+    customer_ids_table="customer-ids",
+)
 HEADER = "user_id,item_id,event_type,value,timestamp\n"
 COLUMNS = HEADER.strip().split(",")
 DAY = 86_400
@@ -43,7 +50,15 @@ def interactions_csv(rows: int, *, days: int, bad_every: int) -> bytes:
 def drop(s3: Any, key: str, body: bytes, **options: Any) -> Any:
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
-    return ingest_object(BUCKET, key, etag, TARGETS, s3_client=s3, options=IngestOptions(**options))
+    return ingest_object(
+        BUCKET,
+        key,
+        etag,
+        TARGETS,
+        s3_client=s3,
+        options=IngestOptions(**options),
+        pseudonymizer=pseudonymizer(),
+    )
 
 
 def landed(s3: Any, keys: list[str]) -> list[dict[str, Any]]:
@@ -58,12 +73,12 @@ def test_gzip_csv_and_parquet_land_the_same_rows_as_reading_a_local_copy(
     body = interactions_csv(30_000, days=3, bad_every=50)
     local = tmp_path / "export.csv"
     local.write_bytes(body)
-    # What ingest landed when it read a downloaded copy: the same reader and validator over a local file.
+    # What ingest landed when it read a downloaded copy: the same reader and validator over a local file,
+    # customer ids pseudonymized.
     results = [validate_chunk(CONTRACTS["interactions"], chunk) for chunk in TableFile(local).chunks()]
+    valid, _ = pseudonymize_column(pa.concat_tables([result.valid for result in results]), pseudonymizer())
     expected = sorted(
-        pa.concat_tables([result.valid for result in results])
-        .select(["user_id", "item_id", "event_type", "value", "timestamp"])
-        .to_pylist(),
+        valid.select(["user_id", "item_id", "event_type", "value", "timestamp"]).to_pylist(),
         key=lambda row: (row["timestamp"], row["user_id"], row["item_id"]),
     )
     expected_rejected = sum(result.rows_rejected for result in results)
@@ -112,7 +127,9 @@ def test_a_multi_mb_file_is_ingested_without_a_local_copy(
     key = "incoming/interactions/big.csv"
     ingest_s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     etag = ingest_s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
-    manifest = ingest_object(BUCKET, key, etag, TARGETS, s3_client=ingest_s3, progress=watch_scratch)
+    manifest = ingest_object(
+        BUCKET, key, etag, TARGETS, s3_client=ingest_s3, progress=watch_scratch, pseudonymizer=pseudonymizer()
+    )
 
     assert len(body) > 8 * 1024 * 1024
     assert (manifest.rows_total, manifest.rows_rejected) == (300_000, 30_000)
@@ -139,7 +156,7 @@ def test_a_file_replaced_while_it_is_read_fails_the_attempt_instead_of_landing_a
     with pytest.raises(s3_adapter.ObjectChanged):
         ingest_object(
             BUCKET, key, etag, TARGETS, s3_client=ingest_s3, progress=replace_once,
-            options=IngestOptions(block_size=64 * 1024),
+            options=IngestOptions(block_size=64 * 1024), pseudonymizer=pseudonymizer(),
         )  # fmt: skip
     # Nothing landed and no manifest: the message is retried and reads the new version from the start.
     assert s3_adapter.list_keys(BUCKET, "curated/", s3_client=ingest_s3) == []
@@ -167,7 +184,7 @@ def test_a_file_rejected_halfway_lands_nothing_of_what_it_had_written(
     manifest = ingest_object(
         BUCKET, key, ingest_s3.head_object(Bucket=BUCKET, Key=key)["ETag"], TARGETS, s3_client=ingest_s3,
         progress=lambda update: chunks_written.append(update["chunk"]) if "chunk" in update else None,
-        options=IngestOptions(),
+        options=IngestOptions(), pseudonymizer=pseudonymizer(),
     )  # fmt: skip
     assert chunks_written == [1, 2]
     assert manifest.status == "rejected" and manifest.file_error is not None

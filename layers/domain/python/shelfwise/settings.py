@@ -22,6 +22,8 @@ CHAT_SESSIONS_TABLE_ENV = "SHELFWISE_CHAT_SESSIONS_TABLE"
 FORECASTS_TABLE_ENV = "SHELFWISE_FORECASTS_TABLE"
 PLANS_TABLE_ENV = "SHELFWISE_PLANS_TABLE"
 INGEST_FILES_TABLE_ENV = "SHELFWISE_INGEST_FILES_TABLE"
+# The one table that maps a customer's pseudonym back to the retailer's id (shelfwise.privacy.identities).
+CUSTOMER_IDS_TABLE_ENV = "SHELFWISE_CUSTOMER_IDS_TABLE"
 EVENT_BUS_ENV = "SHELFWISE_EVENT_BUS"
 STAGE_ENV = "SHELFWISE_STAGE"
 
@@ -80,6 +82,9 @@ OPERATOR_TOKEN_JWKS_URL_ENV = "SHELFWISE_OPERATOR_TOKEN_JWKS_URL"
 OPERATOR_TOKEN_ISSUER_ENV = "SHELFWISE_OPERATOR_TOKEN_ISSUER"
 # Browser origins allowed to call the API (comma separated); empty: no cross-origin access.
 CORS_ALLOWED_ORIGINS_ENV = "SHELFWISE_CORS_ALLOWED_ORIGINS"
+# The key of customer pseudonyms (HMAC-SHA256, shelfwise.privacy.pseudonyms): a Secrets Manager secret, set
+# only on the functions that turn customer ids into pseudonyms.
+PSEUDONYM_KEY_SECRET_ARN_ENV = "SHELFWISE_PSEUDONYM_KEY_SECRET_ARN"
 
 # Retention of the DynamoDB items a function writes with a TTL. The platform spec sets these from the
 # deployment's retention setting (infra/shelfwise_infra/retention.py, docs/privacy.md); the defaults below are

@@ -4,10 +4,17 @@ Every processed object gets a manifest; files that are not tables at all get a r
 a manifest with rows_landed=0 instead of an exception. Only infrastructure failures (S3 or DynamoDB refusing a
 request) raise, so the message is retried; reprocessing is safe because every output key derives from the
 object's `file_id`.
+
+Customer ids (`interactions.user_id`) are replaced by their keyed pseudonyms right after validation
+(`shelfwise.privacy`), before anything is written, logged or published: curated Parquet and the activity table
+hold pseudonyms only, and each file's new pseudonyms are remembered in the vault of customer ids
+(`CustomerIdVault`). The dropped file under `incoming/` stays as delivered; the rejection report quotes a
+rejected row's offending value, as the sender wrote it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +45,10 @@ from shelfwise.ingest.report import (
     file_rejection,
     status_for,
 )
-from shelfwise.ingest.validate import validate_chunk
+from shelfwise.ingest.validate import ValidatedChunk, validate_chunk
+from shelfwise.privacy.columns import pseudonymize_column
+from shelfwise.privacy.identities import CustomerIdVault
+from shelfwise.privacy.pseudonyms import Pseudonymizer
 
 INCOMING_PREFIX = "incoming/"
 REJECTED_PREFIX = "rejected/"
@@ -51,6 +61,13 @@ MEMORY_LIMIT_CODE = "memory_limit"
 MEMORY_LIMIT_REASON = (
     "reading the file needed more memory than ingestion may use; split it into smaller files"
 )
+# Kinds whose `user_id` is a customer id, pseudonymized before anything lands.
+CUSTOMER_KINDS = frozenset({"interactions"})
+
+
+class PseudonymsUnavailable(RuntimeError):
+    """A file of customer data arrived but ingestion was given no pseudonymizer or vault: a configuration
+    error. The message fails (and is retried, then dead-lettered) rather than land raw customer ids."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,8 @@ class IngestTargets:
     data_bucket: str
     catalog_table: str
     user_activity_table: str
+    # The vault of customer ids (pseudonym -> retailer's id); needed for files of customer data.
+    customer_ids_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +181,11 @@ class _OnlineSink:
         self.items_written = 0
         self._catalog: list[pa.Table] = []
         self._activity: pa.Table | None = None
+        self._customer_ids: dict[str, str] = {}
+
+    def remember(self, customer_ids: dict[str, str]) -> None:
+        """The file's `{pseudonym: customer_id}` pairs, for the vault (buffered like everything else here)."""
+        self._customer_ids.update(customer_ids)
 
     def add(self, valid: pa.Table) -> None:
         """Buffers until `finish`, so a file rejected halfway through leaves DynamoDB untouched."""
@@ -174,6 +198,12 @@ class _OnlineSink:
             self._activity = activity.fold_newest(self._activity, activity.activity_rows(valid))
 
     def finish(self) -> None:
+        if self._customer_ids:
+            # Before the activity: anything holding a pseudonym has its vault entry by the time it is visible.
+            table_name = self.targets.customer_ids_table
+            assert table_name is not None, "checked before the first row was read"
+            CustomerIdVault(table_name, self.dynamo).remember(self._customer_ids)
+            self._customer_ids = {}
         for valid in self._catalog:
             self.items_written += dynamodb.batch_put(
                 self.targets.catalog_table, _catalog_items(valid), key_names=["item_id"], dynamodb=self.dynamo
@@ -207,6 +237,15 @@ class _OnlineSink:
         self._activity = None
 
 
+def _pseudonymized(
+    validated: ValidatedChunk, pseudonymizer: Pseudonymizer, online: _OnlineSink
+) -> ValidatedChunk:
+    """The chunk's valid rows with each customer id replaced by its pseudonym; the pairs go to the vault."""
+    valid, customer_ids = pseudonymize_column(validated.valid, pseudonymizer)
+    online.remember(customer_ids)
+    return dataclasses.replace(validated, valid=valid)
+
+
 def _catalog_items(valid: pa.Table) -> Iterator[dict[str, Any]]:
     for batch in valid.to_batches(max_chunksize=CATALOG_ROWS_PER_BATCH):
         for row in batch.to_pylist():
@@ -235,9 +274,13 @@ def ingest_object(
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     failure: FileError | None = None,
+    pseudonymizer: Pseudonymizer | None = None,
 ) -> IngestManifest:
     """Ingest one object. With `failure`, the object is not read: it is rejected whole for that reason (an
-    attempt that could not finish — its worker died or ran out of memory — still ends as a report)."""
+    attempt that could not finish — its worker died or ran out of memory — still ends as a report).
+
+    Files of customer data (`CUSTOMER_KINDS`) need `pseudonymizer` and `targets.customer_ids_table`; without
+    them `PseudonymsUnavailable` is raised before anything is written."""
     s3_client = s3_client or s3.client()
     options = options or IngestOptions()
     started_at = clock()
@@ -280,7 +323,7 @@ def ingest_object(
                 file_error = _ingest_rows(
                     source_bucket, key, kind, file_id, targets, workdir, report, manifest,
                     s3_client=s3_client, dynamo=dynamo or dynamodb.resource(), options=options,
-                    progress=progress,
+                    progress=progress, pseudonymizer=pseudonymizer,
                 )  # fmt: skip
             except BaseException:
                 report_sink.abort()  # the message is retried; its report is rewritten from the start
@@ -329,8 +372,13 @@ def _ingest_rows(
     dynamo: dynamodb.DynamoResource,
     options: IngestOptions,
     progress: Progress | None,
+    pseudonymizer: Pseudonymizer | None = None,
 ) -> FileError | None:
     contract = CONTRACTS[kind]
+    if kind in CUSTOMER_KINDS and (pseudonymizer is None or targets.customer_ids_table is None):
+        raise PseudonymsUnavailable(
+            f"{kind} files hold customer ids: ingestion needs the pseudonym key and the customer-ids table"
+        )
 
     def tell_progress(update: dict[str, Any]) -> None:
         if progress:
@@ -361,6 +409,9 @@ def _ingest_rows(
         totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "blank_lines": 0}
         for number, chunk in enumerate(table_file.chunks(), start=1):
             validated = validate_chunk(contract, chunk)
+            if kind in CUSTOMER_KINDS:
+                assert pseudonymizer is not None
+                validated = _pseudonymized(validated, pseudonymizer, online)
             parts.write(validated.valid)
             report.write(validated.rejections)
             online.add(validated.valid)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 
 PSEUDONYM_PREFIX = "ps_"
 # 128 bits of the HMAC: collisions stay negligible far beyond any retailer's customer count.
@@ -41,6 +43,10 @@ class Pseudonymizer:
     def pseudonym(self, customer_id: str) -> str:
         digest = hmac.new(self.key, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
         return PSEUDONYM_PREFIX + digest[:PSEUDONYM_HEX_CHARS]
+
+    def pseudonyms(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """`{customer_id: pseudonym}` for each distinct id."""
+        return {customer_id: self.pseudonym(customer_id) for customer_id in dict.fromkeys(customer_ids)}
 
     @classmethod
     def from_secret_text(cls, text: str) -> Pseudonymizer:
@@ -70,3 +76,25 @@ def cached_pseudonymizer(read_key: Callable[[], str]) -> Callable[[], Pseudonymi
         return current[text]
 
     return get
+
+
+def pseudonymizer_from_env() -> Callable[[], Pseudonymizer]:
+    """The pseudonymizer of a function the platform spec gives the key (`spec.PSEUDONYM_KEY_SECRET`): the
+    secret's ARN (locally its name) is in `SHELFWISE_PSEUDONYM_KEY_SECRET_ARN`. A function without it cannot
+    pseudonymize, so it fails rather than let a raw id through."""
+    from shelfwise.settings import PSEUDONYM_KEY_SECRET_ARN_ENV
+
+    secret_id = os.environ.get(PSEUDONYM_KEY_SECRET_ARN_ENV)
+    if not secret_id:
+        raise PseudonymKeyError(
+            f"environment variable {PSEUDONYM_KEY_SECRET_ARN_ENV} is not set: this function is not given the "
+            "pseudonym key (spec.Function.secrets)"
+        )
+    return _secret_pseudonymizer(secret_id)
+
+
+@cache
+def _secret_pseudonymizer(secret_id: str) -> Callable[[], Pseudonymizer]:
+    from shelfwise.aws.secrets import secret_reader  # Powertools: only functions that read the key need it
+
+    return cached_pseudonymizer(secret_reader(secret_id))
