@@ -30,7 +30,7 @@ from shelfwise.recommend.requests import (
     RecommendationsResponse,
     SimilarItemsResponse,
 )
-from shelfwise.recommend.service import RecommendationService, catalog_category
+from shelfwise.recommend.service import CatalogTitles, RecommendationService, catalog_category
 from shelfwise.settings import Settings
 from shelfwise.stock import OutOfStock
 
@@ -55,6 +55,7 @@ def _service() -> RecommendationService:
         merge_events=lambda batch: merge_batch(settings.user_activity_table, batch.events),
         store_events=lambda batch: store_batch(settings.data_bucket, batch.events),
         out_of_stock=OutOfStock(settings.data_bucket).items,
+        titles=CatalogTitles(settings.catalog_table),
     )
 
 

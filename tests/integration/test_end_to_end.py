@@ -252,9 +252,16 @@ def test_events_of_a_new_shopper_personalize_their_next_recommendations(
     assert len(recommended) == K
     assert recommended != [item["item_id"] for item in before.json()["items"]]
     assert not set(recommended) & set(viewed)
+    # Reasons name the viewed items by their catalog titles, and carry their ids to link them.
+    title_of = {row["item_id"]: row["title"] for row in shop.catalog}
+    assert [item["title"] for item in body["items"]] == [title_of[item_id] for item_id in recommended]
     reasons = [item["reason"] for item in body["items"]]
-    viewed_reasons = {f"because you viewed {item_id}" for item_id in viewed}
+    viewed_reasons = {f"because you viewed {title_of[item_id]}" for item_id in viewed}
     assert any(reason in viewed_reasons for reason in reasons), reasons
+    for item in body["items"]:
+        if item["reason"] in viewed_reasons:
+            [source] = item["reason_item_ids"]
+            assert item["reason"] == f"because you viewed {title_of[source]}" and source in viewed
 
 
 def test_similar_items_of_a_known_item_and_404_for_an_unknown_one(

@@ -172,7 +172,22 @@ def test_a_known_user_gets_the_promoted_models_recommendations(cloud: Any, versi
     assert body["user_id"] == "u5" and body["model_version"] == versions[0].name
     assert len(body["items"]) == 10
     assert sum(category(item["item_id"]) == "cat1" for item in body["items"]) >= 7
-    assert set(body["items"][0]) == {"item_id", "score", "reason"}
+    assert body["strategy"] == "personalized"
+    assert set(body["items"][0]) == {"item_id", "title", "score", "reason", "reason_item_ids"}
+    assert all(item["title"] == f"Item {item['item_id'][1:]}" for item in body["items"])
+    assert [item["score"] for item in body["items"]] == [(10 - n) / 10 for n in range(10)]
+
+
+def test_items_missing_from_the_catalog_answer_with_a_null_title(cloud: Any, versions: list[Path]) -> None:
+    promote(cloud, versions[0], "run-1")
+    catalog = boto3.resource("dynamodb").Table(spec.CATALOG_TABLE.local_name)
+    for n in range(1, N_ITEMS, 4):  # every cat1 item, what u5 shops for
+        catalog.delete_item(Key={"item_id": f"i{n}"})
+    status, body = call("GET", "/v1/users/u5/recommendations", query={"k": "10"})
+    assert status == 200
+    titles = {item["item_id"]: item["title"] for item in body["items"]}
+    assert None in titles.values()
+    assert all(title is None for item_id, title in titles.items() if category(item_id) == "cat1")
 
 
 def test_events_for_a_new_user_change_their_next_recommendations(cloud: Any, versions: list[Path]) -> None:
@@ -189,7 +204,10 @@ def test_events_for_a_new_user_change_their_next_recommendations(cloud: Any, ver
     assert returned != [item["item_id"] for item in before["items"]]
     assert not {"i3", "i7", "i11"} & set(returned)
     assert sum(category(item) == "cat3" for item in returned) >= 5
-    assert all(item["reason"].startswith("because you viewed i") for item in after["items"])
+    titles = {"i3": "Item 3", "i7": "Item 7", "i11": "Item 11"}
+    for item in after["items"]:
+        [source] = item["reason_item_ids"]
+        assert item["reason"] == f"because you viewed {titles[source]}"
 
 
 def test_resent_events_are_processed_once_and_ingestion_agrees(cloud: Any, versions: list[Path]) -> None:
@@ -233,6 +251,17 @@ def test_a_batch_with_one_bad_event_is_rejected_whole(cloud: Any) -> None:
             422,
             "body.events.0.timestamp",
         ),
+        (
+            '{"events": [{"user_id": "u", "item_id": "i1", "event_type": "purchase", "timestamp": 1}]}',
+            422,
+            "body.events.0.value",
+        ),
+        (
+            '{"events": [{"user_id": "u", "item_id": "i1", "event_type": "rating", "timestamp": 1, '
+            '"value": 11}]}',
+            422,
+            "body.events.0.value",
+        ),
     ],
 )
 def test_malformed_event_bodies_name_the_problem(cloud: Any, payload: str, status: int, field: str) -> None:
@@ -271,8 +300,12 @@ def test_similar_items_and_their_fallbacks(cloud: Any, versions: list[Path]) -> 
     status, body = call("GET", "/v1/items/i2/similar", query={"k": "5"})
     assert status == 200 and body["model_version"] == versions[0].name
     assert sum(category(item["item_id"]) == "cat2" for item in body["items"]) >= 4
+    assert body["strategy"] == "similar_items" and body["title"] == "Item 2"
+    assert {item["reason"] for item in body["items"]} == {"similar to Item 2"}
+    assert {tuple(item["reason_item_ids"]) for item in body["items"]} == {("i2",)}
     status, body = call("GET", "/v1/items/i999/similar", query={"k": "5"})
     assert status == 200 and {item["reason"] for item in body["items"]} == {"popular in cat3"}
+    assert (body["strategy"], body["title"]) == ("popular", "Brand new")
     status, body = call("GET", "/v1/items/nope/similar")
     assert status == 404 and body["error"]["code"] == "not_found"
 

@@ -44,9 +44,12 @@ def test_event_type_is_case_insensitive() -> None:
         ({"item_id": "a\x00b"}, "events.1.item_id"),
         ({"item_id": "x" * 129}, "events.1.item_id"),
         ({"surprise": 1}, "events.1.surprise"),
-        ({"event_type": "purchase"}, "events.1"),
-        ({"event_type": "rating", "value": 11}, "events.1"),
-        ({"value": 0}, "events.1"),
+        ({"event_type": "purchase"}, "events.1.value"),
+        ({"event_type": "purchase", "value": -1}, "events.1.value"),
+        ({"event_type": "rating"}, "events.1.value"),
+        ({"event_type": "rating", "value": 11}, "events.1.value"),
+        ({"value": 0}, "events.1.value"),
+        ({"event_type": "cart", "value": -2}, "events.1.value"),
     ],
 )
 def test_a_bad_event_is_named_by_position_and_field(change: dict, field: str) -> None:

@@ -30,6 +30,10 @@ CANDIDATE_MARGIN = 32
 CATEGORY_CACHE_SIZE = 32
 POPULAR_REASON = "popular with shoppers (no history for this user yet)"
 NO_SIGNAL_REASON = "more from the catalog"
+# Reasons naming one item; `Recommendation.reason_item` holds its id, so callers can name it otherwise.
+INTERACTED_REASON = "because you interacted with {}"
+SIMILAR_REASON = "similar to {}"
+NO_DATA_REASON = "popular ({} has no data yet)"
 
 
 class UnknownItemError(KeyError):
@@ -48,6 +52,8 @@ class Recommendation:
     item_id: str
     score: float
     reason: str
+    # The item the reason names (one of the templates above), None when it names none.
+    reason_item: str | None = None
 
 
 class Recommender:
@@ -203,14 +209,15 @@ class Recommender:
             self._item_side[result_indices, : self._linear_dims]
         ).T
         strongest = indices[np.argmax(contributions, axis=0)]
-        return [
-            Recommendation(
-                str(self._item_ids[index]),
-                score,
-                f"because you interacted with {self._item_ids[source]}" if signal > 0 else NO_SIGNAL_REASON,
-            )
-            for (index, score), signal, source in zip(ranked, retrieval_scores, strongest, strict=True)
-        ]
+        results = []
+        for (index, score), signal, source in zip(ranked, retrieval_scores, strongest, strict=True):
+            item_id = str(self._item_ids[index])
+            if signal > 0:
+                source_id = str(self._item_ids[source])
+                results.append(Recommendation(item_id, score, INTERACTED_REASON.format(source_id), source_id))
+            else:
+                results.append(Recommendation(item_id, score, NO_SIGNAL_REASON))
+        return results
 
     def _diversify(
         self,
@@ -279,13 +286,15 @@ class Recommender:
         blocked = {self._item_index[item] for item in exclude if item in self._item_index}
         blocked.add(anchor)
         if self._norms[anchor] == 0:
-            reason = f"popular ({item_id} has no data yet)"
-            return self._popular_fallback(k, category, blocked, reason=reason, filtered=filtered)
+            reason = NO_DATA_REASON.format(item_id)
+            return self._popular_fallback(
+                k, category, blocked, reason=reason, reason_item=item_id, filtered=filtered
+            )
         embedding = self._row_scale[anchor] * np.asarray(self._item_side[anchor]) * self._dim_scale
         query = (embedding * self._dim_scale / self._norms[anchor]).astype(np.float32)
         ranked = self._rank(query, self._cosine_scales, self._cosine_columns, k, category, blocked, filtered)
         return [
-            Recommendation(str(self._item_ids[index]), score, f"similar to {item_id}")
+            Recommendation(str(self._item_ids[index]), score, SIMILAR_REASON.format(item_id), item_id)
             for index, score in ranked
         ]
 
@@ -422,6 +431,7 @@ class Recommender:
         blocked: set[int],
         reason: str = POPULAR_REASON,
         filtered: bool = False,
+        reason_item: str | None = None,
     ) -> list[Recommendation]:
         """Most popular eligible items; past the popularity list, other eligible items in catalog order."""
         results: list[Recommendation] = []
@@ -435,14 +445,14 @@ class Recommender:
                 index = self._item_index.get(item_id)
                 if index is None or index in blocked or bias[index] != 0:
                     continue
-                results.append(Recommendation(item_id, count, reason))
+                results.append(Recommendation(item_id, count, reason, reason_item))
                 taken.add(index)
                 if len(results) == k:
                     return results
             for index in np.flatnonzero(bias == 0):
                 if int(index) in blocked or int(index) in taken:
                     continue
-                results.append(Recommendation(str(self._item_ids[index]), 0.0, reason))
+                results.append(Recommendation(str(self._item_ids[index]), 0.0, reason, reason_item))
                 if len(results) == k:
                     break
         return results

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 ID_MAX_LENGTH = 128
 ID_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
@@ -40,6 +40,8 @@ class BehaviourEvent(BaseModel):
     )
     value: float | None = Field(
         default=None,
+        # Checked even when absent: a purchase or rating without it is reported at `value` itself.
+        validate_default=True,
         description="purchase: line amount (required, >= 0); rating: the rating (required, 0-10); "
         "view/cart: quantity (> 0, 1 when absent).",
     )
@@ -74,22 +76,19 @@ class BehaviourEvent(BaseModel):
 
     @field_validator("value")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
+    def _value_fits_the_event(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # A field validator (not a model validator) so the error is located at `value`; `event_type` is
+        # declared before it and so already validated (absent from `info.data` when it was invalid).
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
+        event_type = info.data.get("event_type")
+        if event_type == "purchase" and (value is None or value < 0):
+            raise ValueError("purchase events need the line amount, a number >= 0")
+        if event_type == "rating" and (value is None or not RATING_RANGE[0] <= value <= RATING_RANGE[1]):
+            raise ValueError("rating events need the rating, a number from 0 to 10")
+        if event_type in ("view", "cart") and value is not None and value <= 0:
+            raise ValueError("view and cart quantities must be > 0")
         return value
-
-    @model_validator(mode="after")
-    def _value_fits_the_event(self) -> BehaviourEvent:
-        if self.event_type == "purchase" and (self.value is None or self.value < 0):
-            raise ValueError("value: purchase events need the line amount, a number >= 0")
-        if self.event_type == "rating" and (
-            self.value is None or not RATING_RANGE[0] <= self.value <= RATING_RANGE[1]
-        ):
-            raise ValueError("value: rating events need the rating, a number from 0 to 10")
-        if self.event_type in ("view", "cart") and self.value is not None and self.value <= 0:
-            raise ValueError("value: view and cart quantities must be > 0")
-        return self
 
 
 class EventBatch(BaseModel):
@@ -106,10 +105,35 @@ class EventsAccepted(BaseModel):
     users: int = Field(description="Distinct users whose recent activity was updated.")
 
 
+Strategy = Literal["personalized", "similar_items", "popular", "trending"]
+
+STRATEGY_DESCRIPTION = (
+    "Which ranker answered: `personalized` (the recommender scored the user's history and recent events), "
+    "`similar_items` (nearest items by the recommender's item embeddings), `popular` (the recommender's "
+    "popularity list, within a category when one applies: a user or an item with no data yet), `trending` "
+    "(no recommender trained yet: what is popular in the shop's recent activity)."
+)
+SCORE_DESCRIPTION = (
+    "Rank within this list on one scale for every `strategy`: (n - position) / n for the item at 0-based "
+    "`position` of the `n` items returned, so the first item scores 1.0, the last 1/n, and scores strictly "
+    "decrease down the list. The rankers' own scores (model affinities, popularity counts) are not "
+    "comparable between strategies or model versions, so they are not returned."
+)
+
+
 class RecommendedItem(BaseModel):
     item_id: str
-    score: float = Field(description="Higher is better; popularity fallbacks score by popularity.")
-    reason: str = Field(description='Why it is recommended, e.g. "because you viewed sku-9".')
+    title: str | None = Field(description="The item's catalog title; null when the catalog has no such item.")
+    score: float = Field(ge=0.0, le=1.0, description=SCORE_DESCRIPTION)
+    reason: str = Field(
+        description="Why it is recommended, naming items by title, e.g. "
+        '"because you viewed Blue Denim Jacket" (by id when the catalog has no title).'
+    )
+    reason_item_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids of the items the reason names, in the order it names them (empty when it names "
+        "none), so a client can link them.",
+    )
 
 
 class RecommendationsResponse(BaseModel):
@@ -117,6 +141,7 @@ class RecommendationsResponse(BaseModel):
 
     user_id: str
     model_version: str | None = Field(description="Recommender version that ranked; null before training.")
+    strategy: Strategy = Field(description=STRATEGY_DESCRIPTION)
     items: list[RecommendedItem]
 
 
@@ -124,5 +149,7 @@ class SimilarItemsResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     item_id: str
+    title: str | None = Field(description="The asked item's catalog title; null when the catalog has none.")
     model_version: str | None = Field(description="Recommender version that ranked; null before training.")
+    strategy: Strategy = Field(description=STRATEGY_DESCRIPTION)
     items: list[RecommendedItem]
