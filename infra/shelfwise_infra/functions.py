@@ -251,8 +251,8 @@ class Functions(Construct):
     def _grant_bucket(fn: spec.Function, role: iam.Role, bucket: s3.Bucket) -> None:
         # Named actions on the declared keys instead of Bucket.grant_read/grant_read_write, whose wildcards
         # (s3:GetObject*, s3:List*, s3:DeleteObject*, ...) cover the whole bucket and ACL, tagging and version
-        # operations nobody needs. No function deletes: nothing gets s3:DeleteObject.
-        if not fn.bucket_reads and not fn.bucket_writes:
+        # operations nobody needs. Only `bucket_deletes` (the erasure job) get s3:DeleteObject, on those keys.
+        if not fn.bucket_reads and not fn.bucket_writes and not fn.bucket_deletes:
             return
         # Listing shows key names, not contents, and is what makes S3 answer a missing key with 404 rather
         # than 403 (the code treats 404 as "not there yet"), so it is not narrowed by prefix.
@@ -268,6 +268,18 @@ class Functions(Construct):
                 iam.PolicyStatement(
                     actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                     resources=[object_arn(bucket, key) for key in fn.bucket_writes],
+                )
+            )
+        if fn.bucket_deletes:
+            # The bucket is versioned: erasing means deleting the object and the noncurrent versions that
+            # still hold the data, which takes listing, reading and deleting versions of exactly these keys.
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn])
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion"],
+                    resources=[object_arn(bucket, key) for key in fn.bucket_deletes],
                 )
             )
 

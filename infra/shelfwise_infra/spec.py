@@ -108,6 +108,9 @@ class Function:
     # function's own outputs; the CDK app grants exactly these (tests/infra/test_security.py).
     bucket_reads: tuple[str, ...] = ()
     bucket_writes: tuple[str, ...] = ()
+    # Data-bucket keys the function deletes (s3:DeleteObject, and s3:DeleteObjectVersion with the versions
+    # listing: the bucket is versioned): only the erasure job, which removes one customer's data.
+    bucket_deletes: tuple[str, ...] = ()
     # Ids of the `SECRETS` the function reads: it gets secretsmanager:GetSecretValue on exactly these and each
     # one's ARN (locally its name) in the secret's `env`.
     secrets: tuple[str, ...] = ()
@@ -287,6 +290,17 @@ PLANS_TABLE = Table(
     partition_key="plan_date",
     sort_key="item_key",
 )
+# One item per erasure request, kept as its audit record once done (no personal data then; no TTL), and a
+# pointer per open request that makes a repeated DELETE find it (shelfwise.privacy.erasure).
+ERASURES_TABLE = Table(
+    id="ErasuresTable",
+    local_name="shelfwise-erasures",
+    env=settings.ERASURES_TABLE_ENV,
+    partition_key="request_id",
+)
+# The deny list of erased customers (shelfwise.privacy.erasure_deny_list): one object per customer, named
+# by a one-way digest of the pseudonym. Training jobs read it as a channel; ingestion reads it too.
+ERASED_CUSTOMERS_PREFIX = "privacy/erased-customers/"
 
 
 @dataclass(frozen=True)
@@ -358,6 +372,7 @@ TABLES: tuple[Table, ...] = (
     FORECASTS_TABLE,
     PLANS_TABLE,
     INGEST_FILES_TABLE,
+    ERASURES_TABLE,
     CUSTOMER_IDS_TABLE,
 )
 QUEUES: tuple[Queue, ...] = (INGEST_QUEUE, MODELS_QUEUE)
@@ -496,6 +511,58 @@ FUNCTIONS: tuple[Function, ...] = (
         bucket_reads=(INCOMING_PREFIX, f"{CURATED_PREFIX}_manifests/"),
         bucket_writes=(INCOMING_PREFIX,),
     ),
+    Function(
+        name="customer_erasure",
+        description="Records customers' erasure requests and reports their progress (operators).",
+        memory_mb=256,
+        timeout_seconds=10,
+        writes=(ERASURES_TABLE.id,),
+        secrets=(PSEUDONYM_KEY_SECRET.id,),
+    ),
+    Function(
+        name="erasure",
+        description="Erases the customers of open erasure requests from every store; keeps an audit record.",
+        # Rewrites one object at a time in memory: a curated partition, a raw file, a model version.
+        memory_mb=3008,
+        timeout_seconds=900,
+        layers=("domain", "data"),
+        reads=(MODELS_TABLE.id,),
+        writes=(
+            ERASURES_TABLE.id,
+            USER_ACTIVITY_TABLE.id,
+            SEGMENTS_TABLE.id,
+            CHAT_SESSIONS_TABLE.id,
+            IDEMPOTENCY_TABLE.id,
+            CUSTOMER_IDS_TABLE.id,
+        ),
+        publishes_events=True,
+        bucket_reads=(
+            f"{INCOMING_PREFIX}interactions/",
+            f"{CURATED_PREFIX}interactions/",
+            f"{REJECTED_PREFIX}interactions/",
+            "segments/",
+            f"{MODELS_PREFIX}recommender/",
+            f"{TRAINING_OUTPUT_PREFIX}recommender/",
+            ERASED_CUSTOMERS_PREFIX,
+        ),
+        bucket_writes=(
+            f"{CURATED_PREFIX}interactions/",
+            f"{REJECTED_PREFIX}interactions/",
+            "segments/",
+            f"{MODELS_PREFIX}recommender/",
+            ERASED_CUSTOMERS_PREFIX,
+        ),
+        # Ingested raw files and unpacked training archives holding the customer are deleted; every rewritten
+        # object's noncurrent versions holding them too.
+        bucket_deletes=(
+            f"{INCOMING_PREFIX}interactions/",
+            f"{CURATED_PREFIX}interactions/",
+            f"{REJECTED_PREFIX}interactions/",
+            "segments/",
+            f"{MODELS_PREFIX}recommender/",
+            f"{TRAINING_OUTPUT_PREFIX}recommender/",
+        ),
+    ),
 )
 
 TRAINING_JOBS: tuple[TrainingJob, ...] = (
@@ -503,7 +570,12 @@ TRAINING_JOBS: tuple[TrainingJob, ...] = (
         name="recommender",
         description="Retrieval (and ranking) recommender from the curated interactions and catalog.",
         directory="training/recommender",
-        channels={"interactions": f"{CURATED_PREFIX}interactions/", "catalog": f"{CURATED_PREFIX}catalog/"},
+        channels={
+            "interactions": f"{CURATED_PREFIX}interactions/",
+            "catalog": f"{CURATED_PREFIX}catalog/",
+            # Erased customers: the job drops their rows (shelfwise.privacy.erasure_deny_list).
+            "erased_customers": ERASED_CUSTOMERS_PREFIX,
+        },
         instance_type="ml.m5.2xlarge",
     ),
     TrainingJob(
@@ -540,6 +612,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/replenishment/plan", "forecast_api"),
     Route("GET", "/v1/replenishment/report", "forecast_api"),
     Route("GET", "/v1/ingest/files", "ingest_api", access="operations"),
+    # `{user_id}` as in the segment route: API Gateway needs one variable name per path level.
+    Route("DELETE", "/v1/customers/{user_id}", "customer_erasure"),
+    Route("GET", "/v1/customers/erasures/{request_id}", "customer_erasure"),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -574,6 +649,15 @@ SCHEDULES: tuple[Schedule, ...] = (
         description="Nightly demand forecast and replenishment plan for every SKU and location.",
         expression="cron(0 2 * * ? *)",
         workflow="forecast",
+    ),
+    Schedule(
+        name="erase-customers",
+        description="Works off open erasure requests: every store, the deny list, CustomerErased, the audit.",
+        # Not started by the DELETE itself: one run at a time rewrites shared objects (no two runs racing on
+        # a partition), one pass over the bucket serves every request waiting, and 15 minutes is far inside
+        # the month the GDPR allows.
+        expression="rate(15 minutes)",
+        function="erasure",
     ),
 )
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 from shelfwise.privacy.erasure import ErasureRequests
-from shelfwise.privacy.erasure_deny_list import denied, markers_in
+from shelfwise.privacy.erasure_deny_list import denied, drop_erased, markers_in
 from shelfwise.privacy.erasure_objects import (
     Identifiers,
     UnsupportedObject,
@@ -236,3 +236,18 @@ def test_a_completed_request_keeps_an_audit_record_without_personal_data(
         customer_id=ERASED, pseudonym=ERASED_PSEUDONYM, requested_by="ops"
     )
     assert created and later.request_id != request.request_id
+
+
+def test_training_rows_of_erased_customers_are_left_out_and_counted(tmp_path: Path) -> None:
+    import pandas as pd
+
+    (tmp_path / erasure_marker(ERASED_PSEUDONYM)).write_text("")
+    frame = pd.DataFrame(
+        {"user_id": [ERASED_PSEUDONYM, "ps_other", ERASED_PSEUDONYM, None], "item_id": list("abcd")}
+    )
+
+    kept, removed = drop_erased(frame, markers_in(tmp_path))
+
+    assert removed == 2
+    assert kept["item_id"].tolist() == ["b", "d"]
+    assert drop_erased(frame, frozenset())[1] == 0

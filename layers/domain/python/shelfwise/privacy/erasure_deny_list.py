@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from shelfwise.aws import s3
 from shelfwise.privacy.pseudonyms import erasure_marker
@@ -54,3 +55,18 @@ def denied(pseudonyms: Iterable[str], deny_markers: frozenset[str]) -> set[str]:
     if not deny_markers:
         return set()
     return {value for value in set(pseudonyms) if erasure_marker(value) in deny_markers}
+
+
+def drop_erased(frame: Any, deny_markers: frozenset[str], *, column: str = "user_id") -> tuple[Any, int]:
+    """A pandas DataFrame without the rows of erased customers, and how many rows that left out.
+
+    Each distinct customer is hashed once, however many rows they have; nothing is hashed when nobody was
+    erased.
+    """
+    if not deny_markers or column not in getattr(frame, "columns", ()) or len(frame) == 0:
+        return frame, 0
+    erased = denied((str(value) for value in frame[column].dropna().unique()), deny_markers)
+    if not erased:
+        return frame, 0
+    keep = ~frame[column].isin(erased)
+    return frame[keep].reset_index(drop=True), int((~keep).sum())

@@ -254,7 +254,7 @@ class ErasureJob:
             if not info.key.endswith(".parquet"):
                 continue
             # Only user_id is read to decide; only the partitions holding the customer are rewritten.
-            with s3.open_object(self.targets.bucket, info.key, s3_client=self.s3_client) as stream:
+            with s3.open_object(self.targets.bucket, info, s3_client=self._client()) as stream:
                 if not parquet_holds(stream, who, columns=["user_id"]):
                     continue
             data = s3.get_bytes(self.targets.bucket, info.key, s3_client=self.s3_client)
