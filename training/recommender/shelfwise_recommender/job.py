@@ -17,6 +17,7 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The ranking features come from the serving library, so training and serving compute them with one function.
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         progress.step(f"reading interactions from {args.interactions} and catalog from {args.catalog}")
         interactions = read_channel(args.interactions, required=True)
+        interactions = _without_erased_customers(interactions, progress)
         catalog = read_channel(args.catalog, required=False)
         result = train(interactions, catalog, config, args.model_dir, progress)
     except (TrainingDataError, ValueError, OSError) as error:
@@ -165,6 +167,17 @@ def main(argv: list[str] | None = None) -> int:
         raise
     progress.step(f"done: {result.model_dir}")
     return 0
+
+
+def _without_erased_customers(interactions: Any, progress: Progress) -> Any:
+    """The interactions without the rows of customers on the deny list (the `erased_customers` channel)."""
+    from shelfwise.privacy.erasure_deny_list import drop_erased, markers_in
+
+    channel = Path(os.environ.get("SM_CHANNEL_ERASED_CUSTOMERS", "/opt/ml/input/data/erased_customers"))
+    deny_markers = markers_in(channel)
+    kept, removed = drop_erased(interactions, deny_markers)
+    progress.step(f"left out {removed} rows of erased customers ({len(deny_markers)} on the deny list)")
+    return kept
 
 
 def _write_failure(path: Path, reason: str) -> None:
