@@ -52,6 +52,8 @@ SERVED_TIMEOUT_SECONDS = 120.0
 # A background step that says nothing of its own gets a line from the demo this often.
 PROGRESS_SECONDS = 30.0
 SERVED_CHAT_SESSION = "demo-model-check"
+# Scored customers read to pick the one the example calls name (about one in five is a champion).
+CUSTOMER_SAMPLE = 200
 # What changes for a caller once a model's new version is served.
 SERVED_BY = {
     "recommender": "recommendations and similar items now come from it (model_version in the answer)",
@@ -86,8 +88,11 @@ def _count_objects(s3: Any, prefix: str) -> int:
 def _some_customer(files: dict[str, Path]) -> str | None:
     """A customer id to show in the example calls: a champion if segments exist, else one from the data."""
     table = boto3.resource("dynamodb").Table(spec.SEGMENTS_TABLE.local_name)
+    # A sample is enough to find a champion; the local DynamoDB scans the whole demo shop in about 10 s.
     scored = table.scan(
-        ProjectionExpression="user_id, #segment", ExpressionAttributeNames={"#segment": "segment"}
+        Limit=CUSTOMER_SAMPLE,
+        ProjectionExpression="user_id, #segment",
+        ExpressionAttributeNames={"#segment": "segment"},
     ).get("Items", [])
     champions = sorted(str(item["user_id"]) for item in scored if item.get("segment") == "champions")
     if champions or scored:
