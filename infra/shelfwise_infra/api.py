@@ -25,18 +25,26 @@ from shelfwise_infra import spec
 from shelfwise_infra.config import StageConfig, log_retention
 from shelfwise_infra.identity import Identity
 
-# API Gateway's own rejections (missing key, throttled, unknown path) answer in the platform's error shape.
+# API Gateway's own rejections (missing key, throttled, unknown path) answer in the platform's error shape,
+# with the request id a handler's error carries (`shelfwise.api.models.ErrorResponse`).
 GATEWAY_ERROR_TEMPLATE = (
     '{"error": {"code": "$context.error.responseType", '
-    '"message": $context.error.messageString, "details": []}}'
+    '"message": $context.error.messageString, "details": [], "request_id": "$context.requestId"}}'
 )
-# The authorizers' refusals carry the codes the handlers use for the same situations (shelfwise.api.errors).
+# Rejections the handlers also give carry the handlers' codes and statuses (shelfwise.api.http).
 AUTH_ERROR_TEMPLATE = (
-    '{{"error": {{"code": "{code}", "message": $context.error.messageString, "details": []}}}}'
+    '{{"error": {{"code": "{code}", "message": $context.error.messageString, "details": [], '
+    '"request_id": "$context.requestId"}}}}'
 )
-AUTH_RESPONSES = {
+CODED_RESPONSES = {
     apigateway.ResponseType.UNAUTHORIZED: ("Unauthorized", "unauthorized", "401"),
     apigateway.ResponseType.ACCESS_DENIED: ("AccessDenied", "forbidden", "403"),
+    # No resource matches the path: with request authorizers only (no IAM auth), this is what API Gateway
+    # calls a missing authentication token, and a 403 would send callers looking for a credential problem.
+    apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("NoRoute", "not_found", "404"),
+    apigateway.ResponseType.THROTTLED: ("Throttled", "too_many_requests", "429"),
+    apigateway.ResponseType.QUOTA_EXCEEDED: ("QuotaExceeded", "too_many_requests", "429"),
+    apigateway.ResponseType.REQUEST_TOO_LARGE: ("RequestTooLarge", "payload_too_large", "413"),
 }
 # What browsers may send cross-origin: the bearer token, JSON bodies and the usage-plan key. No cookies are
 # involved, so credentials are not allowed.
@@ -111,7 +119,7 @@ class Api(Construct):
                 templates={"application/json": GATEWAY_ERROR_TEMPLATE},
                 response_headers=cors_headers or None,
             )
-        for response_type, (name, code, status) in AUTH_RESPONSES.items():
+        for response_type, (name, code, status) in CODED_RESPONSES.items():
             headers = dict(cors_headers)
             if status == "401":
                 headers["WWW-Authenticate"] = "'Bearer'"

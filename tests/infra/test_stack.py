@@ -289,10 +289,32 @@ def test_gateway_rejections_use_the_platform_error_body(synthesized: Synthesized
         "DEFAULT_5XX",
         "UNAUTHORIZED",
         "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+        "REQUEST_TOO_LARGE",
     }
     for response in responses:
         template = response["Properties"]["ResponseTemplates"]["application/json"]
         assert template.startswith('{"error": {"code": ') and '"details": []' in template
+        # The same layout as a handler's error, request id included (shelfwise.api.models.ErrorResponse).
+        assert template.endswith('"request_id": "$context.requestId"}}')
+
+
+def test_gateway_rejections_the_handlers_also_give_carry_their_codes(synthesized: Synthesized) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synthesized.template.find_resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    for response_type, status, code in (
+        ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),  # no resource matches the path
+        ("THROTTLED", "429", "too_many_requests"),
+        ("QUOTA_EXCEEDED", "429", "too_many_requests"),
+        ("REQUEST_TOO_LARGE", "413", "payload_too_large"),
+    ):
+        assert responses[response_type]["StatusCode"] == status
+        template = responses[response_type]["ResponseTemplates"]["application/json"]
+        assert template.startswith(f'{{"error": {{"code": "{code}", '), response_type
 
 
 def test_one_rule_per_schedule_with_its_expression_targeting_its_function_job_or_workflow(

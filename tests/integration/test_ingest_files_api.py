@@ -131,7 +131,7 @@ def test_pages_follow_the_cursor_across_days_without_gaps_or_repeats(logged: lis
 def test_a_cursor_it_did_not_hand_out_is_a_400(logged: list[IngestManifest], cursor: str) -> None:
     status, body = call({"cursor": cursor})
     assert status == 400
-    assert body["error"]["code"] == "bad_request"
+    assert body["error"]["code"] == "invalid_cursor"
     assert body["error"]["details"][0]["field"] == "query.cursor"
 
 

@@ -11,12 +11,13 @@ import pytest
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
-from shelfwise.api.errors import BadRequest, NotFound
+from shelfwise.api.errors import BadRequest, InvalidCursor, NotFound
 from shelfwise.api.http import MAX_REQUEST_BODY_BYTES, allowed_origins, create_resolver, field_name
 from shelfwise.api.models import ErrorResponse
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events" / "api"
 SECRET = "db-password=hunter2"
+PAGE_TWO = "page-2"
 
 
 class Event(BaseModel):
@@ -53,6 +54,15 @@ def build_app(**kwargs: Any):
     @app.post("/v1/events")
     def post_events(batch: EventBatch) -> dict[str, int]:
         return {"accepted": len(batch.events)}
+
+    @app.get("/v1/pages")
+    def get_pages(
+        limit: Annotated[int, Query(ge=1, le=10)] = 5,
+        cursor: Annotated[str | None, Query(min_length=1, max_length=16)] = None,
+    ) -> dict[str, str | None]:
+        if cursor not in (None, PAGE_TWO):
+            raise InvalidCursor("cursor is not one this listing handed out", field="query.cursor")
+        return {"next_cursor": None if cursor else PAGE_TWO}
 
     return app
 
@@ -441,3 +451,61 @@ def test_iso_date_time_parameters_refuse_unix_timestamps() -> None:
         assert (status, error_of(body)["details"][0]["field"]) == (422, "query.since")
     status, body, _ = call(app, request(path="/v1/since", query={"since": "2024-03-01T00:00:00Z"}))
     assert (status, datetime.fromisoformat(body["since"]).year) == (200, 2024)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",  # the route's own check
+        "x" * 17,  # longer than the parameter allows
+        "",  # shorter than the parameter allows
+    ],
+)
+def test_a_cursor_the_route_did_not_hand_out_is_400_invalid_cursor(app, cursor: str) -> None:
+    status, body, _ = call(app, request(path="/v1/pages", query={"cursor": cursor}))
+    error = error_of(body)
+    assert status == 400, body
+    assert (error["code"], error["request_id"]) == ("invalid_cursor", REQUEST_ID)
+    assert [detail["field"] for detail in error["details"]] == ["query.cursor"]
+
+
+def test_a_handed_out_cursor_pages_and_other_bad_parameters_still_name_every_field(app) -> None:
+    status, body, _ = call(app, request(path="/v1/pages"))
+    assert (status, body) == (200, {"next_cursor": PAGE_TWO})
+    status, body, _ = call(app, request(path="/v1/pages", query={"cursor": PAGE_TWO}))
+    assert (status, body) == (200, {"next_cursor": None})
+    status, body, _ = call(app, request(path="/v1/pages", query={"cursor": "x" * 17, "limit": "0"}))
+    error = error_of(body)
+    assert (status, error["code"]) == (422, "validation_error")
+    assert {detail["field"] for detail in error["details"]} == {"query.cursor", "query.limit"}
+
+
+def _oversized() -> dict[str, Any]:
+    return request("POST", "/v1/events", body="x" * (MAX_REQUEST_BODY_BYTES + 1))
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        (request(path="/v1/nowhere"), 404),
+        (request("DELETE", "/v1/events"), 405),
+        (request(query={"k": "0"}), 422),
+        (request("POST", "/v1/events", body='{"events": [{"item_id": "", "quantity": 0}]}'), 422),
+        (request("POST", "/v1/events", body="{not json"), 400),
+        (request("POST", "/v1/events", body="a=1", headers={"Content-Type": "text/plain"}), 415),
+        (_oversized(), 413),
+        (request(path="/v1/items/missing", query={"k": "3"}), 404),
+        (request(path="/v1/items/nonsense", query={"k": "3"}), 400),
+        (request(path="/v1/items/powertools", query={"k": "3"}), 400),
+        (request(path="/v1/pages", query={"cursor": "garbage"}), 400),
+        (request(path="/v1/items/crash", query={"k": "3"}), 500),
+    ],
+)
+def test_every_error_has_one_layout_with_the_request_id(app, event: dict[str, Any], status: int) -> None:
+    got, body, _ = call(app, event)
+    assert got == status
+    assert set(body) == {"error"}
+    error = error_of(body)
+    assert set(error) == {"code", "message", "details", "request_id"}
+    assert error["request_id"] == REQUEST_ID and error["code"] and error["message"]
+    assert all(set(detail) == {"field", "message"} for detail in error["details"])

@@ -102,3 +102,23 @@ def test_two_functions_defining_one_schema_name_differently_is_refused() -> None
     check_schema_names([first, first])  # identical definitions are fine
     with pytest.raises(OpenAPIConflictError, match="Item"):
         check_schema_names([first, second])
+
+
+def test_recommendation_answers_document_titles_strategy_and_the_one_score_scale(document: dict) -> None:
+    schemas = document["components"]["schemas"]
+    item = schemas["RecommendedItem"]["properties"]
+    assert {"item_id", "title", "score", "reason", "reason_item_ids"} <= set(item)
+    assert {"type": "null"} in item["title"]["anyOf"]
+    assert (item["score"]["minimum"], item["score"]["maximum"]) == (0.0, 1.0)
+    assert "(n - position) / n" in item["score"]["description"]
+    for name in ("RecommendationsResponse", "SimilarItemsResponse"):
+        strategy = schemas[name]["properties"]["strategy"]
+        assert set(strategy["enum"]) == {"personalized", "similar_items", "popular", "trending"}, name
+        assert all(f"`{value}`" in strategy["description"] for value in strategy["enum"]), name
+
+
+def test_a_bad_cursor_is_documented_as_a_400(document: dict) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if any(parameter["name"] == "cursor" for parameter in operation.get("parameters", [])):
+                assert "cursor" in operation["responses"]["400"]["description"], (method, path)

@@ -34,6 +34,14 @@ class BadRequest(ShelfwiseError):
     status = 400
 
 
+class InvalidCursor(BadRequest):
+    """A paging `cursor` the listing never handed out as `next_cursor` (made up, cut short, from another
+    listing or other filters): paging from it would silently skip or repeat items, so it is refused."""
+
+    code = "invalid_cursor"
+    status = 400
+
+
 class Unauthorized(ShelfwiseError):
     """No credential vouched for the caller (a route reached without its authorizer)."""
 

@@ -33,6 +33,9 @@ What the resolver guarantees, so handlers never deal with it:
   "request_id"}}` (`shelfwise.api.models.ErrorResponse`);
 - a parameter or body that fails validation -> 422 `validation_error`, one detail per field, named by where it
   is (`query.k`, `path.user_id`, `body.events.0.item_id`);
+- a paging `cursor` that is not one the route handed out -> 400 `invalid_cursor` naming `query.cursor`,
+  whether it fails the parameter's schema (empty, too long) or the route's own check
+  (`shelfwise.api.errors.InvalidCursor`); with other invalid parameters besides, the 422 names them all;
 - a body that is not JSON -> 400 `invalid_json`; a body that is not UTF-8 -> 400 `invalid_encoding`; a body
   (or a POST/PUT/PATCH) with any content type but `application/json` (form, multipart, text...) -> 415
   `unsupported_media_type`: the platform speaks JSON only, so nothing else is ever parsed;
@@ -71,7 +74,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from shelfwise.api.errors import BadRequest, NotFound, ShelfwiseError
+from shelfwise.api.errors import BadRequest, InvalidCursor, NotFound, ShelfwiseError
 from shelfwise.api.models import ErrorDetail, ErrorInfo, ErrorResponse
 from shelfwise.settings import CORS_ALLOWED_ORIGINS_ENV
 
@@ -83,7 +86,8 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 # Documented on every operation of the OpenAPI document (see `PlatformResolver.openapi_document`).
 ERROR_STATUS_DESCRIPTIONS: dict[int, str] = {
-    400: "Malformed request (e.g. the body is not JSON or not UTF-8).",
+    400: "Malformed request (e.g. the body is not JSON or not UTF-8, or a paging cursor the route did not "
+    "hand out).",
     404: "Unknown route or resource.",
     413: "Request body too large.",
     422: "A parameter or body field failed validation; `details` names each field.",
@@ -93,6 +97,8 @@ ERROR_STATUS_DESCRIPTIONS: dict[int, str] = {
 UNSUPPORTED_MEDIA_TYPE_DESCRIPTION = "The body is not `application/json` (forms and multipart are refused)."
 
 JSON_MEDIA_TYPE = "application/json"
+# The query parameter every paged route takes its `next_cursor` back in.
+CURSOR_FIELD = "query.cursor"
 # Methods whose requests carry a body by nature; their content type is checked even when the body is empty.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -185,7 +191,11 @@ class PlatformResolver(APIGatewayRestResolver):
         # (path pattern, method) of every route, to tell a wrong method (405) from an unknown path (404).
         self.route_methods: list[tuple[re.Pattern[str], str]] = []
 
-    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+    # Takes and forwards every argument of Powertools' `route` unchanged (its long signature is not repeated
+    # here, so a Powertools upgrade that adds one needs no edit), hence the narrower declared signature.
+    def route(  # type: ignore[override]
+        self, rule: str, method: Any, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable], Callable]:
         register = super().route(rule, method, *args, **kwargs)
         methods = [method] if isinstance(method, str) else list(method)
         pattern = _rule_pattern(rule)
@@ -233,7 +243,7 @@ class PlatformResolver(APIGatewayRestResolver):
     def body_problem(self, event: APIGatewayProxyEvent) -> tuple[int, str, str, ErrorDetail] | None:
         """(status, code, message, detail) when the body must be refused; None when it may be parsed."""
         body = event.body or ""
-        size = _body_size(body, event.is_base64_encoded)
+        size = _body_size(body, bool(event.is_base64_encoded))
         if size > self.max_body_bytes:
             # Before routing, so even a wrong path never makes the function read a huge body.
             return (
@@ -287,8 +297,8 @@ class PlatformResolver(APIGatewayRestResolver):
                     responses[str(status)] = {"description": description}
                 if "requestBody" in operation:
                     responses["415"] = {"description": UNSUPPORTED_MEDIA_TYPE_DESCRIPTION}
-                for status, response in responses.items():
-                    if status[:1] in {"4", "5"}:
+                for code, response in responses.items():
+                    if code[:1] in {"4", "5"}:
                         response["content"] = _ERROR_CONTENT
                 operation["responses"] = dict(sorted(responses.items()))
         if f"{_SCHEMA_REF}ResponseValidationError" not in json.dumps(document.get("paths", {})):
@@ -401,6 +411,15 @@ def _register_error_handlers(app: PlatformResolver) -> None:
             )
         details = validation_details(errors)
         fields = ", ".join(dict.fromkeys(detail.field for detail in details))
+        if fields == CURSOR_FIELD:
+            # An opaque token cannot be "corrected" field by field: it is one routes did not hand out.
+            return error_response(
+                HTTPStatus.BAD_REQUEST,
+                InvalidCursor.code,
+                "cursor is not one this listing handed out; start again without it.",
+                details,
+                request_id=app.request_id(),
+            )
         return error_response(
             HTTPStatus.UNPROCESSABLE_ENTITY,
             "validation_error",

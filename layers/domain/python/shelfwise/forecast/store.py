@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from shelfwise.api.errors import BadRequest, NotFound
+from shelfwise.api.errors import InvalidCursor, NotFound
 from shelfwise.aws import dynamodb, s3
 from shelfwise.forecast import layout
 
@@ -276,12 +276,6 @@ def latest_plan_date(table_name: str) -> date:
     if not item:
         raise NotFound("No replenishment plan has been made yet; run the forecast first.", field="query.date")
     return date.fromisoformat(str(item["latest_plan_date"]))
-
-
-class InvalidCursor(BadRequest):
-    """A `cursor` this plan never handed out as `next_cursor`: paging from it would silently skip lines."""
-
-    code = "invalid_cursor"
 
 
 def get_plan(table_name: str, plan_date: date, *, limit: int, cursor: str | None) -> PlanResponse:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from shelfwise import settings
-from shelfwise.api.errors import BadRequest
+from shelfwise.api.errors import InvalidCursor
 from shelfwise.aws import dynamodb, events
 from shelfwise.ingest.status import FileError, IngestStatus
 
@@ -264,7 +264,7 @@ def encode_cursor(day: str, file_key: str) -> str:
 
 
 def decode_cursor(cursor: str, *, oldest: date, newest: date) -> tuple[str, str]:
-    """(day, file_key) to go on from; `BadRequest` for anything this listing did not hand out."""
+    """(day, file_key) to go on from; `InvalidCursor` for anything this listing did not hand out."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
@@ -274,7 +274,7 @@ def decode_cursor(cursor: str, *, oldest: date, newest: date) -> tuple[str, str]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         valid = False
     if not valid:
-        raise BadRequest(
+        raise InvalidCursor(
             "cursor is not one this listing handed out (or its filters changed); start again without it",
             field="query.cursor",
         )
