@@ -21,13 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training" / "chat"))
-sys.path.insert(0, str(REPO / "layers" / "domain" / "python"))
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
 
-import numpy as np  # noqa: E402
-from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_MODEL = REPO / "functions" / "chat" / "default_model"
 DOCS = REPO / "docs" / "benchmarks.md"

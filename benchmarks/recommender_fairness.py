@@ -22,14 +22,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "recommender"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "domain" / "python"))
 
 from _common import REPO_ROOT, command_line, machine_line, markdown_table, write_section
-from recommender.data import InteractionMatrix, training_rows
-from recommender.evaluate import top_k_unseen
-from recommender.fairness import beyond_accuracy
-from recommender.metrics import ranking_report
 from recommender_quality import Choice, K, load_catalog, load_pairs, recommenders_stratified_split
 from shelfwise.recommend.diversify import (
     DEFAULT_POOL,
@@ -38,6 +32,10 @@ from shelfwise.recommend.diversify import (
     label_distribution,
     rerank,
 )
+from shelfwise_recommender.data import InteractionMatrix, training_rows
+from shelfwise_recommender.evaluate import top_k_unseen
+from shelfwise_recommender.fairness import beyond_accuracy
+from shelfwise_recommender.metrics import ranking_report
 
 # The setting recommender_quality.py chose on validation (λ=500, EDLAE penalty 0.25, windows of 10, blended
 # with the Mult-VAE), i.e. what the training job ships by default; fixed so this run does not re-tune it.

@@ -27,16 +27,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "recommender"))
 
 from _common import command_line, machine_line, markdown_table, write_section
-from recommender.config import TrainConfig
-from recommender.data import InteractionMatrix
-from recommender.export import ExportInputs, export_model, finalize_version, manifest_header
-from recommender.models import ServingFactors
-from recommender.pipeline import serving_rank
-from recommender.ranking import FactorizationMachine, export_ranker
-from recommender.vae import VaeConfig
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
 from shelfwise.model_store import ServedModel
@@ -44,6 +36,13 @@ from shelfwise.recommend import Recommender
 from shelfwise.recommend.history_encoder import HistoryEncoder, item_covariance
 from shelfwise.recommend.ranker import FEATURE_NAMES, PRICE_BANDS, ItemContext
 from shelfwise.recommend.service import CatalogTitles, RecommendationService, catalog_category
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.data import InteractionMatrix
+from shelfwise_recommender.export import ExportInputs, export_model, finalize_version, manifest_header
+from shelfwise_recommender.interface import ServingFactors
+from shelfwise_recommender.pipeline import serving_rank
+from shelfwise_recommender.ranking import FactorizationMachine, export_ranker
+from shelfwise_recommender.vae import VaeConfig
 
 DIMS = 64
 K = 10

@@ -24,15 +24,13 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "recommender"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "domain" / "python"))
 
 from _common import REPO_ROOT, command_line, machine_line, markdown_table, write_section
-from recommender.data import InteractionMatrix, training_rows
-from recommender.evaluate import evaluate_model
-from recommender.models import Ease, EaseLowRank, EaseSvd, Ials, Popularity
-from recommender.ranking import evaluate_ranker
-from recommender.vae import EaseVaeBlend, VaeConfig
+from shelfwise_recommender.data import InteractionMatrix, training_rows
+from shelfwise_recommender.evaluate import evaluate_model
+from shelfwise_recommender.models import Ease, EaseLowRank, EaseSvd, Ials, Popularity
+from shelfwise_recommender.ranking import evaluate_ranker
+from shelfwise_recommender.vae import EaseVaeBlend, VaeConfig
 
 K = 10
 VALIDATION_SEEDS = (7, 8, 9)

@@ -46,16 +46,14 @@ import pandas as pd
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "recommender"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "domain" / "python"))
 
 from _common import REPO_ROOT, command_line, machine_line, markdown_table, write_section
-from recommender.config import TrainConfig, WeightingConfig
-from recommender.data import InteractionMatrix, event_confidences
-from recommender.evaluate import top_k_unseen
-from recommender.metrics import ranking_report
 from recommender_quality import load_catalog, recommenders_stratified_split
 from shelfwise_local.cloud import free_port_pair
+from shelfwise_recommender.config import TrainConfig, WeightingConfig
+from shelfwise_recommender.data import InteractionMatrix, event_confidences
+from shelfwise_recommender.evaluate import top_k_unseen
+from shelfwise_recommender.metrics import ranking_report
 
 K = 10
 SCHEDULE = "train-recommender"
@@ -354,7 +352,7 @@ def offline_lists_for(
     train: pd.DataFrame, catalog: pd.DataFrame, config: TrainConfig, histories: list[pd.DataFrame]
 ) -> list[dict[str, list[str]]]:
     """`offline_lists` for several sets of histories on one fit."""
-    from recommender.pipeline import _catalog_items, _fit_rows, _model_from_config
+    from shelfwise_recommender.pipeline import _catalog_items, _fit_rows, _model_from_config
 
     pairs = event_confidences(as_events(train), config.weighting)
     item_ids, _ = _catalog_items(pairs, catalog)

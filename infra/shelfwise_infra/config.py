@@ -87,7 +87,7 @@ class StageConfig:
     # shelfwise-<stage>-<account id>, unique per account and stage.
     cognito_domain_prefix: str | None = None
     # Hyperparameters per training job (job name -> {name: value}), passed to SageMaker as the job's
-    # HyperParameters; each job validates its own (training/recommender/recommender/hyperparameters.py).
+    # HyperParameters; each job validates its own (shelfwise_recommender/hyperparameters.py).
     training_hyperparameters: dict[str, dict[str, str]] = field(default_factory=dict)
     # How long customer data is kept: S3 lifecycle rules and DynamoDB TTLs (`-c retention.incoming_days=14`).
     retention: Retention = field(default_factory=Retention)

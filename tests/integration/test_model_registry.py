@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,14 +21,10 @@ from shelfwise_local.functions import (
     forget_loaded_functions,
     load_handler,
 )
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-from recommender.config import TrainConfig  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.synthetic import planted_shop
 
 pytestmark = pytest.mark.integration
 

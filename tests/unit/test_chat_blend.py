@@ -3,23 +3,20 @@ validation split of the retailer's file, shipped with the encoder, served as tra
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from chat_training import job as chat_job
+from chat_training.blend import BLEND_WEIGHTS, train_blended
+from chat_training.data import LabelledTexts
+from chat_training.fit import FitOptions
+from chat_training.package import write_version
 from shelfwise.chat.encoder import SentenceEncoder
 from shelfwise.chat.model import BlendedClassifier, ChatModel
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training" / "chat"))
-
-from chat_training.blend import BLEND_WEIGHTS, train_blended  # noqa: E402
-from chat_training.data import LabelledTexts  # noqa: E402
-from chat_training.fit import FitOptions  # noqa: E402
-from chat_training.package import write_version  # noqa: E402
 
 ENCODER_DIR = REPO / "functions" / "chat" / "default_model" / "encoder"
 PHRASES = {
@@ -106,14 +103,8 @@ def test_a_version_serves_the_blend_it_was_trained_with(tmp_path: Path, blended,
 
 
 def chat_job_entrypoint() -> ModuleType:
-    """`training/chat/train.py` by path: the recommender job's entrypoint is also a module named `train`."""
-    spec = importlib.util.spec_from_file_location(
-        "chat_train_entrypoint", REPO / "training" / "chat" / "train.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The chat training job (`training/chat/train.py` runs its `main`)."""
+    return chat_job
 
 
 def test_the_job_keeps_a_base_models_heads_for_a_channel_without_data(tmp_path: Path, blended) -> None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from chat_training.export import embedding_head_graph
 from shelfwise.chat.encoder import DIMENSION, EmbeddingHead, SentenceEncoder, reads_as_english
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training" / "chat"))
-
-from chat_training.export import embedding_head_graph  # noqa: E402
 
 ENCODER_DIR = REPO / "functions" / "chat" / "default_model" / "encoder"
 SAMPLES = [

@@ -3,17 +3,14 @@ and fraud go to a person now, and the project-written regression set is reported
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from chat_training.everyday import SENTIMENT, everyday_texts
+from chat_training.regression import evaluate_regression, regression_messages
 from shelfwise.chat.model import ChatModel
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training" / "chat"))
-
-from chat_training.everyday import SENTIMENT, everyday_texts  # noqa: E402
-from chat_training.regression import evaluate_regression, regression_messages  # noqa: E402
 
 DEFAULT_MODEL = REPO / "functions" / "chat" / "default_model"
 

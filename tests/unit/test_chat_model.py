@@ -78,9 +78,6 @@ def test_onnx_graph_matches_the_numpy_reference_of_the_exported_weights(model_di
 
 
 def test_exported_model_reproduces_the_scikit_learn_fit() -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training/chat"))
     from chat_training.export import linear_head_graph
     from chat_training.features import fit_vectorizer, to_matrix
     from shelfwise.chat.text import NgramConfig

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 import scipy.sparse as sp
-from shelfwise.chat.text import NgramConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training" / "chat"))
-
 from chat_training.data import LabelledTexts
 from chat_training.export import linear_head_graph
 from chat_training.features import fit_vectorizer, to_matrix
@@ -25,6 +18,7 @@ from chat_training.fit import (
     log_count_ratio,
     train_classifier,
 )
+from shelfwise.chat.text import NgramConfig
 
 GOOD = ["good", "great", "nice", "helpful", "fast", "friendly", "clean", "comfortable"]
 THINGS = ["flight", "crew", "seat", "service", "food", "staff", "app", "gate agent"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,13 +19,10 @@ from shelfwise.recommend.diversify import (
     relevance,
     rerank,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training" / "recommender"))
-
-from recommender.config import TrainConfig
-from recommender.pipeline import train
-from recommender.progress import Progress
-from recommender.synthetic import planted_shop
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.synthetic import planted_shop
 
 A, B = [1.0, 0.0], [0.0, 1.0]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,14 +10,10 @@ from shelfwise.ingest.activity import RecentEvent
 from shelfwise.model_store import ServedModel
 from shelfwise.recommend import EventWeighting, Recommender
 from shelfwise.recommend.service import RecommendationService
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-from recommender.config import TrainConfig  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.synthetic import planted_shop
 
 DAY = 86_400.0
 SHOP = planted_shop(n_users=200, n_items=100)

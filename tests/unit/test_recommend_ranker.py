@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,15 +13,11 @@ import pytest
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.history_encoder import HistoryEncoder
 from shelfwise.recommend.ranker import FEATURE_NAMES, ItemContext, candidate_features
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-from recommender.config import TrainConfig  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.ranking import FactorizationMachine, build_fm_graph, fit_pairwise_fm  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.ranking import FactorizationMachine, build_fm_graph, fit_pairwise_fm
+from shelfwise_recommender.synthetic import planted_shop
 
 DAY = 86_400.0
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from shelfwise.api.errors import NotFound
@@ -14,14 +12,10 @@ from shelfwise.recommend import Recommender
 from shelfwise.recommend.popularity import PopularItem, rank_items
 from shelfwise.recommend.requests import BehaviourEvent, EventBatch
 from shelfwise.recommend.service import RecommendationService
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-from recommender.config import TrainConfig  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.config import TrainConfig
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.synthetic import planted_shop
 
 NOW = 1_790_000_000.0
 CATALOG = {f"i{n}": f"cat{n % 4}" for n in range(100)} | {"fresh": "cat2"}

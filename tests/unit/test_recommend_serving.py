@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,15 +11,11 @@ import pytest
 from shelfwise.recommend import EventWeighting, Recommender, UnknownItemError
 from shelfwise.recommend.history_encoder import HistoryEncoder
 from shelfwise.recommend.recommender import POPULAR_REASON
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-from recommender.config import TrainConfig, WeightingConfig  # noqa: E402
-from recommender.data import event_confidences  # noqa: E402
-from recommender.pipeline import train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.config import TrainConfig, WeightingConfig
+from shelfwise_recommender.data import event_confidences
+from shelfwise_recommender.pipeline import train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.synthetic import planted_shop
 
 
 @pytest.fixture(scope="module", params=["int8", "none"])

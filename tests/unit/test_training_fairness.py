@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training" / "recommender"))
-
-from recommender.fairness import (
+from shelfwise_recommender.fairness import (
     beyond_accuracy,
     exposure_summary,
     gini,

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from shelfwise_infra import spec
 from shelfwise_local.training import local_hyperparameters, run_training_job
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-import train as train_entrypoint  # noqa: E402
-from recommender.hyperparameters import read_hyperparameters  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender import job as train_entrypoint
+from shelfwise_recommender.hyperparameters import read_hyperparameters
+from shelfwise_recommender.synthetic import planted_shop
 
 JOB = spec.TrainingJob(
     name="toy", description="test", directory="training/toy", channels={"interactions": "curated/x/"}

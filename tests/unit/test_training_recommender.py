@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,20 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from shelfwise.recommend import Recommender
-
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "training" / "recommender"
-sys.path.insert(0, str(TRAINING_DIR))
-
-import train as train_entrypoint  # noqa: E402
-from recommender.config import TrainConfig, WeightingConfig  # noqa: E402
-from recommender.data import (  # noqa: E402
+from shelfwise_recommender import job as train_entrypoint
+from shelfwise_recommender.config import TrainConfig, WeightingConfig
+from shelfwise_recommender.data import (
     InteractionMatrix,
     TrainingDataError,
     event_confidences,
     training_rows,
 )
-from recommender.evaluate import evaluate_model  # noqa: E402
-from recommender.metrics import (  # noqa: E402
+from shelfwise_recommender.evaluate import evaluate_model
+from shelfwise_recommender.metrics import (
     average_precision_at_k,
     average_precision_full_at_k,
     ndcg_at_k,
@@ -34,11 +29,11 @@ from recommender.metrics import (  # noqa: E402
     ranking_report,
     recall_at_k,
 )
-from recommender.models import EaseLowRank, Ials, Popularity  # noqa: E402
-from recommender.pipeline import model_kind, serving_rank, train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
-from recommender.split import stratified_user_split  # noqa: E402
-from recommender.synthetic import planted_shop  # noqa: E402
+from shelfwise_recommender.models import EaseLowRank, Ials, Popularity
+from shelfwise_recommender.pipeline import model_kind, serving_rank, train
+from shelfwise_recommender.progress import Progress
+from shelfwise_recommender.split import stratified_user_split
+from shelfwise_recommender.synthetic import planted_shop
 
 
 def test_metrics_match_hand_computed_values() -> None:

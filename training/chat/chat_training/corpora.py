@@ -103,20 +103,17 @@ PROBLEM_INTENTS = frozenset(
 
 
 def bitext_location() -> Path:
-    """The shipped Bitext copy: next to the training code in the container, in data/chat in a checkout."""
-    for candidate in (
-        Path(__file__).resolve().parents[1] / "data" / "bitext",
-        REPO_ROOT / "data" / "chat" / "bitext",
-    ):
-        if (candidate / BITEXT_FILE).exists():
-            return candidate / BITEXT_FILE
+    """The shipped Bitext copy in data/chat (the container keeps the repository's layout)."""
+    candidate = REPO_ROOT / "data" / "chat" / "bitext"
+    if (candidate / BITEXT_FILE).exists():
+        return candidate / BITEXT_FILE
     raise FileNotFoundError(f"{BITEXT_FILE} not found; it ships in data/chat/bitext")
 
 
 def _shipped(*parts: str) -> Path:
-    for base in (Path(__file__).resolve().parents[1] / "data", REPO_ROOT / "data" / "chat"):
-        if base.joinpath(*parts).exists():
-            return base.joinpath(*parts)
+    shipped = REPO_ROOT.joinpath("data", "chat", *parts)
+    if shipped.exists():
+        return shipped
     raise FileNotFoundError(f"{'/'.join(parts)} not found; it ships in data/chat")
 
 

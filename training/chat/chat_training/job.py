@@ -44,27 +44,23 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-_DOMAIN = Path(__file__).resolve().parents[2] / "layers" / "domain" / "python"
-if _DOMAIN.is_dir():
-    sys.path.insert(0, str(_DOMAIN))
-
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-from chat_training.blend import train_blended  # noqa: E402
-from chat_training.corpora import default_intents, default_sentiment  # noqa: E402
-from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled  # noqa: E402
-from chat_training.fit import FitOptions, TrainedClassifier, train_classifier  # noqa: E402
-from chat_training.package import new_version, write_version  # noqa: E402
-from onnx import numpy_helper  # noqa: E402
-from shelfwise.chat.encoder import SentenceEncoder  # noqa: E402
-from shelfwise.chat.templates import (  # noqa: E402
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from shelfwise.chat.encoder import SentenceEncoder
+from shelfwise.chat.templates import (
     MergedTemplates,
     merge_templates,
     order_templates,
     template_problem,
 )
-from shelfwise.chat.text import Vectorizer  # noqa: E402
+from shelfwise.chat.text import Vectorizer
+
+from chat_training.blend import train_blended
+from chat_training.corpora import REPO_ROOT, default_intents, default_sentiment
+from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled
+from chat_training.fit import FitOptions, TrainedClassifier, train_classifier
+from chat_training.package import new_version, write_version
 
 MODEL_NAME = "chat"
 MANIFEST = "manifest.json"
@@ -81,11 +77,8 @@ SENTIMENT_LABEL_ALIASES = {
 }
 DEFAULT_CORPORA = {"intent": default_intents, "sentiment": default_sentiment}
 DATA_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
-# In the container the default model is copied next to this file; in a checkout it ships in functions/chat.
-BASE_MODEL_CANDIDATES = (
-    Path(__file__).resolve().parent / "default_model",
-    Path(__file__).resolve().parents[2] / "functions" / "chat" / "default_model",
-)
+# The default model ships in functions/chat (the container keeps the repository's layout).
+BASE_MODEL_CANDIDATES = (REPO_ROOT / "functions" / "chat" / "default_model",)
 
 
 def _channel(name: str) -> Path:
@@ -476,7 +469,3 @@ def main(argv: list[str] | None = None) -> int:
         _write_failure(args, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
         raise
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

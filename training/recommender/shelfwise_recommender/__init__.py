@@ -1,5 +1,5 @@
 """Training library for shelfwise's recommender: weighting, retrieval models, evaluation and ONNX export.
 
-The package is plain Python (numpy, scipy, pandas, onnx). The entrypoint `training/recommender/train.py` wires
-it to the SageMaker training-container contract; tests and benchmarks put `training/recommender` on sys.path.
+Installed with the repository (`pip install -e .`, declared in pyproject.toml). The job is `job.main`; the
+container's entrypoint `training/recommender/train.py` sizes the thread pools and calls it.
 """

@@ -10,8 +10,8 @@ import pandas as pd
 from scipy import sparse
 
 from .data import InteractionMatrix
+from .interface import ProgressCallback, RecommenderModel, no_progress, top_n
 from .metrics import ranking_report
-from .models import Ease, EaseLowRank, EaseSvd, Ials, Popularity, ProgressCallback, _quiet
 
 
 @dataclass
@@ -28,34 +28,29 @@ def top_k_unseen(scores: np.ndarray, seen: sparse.csr_matrix, k: int) -> np.ndar
     scores = np.array(scores, dtype=np.float64, copy=True)
     rows, cols = seen.nonzero()
     scores[rows, cols] = -np.inf
-    k = min(k, scores.shape[1])
-    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, candidates, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(candidates, order, axis=1)
+    return top_n(scores, k)
 
 
 def evaluate_model(
-    model: Popularity | Ease | EaseSvd | EaseLowRank | Ials,
+    model: RecommenderModel,
     train: InteractionMatrix,
     test_pairs: pd.DataFrame,
     k: int = 10,
-    progress: ProgressCallback = _quiet,
+    progress: ProgressCallback = no_progress,
     batch_size: int = 2048,
     fit_rows: sparse.csr_matrix | None = None,
 ) -> Evaluation:
-    """Fit on `fit_rows` (the training users' rows when None), then rank unseen items for every user."""
+    """Fit on `fit_rows` (the training users' rows when None), then rank unseen items for every user.
+
+    The users are the first rows of `fit_rows` (see data.training_rows), so row i of `train` is user id i.
+    """
     started = time.perf_counter()
     model.fit(train.matrix if fit_rows is None else fit_rows, progress)
     train_seconds = time.perf_counter() - started
     recommendations: dict[object, list[object]] = {}
     for start in range(0, train.n_users, batch_size):
         block = train.matrix[start : start + batch_size]
-        if isinstance(model, Ials):
-            # iALS learns a vector per fitted row; the users come first (see data.training_rows).
-            scores = model.user_factors[start : start + block.shape[0]] @ model.item_factors.T
-        else:
-            scores = model.score(block)
-        best = top_k_unseen(scores, block, k)
+        best, _ = model.recommend(np.arange(start, start + block.shape[0]), block, N=k)
         for offset, row in enumerate(best):
             recommendations[train.user_ids[start + offset]] = list(train.item_ids[row])
     relevant = test_pairs.groupby("user_id")["item_id"].agg(set).to_dict()

@@ -30,7 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .data import InteractionMatrix
-from .models import ServingFactors
+from .interface import ServingFactors
 
 FORMAT_VERSION = 2
 MODEL_NAME = "recommender"

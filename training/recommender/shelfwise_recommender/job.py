@@ -1,12 +1,13 @@
-"""Recommender training job, following the SageMaker training-container contract.
+"""The recommender training job, following the SageMaker training-container contract.
 
 Inputs:  $SM_CHANNEL_INTERACTIONS (default /opt/ml/input/data/interactions) — interactions as Parquet/CSV
          $SM_CHANNEL_CATALOG      (default /opt/ml/input/data/catalog)      — catalog as Parquet/CSV, optional
 Output:  $SM_MODEL_DIR            (default /opt/ml/model) — one <version>/ directory (manifest, ONNX, ...)
 Failure: /opt/ml/output/failure (or $SM_OUTPUT_FAILURE) gets a one-paragraph reason; the exit code is 1.
 Settings: $SM_INPUT_CONFIG_DIR/hyperparameters.json (default /opt/ml/input/config), the deployment's
-         hyperparameters (recommender/hyperparameters.py); they replace the defaults below.
-Flags override every path and hyper-parameter for local runs: `python training/recommender/train.py --help`.
+         hyperparameters (shelfwise_recommender/hyperparameters.py); they replace the defaults below.
+Flags override every path and hyper-parameter for local runs: `python training/recommender/train.py --help`
+(`train.py` is the container's entrypoint and calls `main`).
 """
 
 from __future__ import annotations
@@ -19,19 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-# The ranking features come from the serving library, so training and serving compute them with one function.
-# In the repository it sits under layers/; the container copies it next to this file.
-_DOMAIN = Path(__file__).resolve().parents[2] / "layers" / "domain" / "python"
-if _DOMAIN.is_dir():
-    sys.path.insert(0, str(_DOMAIN))
-
-from recommender.config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig  # noqa: E402
-from recommender.data import TrainingDataError  # noqa: E402
-from recommender.hyperparameters import Hyperparameters, read_hyperparameters  # noqa: E402
-from recommender.io import read_channel  # noqa: E402
-from recommender.pipeline import SERVABLE_MODELS, train  # noqa: E402
-from recommender.progress import Progress  # noqa: E402
+from .config import DEFAULT_EVENT_WEIGHTS, TrainConfig, WeightingConfig
+from .data import TrainingDataError
+from .hyperparameters import Hyperparameters, read_hyperparameters
+from .io import read_channel
+from .pipeline import SERVABLE_MODELS, train
+from .progress import Progress
 
 DEFAULT_FAILURE_FILE = "/opt/ml/output/failure"
 
@@ -157,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         interactions = read_channel(args.interactions, required=True)
         interactions = _without_erased_customers(interactions, progress)
         catalog = read_channel(args.catalog, required=False)
-        result = train(interactions, catalog, config, args.model_dir, progress)
+        with progress.heartbeat():
+            result = train(interactions, catalog, config, args.model_dir, progress)
     except (TrainingDataError, ValueError, OSError) as error:
         _write_failure(args.failure_file, f"{type(error).__name__}: {error}")
         print(f"training failed: {error}", file=sys.stderr)
@@ -186,7 +181,3 @@ def _write_failure(path: Path, reason: str) -> None:
         path.write_text(reason + "\n", encoding="utf-8")
     except OSError as error:
         print(f"could not write the failure file {path}: {error}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,10 @@ from .config import TrainConfig
 from .data import InteractionMatrix, TrainingDataError, event_confidences, training_rows
 from .evaluate import evaluate_model, top_k_unseen
 from .export import ExportInputs, export_model, finalize_version, manifest_header
+from .factory import build_model
 from .fairness import beyond_accuracy
-from .models import Popularity, ServingFactors, build_model
+from .interface import FactorModel, ServingFactors
+from .models import Popularity
 from .progress import Progress
 from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
 from .split import stratified_user_split
@@ -81,8 +83,9 @@ def serving_rank(config: TrainConfig, n_items: int) -> int:
     return max(min(config.rank, budget), 16)
 
 
-def _model_from_config(config: TrainConfig, n_items: int):
-    return build_model(
+def _model_from_config(config: TrainConfig, n_items: int) -> FactorModel:
+    """The retrieval model the configuration asks for; every servable kind is a FactorModel."""
+    model = build_model(
         model_kind(config, n_items),
         l2=config.l2,
         rank=serving_rank(config, n_items),
@@ -95,15 +98,20 @@ def _model_from_config(config: TrainConfig, n_items: int):
         vae_weight=config.vae_weight,
         vae_steps=config.vae_steps,
     )
+    if not isinstance(model, FactorModel):
+        raise TrainingDataError(f"model {model.name!r} cannot be served; choose one of {SERVABLE_MODELS}")
+    return model
 
 
 def _fit_rows(config: TrainConfig, pairs: pd.DataFrame, matrix: InteractionMatrix):
     return training_rows(pairs, matrix, config.sequence_window, config.sequence_weight)
 
 
-def _fit_retrieval(config: TrainConfig) -> Callable[[pd.DataFrame, InteractionMatrix], Any]:
+def _fit_retrieval(
+    config: TrainConfig, progress: Progress
+) -> Callable[[pd.DataFrame, InteractionMatrix], FactorModel]:
     return lambda pairs, matrix: _model_from_config(config, matrix.n_items).fit(
-        _fit_rows(config, pairs, matrix)
+        _fit_rows(config, pairs, matrix), progress.step
     )
 
 
@@ -234,7 +242,7 @@ def holdout_evaluation(
     for kind in ("popularity", retrieval.name):
         model = Popularity() if kind == "popularity" else retrieval
         rows = _fit_rows(config, train_pairs, train_matrix) if model is retrieval else None
-        result = evaluate_model(model, train_matrix, test_pairs, k, fit_rows=rows)
+        result = evaluate_model(model, train_matrix, test_pairs, k, progress=progress.step, fit_rows=rows)
         measured = fairness(result.recommendations)
         evaluation[kind] = {**result.metrics, **measured.metrics}
         tables = measured.tables
@@ -250,7 +258,7 @@ def holdout_evaluation(
         started = progress.elapsed
         ranker = evaluate_ranker(
             retrieval,
-            _fit_retrieval(config),
+            _fit_retrieval(config, progress),
             train_pairs,
             test_pairs,
             catalog,

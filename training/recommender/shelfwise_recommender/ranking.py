@@ -18,10 +18,12 @@ import numpy as np
 import onnx
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
+from scipy import sparse
 from shelfwise.recommend.ranker import FEATURE_NAMES, PRICE_BANDS, ItemContext, candidate_features
 
 from .data import InteractionMatrix
 from .evaluate import top_k_unseen
+from .interface import FactorModel
 from .metrics import ranking_report
 from .split import stratified_user_split
 
@@ -202,9 +204,9 @@ def user_moments(pairs: pd.DataFrame, matrix: InteractionMatrix) -> np.ndarray:
     return newest.reindex(pd.Index(matrix.user_ids)).fillna(newest.max()).to_numpy(np.float64)
 
 
-ScoreFunction = Callable[[object], np.ndarray]
+ScoreFunction = Callable[[sparse.csr_matrix], np.ndarray]
 # Fits a fresh retrieval model on (pairs, their matrix) and returns it fitted.
-FitRetrieval = Callable[[pd.DataFrame, InteractionMatrix], object]
+FitRetrieval = Callable[[pd.DataFrame, InteractionMatrix], FactorModel]
 
 
 def candidate_lists(
@@ -265,7 +267,7 @@ def ranker_training_data(
     all_items = np.sort(train_pairs["item_id"].unique())
     matrix = InteractionMatrix.from_confidences(fit_pairs, item_ids=all_items)
     retrieval = fit_retrieval(fit_pairs, matrix)
-    candidates, scores = candidate_lists(factor_scorer(retrieval), matrix, n_candidates)
+    candidates, scores = candidate_lists(retrieval.score, matrix, n_candidates)
     items = item_context(fit_pairs, matrix, catalog)
     features = user_features(matrix, candidates, scores, user_moments(fit_pairs, matrix), items)
     truth = InteractionMatrix.from_confidences(
@@ -291,14 +293,8 @@ class RankerOutcome:
     reranked_lists: dict[object, list[object]] | None = None
 
 
-def factor_scorer(model: object) -> ScoreFunction:
-    """Score rows the way serving does: the history's query vector · item_sideᵀ."""
-    factors = model.serving_factors()  # type: ignore[attr-defined]
-    return lambda block: factors.queries(block) @ factors.item_side.T
-
-
 def evaluate_ranker(
-    fitted_retrieval: object,
+    fitted_retrieval: FactorModel,
     fit_retrieval: FitRetrieval,
     train_pairs: pd.DataFrame,
     test_pairs: pd.DataFrame,
@@ -318,7 +314,8 @@ def evaluate_ranker(
         return RankerOutcome(False, {**base, "kept": False, "reason": reason})
     model = fit_pairwise_fm(data.features, data.labels, n_factors=n_factors, seed=seed)
     matrix = InteractionMatrix.from_confidences(train_pairs)
-    candidates, scores = candidate_lists(factor_scorer(fitted_retrieval), matrix, n_candidates)
+    # A FactorModel scores rows the way serving does: the history's query vector · item_sideᵀ.
+    candidates, scores = candidate_lists(fitted_retrieval.score, matrix, n_candidates)
     items = item_context(train_pairs, matrix, catalog)
     features = user_features(matrix, candidates, scores, user_moments(train_pairs, matrix), items)
     retrieval_lists, reranked_lists = {}, {}

@@ -9,13 +9,16 @@ result is plain numpy arrays, so serving needs neither PyTorch nor anything beyo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Self
 
 import numpy as np
 from scipy import sparse
 from shelfwise.recommend.history_encoder import HistoryEncoder, item_covariance
 
-from .models import EaseLowRank, ProgressCallback, ServingFactors, _quiet
+from .interface import FactorModel, ProgressCallback, ServingFactors, no_progress
+from .models import EaseLowRank
+from .threads import limit_torch_threads
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class VaeConfig:
     dropout: float = 0.5
     kl_weight: float = 0.2
     learning_rate: float = 1e-3
-    threads: int = 2
+    # PyTorch's thread pool; None: as many as the job may use (threads.thread_count).
+    threads: int | None = None
     seed: int = 42
 
 
@@ -50,12 +54,12 @@ class VaeWeights:
 
 
 def fit_vae(
-    interactions: sparse.csr_matrix, config: VaeConfig = VaeConfig(), progress: ProgressCallback = _quiet
+    interactions: sparse.csr_matrix, config: VaeConfig = VaeConfig(), progress: ProgressCallback = no_progress
 ) -> VaeWeights:
     import torch  # the training image has it; serving and the rest of the job do not need it
 
     torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
+    limit_torch_threads(torch, config.threads)
     rows = _scaled_rows(interactions)
     n_rows, n_items = rows.shape
     generator = np.random.default_rng(config.seed)
@@ -125,7 +129,7 @@ def _array(tensor: object) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().numpy(), dtype=np.float32)  # type: ignore[attr-defined]
 
 
-class EaseVaeBlend:
+class EaseVaeBlend(FactorModel):
     """Low-rank EASE and a Mult-VAE fitted on the same rows, served as one blended query (see
     `shelfwise.recommend.history_encoder`): the EASE part keeps explaining recommendations ("because you
     interacted with …") and answering similar-item queries; the VAE adds what a linear model misses."""
@@ -137,7 +141,7 @@ class EaseVaeBlend:
         self.vae = vae
         self.weight = weight
 
-    def fit(self, interactions: sparse.csr_matrix, progress: ProgressCallback = _quiet) -> EaseVaeBlend:
+    def fit(self, interactions: sparse.csr_matrix, progress: ProgressCallback = no_progress) -> EaseVaeBlend:
         linear = self.linear.fit(interactions, progress).serving_factors()
         vae = fit_vae(interactions, self.vae, progress)
         decoder_items = np.hstack([vae.item_weights, vae.item_bias[:, None]])
@@ -172,11 +176,21 @@ class EaseVaeBlend:
         progress(f"ease_vae: blended low-rank EASE with a Mult-VAE (weight {self.weight:g})")
         return self
 
-    def score(self, interactions: sparse.csr_matrix) -> np.ndarray:
-        return self.factors.queries(interactions) @ self.factors.item_side.T
-
     def serving_factors(self) -> ServingFactors:
         return self.factors
+
+    def settings(self) -> dict[str, Any]:
+        return {"linear": self.linear.settings(), "vae": asdict(self.vae), "weight": self.weight}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Self:
+        return cls(EaseLowRank(**settings["linear"]), VaeConfig(**settings["vae"]), settings["weight"])
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.factors.to_arrays()
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.factors = ServingFactors.from_arrays(arrays)
 
 
 def _rms(matrix: np.ndarray) -> float:
