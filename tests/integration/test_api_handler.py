@@ -127,12 +127,17 @@ def test_unknown_route_and_wrong_method_are_json_errors(cloud: Any) -> None:
     status, body = invoke(event)
     assert status == 404
     assert body["error"]["code"] == "not_found"
+    # The same layout as every other error, with the request id to quote.
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}
+    assert body["error"]["request_id"] == event["requestContext"]["requestId"]
 
     event = sample("get-health")
     event["httpMethod"] = "POST"
     status, body = invoke(event)
     assert status == 405
     assert body["error"]["code"] == "method_not_allowed"
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}
+    assert body["error"]["request_id"] == event["requestContext"]["requestId"]
 
 
 def test_registry_failure_is_a_500_without_internals(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> None:
