@@ -270,3 +270,43 @@ def test_a_raw_file_not_ingested_yet_keeps_the_request_waiting(platform: Platfor
     assert waiting is not None and waiting.status == "failed"
     assert "not ingested yet" in str(waiting.item["error"]) and ERASED not in str(waiting.item["error"])
     assert "incoming/interactions/late.csv" in platform.listing()
+
+
+def test_a_redelivered_file_does_not_bring_an_erased_customer_back(platform: Platform) -> None:
+    from moto_platform import pseudonymizer
+    from shelfwise.ingest.pipeline import IngestTargets, ingest_object
+    from shelfwise.privacy.erasure_deny_list import add
+
+    keyed = pseudonymizer()
+    add(BUCKET, keyed.pseudonym(ERASED))
+    rows = [f"{user},i1,view,1,2024-03-01T10:00:00Z" for user in (ERASED, "cust-0002", ERASED)]
+    platform.put(
+        "incoming/interactions/old.csv",
+        ("user_id,item_id,event_type,value,timestamp\n" + "\n".join(rows)).encode(),
+    )
+    targets = IngestTargets(
+        data_bucket=BUCKET,
+        catalog_table=spec.CATALOG_TABLE.local_name,
+        user_activity_table=spec.USER_ACTIVITY_TABLE.local_name,
+        customer_ids_table=spec.CUSTOMER_IDS_TABLE.local_name,
+    )
+    etag = platform.s3.head_object(Bucket=BUCKET, Key="incoming/interactions/old.csv")["ETag"]
+
+    manifest = ingest_object(BUCKET, "incoming/interactions/old.csv", etag, targets, pseudonymizer=keyed)
+
+    assert (manifest.rows_total, manifest.rows_landed, manifest.rows_erased, manifest.rows_rejected) == (
+        3,
+        1,
+        2,
+        0,
+    )
+    assert manifest.status == "landed"
+    landed = {key: platform.get(key) for key in platform.listing() if key.startswith("curated/interactions/")}
+    assert landed and all(
+        pq.read_table(pa.BufferReader(body)).column("user_id").to_pylist() == [keyed.pseudonym("cust-0002")]
+        for body in landed.values()
+    )
+    vault = platform.dynamodb.Table(spec.CUSTOMER_IDS_TABLE.local_name).scan()["Items"]
+    assert [item["customer_id"] for item in vault] == ["cust-0002"]
+    activity = platform.dynamodb.Table(spec.USER_ACTIVITY_TABLE.local_name).scan()["Items"]
+    assert [item["user_id"] for item in activity] == [keyed.pseudonym("cust-0002")]

@@ -46,7 +46,8 @@ from shelfwise.ingest.report import (
     status_for,
 )
 from shelfwise.ingest.validate import ValidatedChunk, validate_chunk
-from shelfwise.privacy.columns import pseudonymize_column
+from shelfwise.privacy import erasure_deny_list
+from shelfwise.privacy.columns import CUSTOMER_COLUMN, pseudonymize_column
 from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.privacy.pseudonyms import Pseudonymizer
 
@@ -238,12 +239,30 @@ class _OnlineSink:
 
 
 def _pseudonymized(
-    validated: ValidatedChunk, pseudonymizer: Pseudonymizer, online: _OnlineSink
-) -> ValidatedChunk:
-    """The chunk's valid rows with each customer id replaced by its pseudonym; the pairs go to the vault."""
+    validated: ValidatedChunk,
+    pseudonymizer: Pseudonymizer,
+    online: _OnlineSink,
+    deny_markers: frozenset[str] = frozenset(),
+) -> tuple[ValidatedChunk, int]:
+    """The chunk's valid rows with each customer id replaced by its pseudonym; the pairs go to the vault.
+
+    Rows of erased customers (on the deny list, `shelfwise.privacy.erasure_deny_list`) are left out, and
+    their ids never reach the vault: a re-delivered old file does not bring them back. Returns how many.
+    """
     valid, customer_ids = pseudonymize_column(validated.valid, pseudonymizer)
+    erased = erasure_deny_list.denied(customer_ids, deny_markers)
+    if erased:
+        wanted = pa.array(sorted(erased), pa.string())
+        kept = valid.filter(
+            pc.fill_null(pc.invert(pc.is_in(valid.column(CUSTOMER_COLUMN), value_set=wanted)), True)
+        )
+        erased_rows = valid.num_rows - kept.num_rows
+        valid = kept
+        customer_ids = {pseudonym: raw for pseudonym, raw in customer_ids.items() if pseudonym not in erased}
+    else:
+        erased_rows = 0
     online.remember(customer_ids)
-    return dataclasses.replace(validated, valid=valid)
+    return dataclasses.replace(validated, valid=valid), erased_rows
 
 
 def _catalog_items(valid: pa.Table) -> Iterator[dict[str, Any]]:
@@ -337,7 +356,12 @@ def ingest_object(
             manifest["rejection_report_key"] = report_key
         else:
             report_sink.abort()
-    manifest["status"] = status_for(manifest.get("rows_total", 0), manifest.get("rows_landed", 0), file_error)
+    # Rows of erased customers are neither landed nor rejected: counted apart, as `rows_erased`.
+    manifest["status"] = status_for(
+        manifest.get("rows_total", 0) - manifest.get("rows_erased", 0),
+        manifest.get("rows_landed", 0),
+        file_error,
+    )
     manifest["finished_at"] = clock()
     result = IngestManifest.model_validate(manifest)
     s3.put_bytes(
@@ -406,12 +430,18 @@ def _ingest_rows(
         if not contract.keep_extra_columns:
             manifest["ignored_columns"] = [name for name in table_file.columns if name not in known]
         online = _OnlineSink(kind, targets, dynamo, tell_progress)
-        totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "blank_lines": 0}
+        totals = {"rows_total": 0, "rows_landed": 0, "rows_rejected": 0, "rows_erased": 0, "blank_lines": 0}
+        deny_markers = (
+            erasure_deny_list.markers(targets.data_bucket, s3_client=s3_client)
+            if kind in CUSTOMER_KINDS
+            else frozenset()
+        )
         for number, chunk in enumerate(table_file.chunks(), start=1):
             validated = validate_chunk(contract, chunk)
             if kind in CUSTOMER_KINDS:
                 assert pseudonymizer is not None
-                validated = _pseudonymized(validated, pseudonymizer, online)
+                validated, erased_rows = _pseudonymized(validated, pseudonymizer, online, deny_markers)
+                totals["rows_erased"] += erased_rows
             parts.write(validated.valid)
             report.write(validated.rejections)
             online.add(validated.valid)

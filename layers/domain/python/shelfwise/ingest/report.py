@@ -9,6 +9,7 @@ carriage return) prefixed with an apostrophe.
 from __future__ import annotations
 
 from datetime import datetime
+import io
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,7 +62,7 @@ class RejectionReportWriter:
     report locally at a time); the writer does not close it.
     """
 
-    def __init__(self, sink: Path | BinaryIO) -> None:
+    def __init__(self, sink: Path | BinaryIO | io.RawIOBase) -> None:
         self.sink = sink
         self.count = 0
         self._writer: pa_csv.CSVWriter | None = None
@@ -97,6 +98,8 @@ class IngestManifest(BaseModel):
     rows_total: int = 0
     rows_landed: int = 0
     rows_rejected: int = 0
+    # Valid rows of erased customers (on the deny list), left out: a re-delivered old file brings none back.
+    rows_erased: int = 0
     blank_lines: int = 0
     problems_reported: int = 0
     rejection_report_key: str | None = None
