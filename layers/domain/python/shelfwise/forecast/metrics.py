@@ -5,21 +5,28 @@ benchmarks hold them, and hand utilsforecast the long frames it expects. MASE an
 in-sample error of the seasonal naive forecast over the whole `history` (no cross-validation cutoffs);
 a series whose history is no longer than a season, or never changes across a season, has no scale and
 scores NaN rather than infinity.
+
+pandas and utilsforecast are imported when a measure is computed, not with the module: the module stays as
+light to import as the rest of the forecast package's numpy-only half (sharding, replenishment).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from utilsforecast import losses
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL = "forecast"
 SERIES = "series"
 
 
 def _scored_frame(actual: np.ndarray, forecast: np.ndarray) -> pd.DataFrame:
+    import pandas as pd
+
     actual = np.asarray(actual, dtype=float)
     return pd.DataFrame(
         {
@@ -32,6 +39,8 @@ def _scored_frame(actual: np.ndarray, forecast: np.ndarray) -> pd.DataFrame:
 
 
 def _history_frame(history: np.ndarray) -> pd.DataFrame:
+    import pandas as pd
+
     values = np.asarray(history, dtype=float)
     return pd.DataFrame({"unique_id": SERIES, "ds": np.arange(values.size), "y": values})
 
@@ -42,12 +51,16 @@ def _finite_or_nan(value: float) -> float:
 
 def mase(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, season_length: int) -> float:
     """Mean absolute error over the seasonal naive forecast's mean absolute in-sample error."""
+    from utilsforecast import losses
+
     scores = losses.mase(_scored_frame(actual, forecast), [MODEL], season_length, _history_frame(history))
     return _finite_or_nan(float(scores[MODEL].iloc[0])) if len(scores) else float("nan")
 
 
 def rmsse(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, season_length: int) -> float:
     """Root of the mean squared error over the seasonal naive forecast's mean squared in-sample error."""
+    from utilsforecast import losses
+
     scores = losses.rmsse(_scored_frame(actual, forecast), [MODEL], season_length, _history_frame(history))
     return _finite_or_nan(float(scores[MODEL].iloc[0])) if len(scores) else float("nan")
 
@@ -57,6 +70,8 @@ def series_mase(
 ) -> pd.Series:
     """MASE per series (index unique_id) of long rows (unique_id, ds, y, `model`) against each series' whole
     `history` (unique_id, ds, y, sorted by ds); NaN where a series has no seasonal naive scale."""
+    from utilsforecast import losses
+
     scores = losses.mase(
         forecasts[["unique_id", "ds", "y", model]],
         [model],
@@ -69,6 +84,9 @@ def series_mase(
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Share of the points whose actual lies within [lower, upper], all points pooled."""
+    import pandas as pd
+    from utilsforecast import losses
+
     # utilsforecast scores per series; one series id for every point pools them.
     actual = np.asarray(actual, dtype=float)
     if actual.size == 0:
