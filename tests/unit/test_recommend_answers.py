@@ -17,7 +17,7 @@ from shelfwise.recommend import Recommender
 from shelfwise.recommend.diversify import RerankConfig
 from shelfwise.recommend.popularity import PopularItem
 from shelfwise.recommend.requests import RecommendationsResponse, SimilarItemsResponse
-from shelfwise.recommend.service import CatalogTitles, RecommendationService, rank_score
+from shelfwise.recommend.service import CatalogTitles, RecommendationService, catalog_category, rank_score
 from shelfwise_recommender.config import TrainConfig
 from shelfwise_recommender.pipeline import train
 from shelfwise_recommender.progress import Progress
@@ -204,3 +204,14 @@ def test_catalog_titles_cache_stays_bounded(catalog_table: str) -> None:
     dynamodb.table(catalog_table).put_item(Item={"item_id": "sku-0", "title": "Changed"})
     # sku-0 was evicted (only the 10 newest entries are kept), so it is read again.
     assert titles(["sku-0", "sku-49"]) == {"sku-0": "Changed", "sku-49": "Product 49"}
+
+
+def test_catalog_category_tells_a_missing_item_from_one_without_a_category(catalog_table: str) -> None:
+    lookup = catalog_category(catalog_table)
+    dynamodb.table(catalog_table).put_item(Item={"item_id": "jacket", "category": "outerwear"})
+    assert [lookup(item_id) for item_id in ("jacket", "untitled", "sku-1", "nowhere")] == [
+        "outerwear",
+        "bags",
+        None,
+        False,
+    ]

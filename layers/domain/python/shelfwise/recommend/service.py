@@ -19,6 +19,7 @@ BatchGetItem (`CatalogTitles`), cached per container for a few minutes.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -274,8 +275,15 @@ def _reason(
 def catalog_category(table_name: str) -> Callable[[str], str | bool | None]:
     """item_id -> its category (None when it has none), or False when the catalog has no such item."""
 
+    @functools.cache
+    def catalog() -> dynamodb.DynamoResource:
+        # One resource per container: building one costs more than the read itself.
+        return dynamodb.resource()
+
     def lookup(item_id: str) -> str | bool | None:
-        item: dict[str, Any] | None = dynamodb.get_item(table_name, {"item_id": item_id}, consistent=False)
+        item: dict[str, Any] | None = dynamodb.get_item(
+            table_name, {"item_id": item_id}, dynamodb=catalog(), consistent=False
+        )
         if item is None:
             return False
         category = item.get("category")
