@@ -23,12 +23,15 @@ import io
 import json
 import os
 import random
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +40,14 @@ import pyarrow.parquet as pq
 from shelfwise_infra import spec
 
 from shelfwise_local.cloud import free_port_pair
+from shelfwise_local.tokens import KEYS_DIR, PSEUDONYM_KEY_FILE
 
 STARTUP_TIMEOUT = 180.0
 BUCKET = spec.DATA_BUCKET.local_name
+# The generated interactions fall on the three days before this one, fixed for the whole process so the
+# reference run and every trial drop the same bytes: recent enough that no user activity expires (the
+# local cloud's housekeeping sweep applies the retention TTL) while a trial runs.
+FIRST_EVENT_DAY = (datetime.now(UTC) - timedelta(days=3)).date()
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,8 @@ def interactions_csv(rows: int, seed: int, users: int, bad_every: int = 97) -> b
                 f"i{rng.randrange(5000)}",
                 event,
                 "1",
-                f"2026-03-{1 + rng.randrange(3):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+                f"{FIRST_EVENT_DAY + timedelta(days=rng.randrange(3))}"
+                f"T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
             ]
         )
     return buffer.getvalue().encode()
@@ -119,11 +128,27 @@ class TrialResult:
         return not self.differences
 
 
+def share_pseudonym_key(state_dir: Path, log_dir: Path) -> None:
+    """Give every cloud run that writes to `log_dir` one pseudonym key (`<log_dir>/pseudonym.key`).
+
+    Pseudonyms are keyed per state dir: with a key of its own each run would store every customer under other
+    pseudonyms, and a trial's activity table could never equal its reference's.
+    """
+    shared = log_dir / PSEUDONYM_KEY_FILE
+    if not shared.is_file():
+        shared.write_text(secrets.token_urlsafe(48) + "\n", "utf-8")
+    own = state_dir / KEYS_DIR / PSEUDONYM_KEY_FILE
+    if not own.is_file():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared, own)
+
+
 class CloudProcess:
     """`shelfwise local up` as a subprocess on `state_dir`."""
 
     def __init__(self, state_dir: Path, log_dir: Path) -> None:
         self.state_dir = state_dir
+        share_pseudonym_key(state_dir, log_dir)
         self.port = free_port_pair()
         self.log_path = log_dir / f"local-up-{self.port}.log"
         (state_dir / "local.json").unlink(missing_ok=True)
