@@ -46,7 +46,8 @@ class Progress:
             while not stop.wait(min(every, 1.0)):
                 with self._lock:
                     if time.perf_counter() - self._last_line >= every:
-                        self._print(f"[still   | {self.elapsed:7.2f}s] working; last step: {self._last_message}")
+                        last = self._last_message
+                        self._print(f"[still   | {self.elapsed:7.2f}s] working; last step: {last}")
 
         thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
         thread.start()
