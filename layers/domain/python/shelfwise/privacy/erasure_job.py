@@ -18,6 +18,8 @@ the model registry has unpacked their version (the unpacked version is rewritten
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +60,8 @@ ERASED_PREFIXES = (
     RECOMMENDER_ARCHIVES_PREFIX,
 )
 CUSTOMER_ERASED = "CustomerErased"
+# The arrays of a recommender version that hold users' histories (CSR); the rest of the arrays are item-side.
+MODEL_HISTORY_ROLES = ("user_indptr", "user_items", "user_weights")
 
 # (step, unit of its count), in the order they run.
 STEPS: tuple[tuple[str, str], ...] = (
@@ -275,8 +279,7 @@ class ErasureJob:
         deleted = start
         not_ingested = 0
         for info in self._objects(RAW_INTERACTIONS_PREFIX):
-            data = s3.get_bytes(self.targets.bucket, info.key, s3_client=self.s3_client)
-            if not _object_holds(info.key, data, who):
+            if not self._raw_file_holds(info, who):
                 continue
             head = s3.head(self.targets.bucket, info.key, s3_client=self.s3_client)
             etag = first_etag(info.etag, dict(head.metadata) if head else None)
@@ -291,6 +294,27 @@ class ErasureJob:
                 f"{not_ingested} raw interaction file(s) holding the customer are not ingested yet"
             )
         return deleted
+
+    def _raw_file_holds(self, info: s3.ObjectInfo, who: Identifiers) -> bool:
+        """Read as a stream and stop at the first row of the customer: a raw file can be gigabytes, and one
+        holding the customer is deleted, never rewritten, so it is never needed in memory whole."""
+        if info.key.lower().endswith(".parquet"):
+            with s3.open_object(self.targets.bucket, info, s3_client=self._client()) as stream:
+                return parquet_holds(stream, who)
+        body = s3.open_stream(self.targets.bucket, info.key, s3_client=self.s3_client)
+        try:
+            raw: Any = gzip.GzipFile(fileobj=body) if info.key.lower().endswith(".gz") else body
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            try:
+                for line in text:
+                    # Whole-token matches (`u1` is not in `u10`), in any column and whatever the delimiter.
+                    if who.mentioned_in(line):
+                        return True
+            except (OSError, EOFError):
+                return False  # a broken archive: nothing readable after this point names anyone
+            return False
+        finally:
+            body.close()
 
     def _rewrite_prefix(self, prefix: str, who: Identifiers, start: int, progress: Any) -> int:
         removed = start
@@ -331,10 +355,17 @@ class ErasureJob:
             prefix = f"{RECOMMENDER_VERSIONS_PREFIX}{version}/"
             if not any(info.key == prefix + "manifest.json" for info in infos):
                 continue
+            # The JSON files (manifest, users, metrics...) are small; of the arrays only the users' histories
+            # are read, never the item factors.
+            manifest = json.loads(
+                s3.get_bytes(self.targets.bucket, prefix + "manifest.json", s3_client=self.s3_client)
+            )
+            artifacts = manifest.get("artifacts") or {}
+            history_files = {artifacts[role] for role in MODEL_HISTORY_ROLES if role in artifacts}
             files = {
                 info.key[len(prefix) :]: s3.get_bytes(self.targets.bucket, info.key, s3_client=self.s3_client)
                 for info in infos
-                if info.key.endswith((".json", ".npy"))
+                if info.key.endswith(".json") or info.key[len(prefix) :] in history_files
             }
             changed, users_removed = without_user_in_model(files, who)
             if not users_removed:
