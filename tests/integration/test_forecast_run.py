@@ -374,7 +374,7 @@ def test_a_shop_without_sales_gets_a_plan_of_its_inventory_lines(monkeypatch: py
         assert plan["order_value"] == 0.0 and plan["currency"] == "EUR"
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "steady#nowhere", "#", "steady#"])
+@pytest.mark.parametrize("cursor", ["garbage", "steady#nowhere", "#", "steady#", "", "x" * 300])
 def test_a_cursor_the_plan_did_not_hand_out_is_a_400(finished_run, cursor: str) -> None:
     response = api(
         get_request("get-plan-by-date.json", query={"date": PLAN_DATE.isoformat(), "cursor": cursor})

@@ -127,7 +127,10 @@ def test_pages_follow_the_cursor_across_days_without_gaps_or_repeats(logged: lis
     assert len(seen) == len(set(seen))
 
 
-@pytest.mark.parametrize("cursor", ["not-a-cursor", outcomes.encode_cursor("1999-01-01", "1999-01-01T00:00")])
+@pytest.mark.parametrize(
+    "cursor",
+    ["not-a-cursor", outcomes.encode_cursor("1999-01-01", "1999-01-01T00:00"), "", "x" * 600],
+)
 def test_a_cursor_it_did_not_hand_out_is_a_400(logged: list[IngestManifest], cursor: str) -> None:
     status, body = call({"cursor": cursor})
     assert status == 400
