@@ -344,7 +344,7 @@ def test_the_demo_serves_working_curl_lines_while_the_recommender_still_trains(t
         )
     try:
         printed = _wait_for(out, "[demo] recommender training: started", demo, STARTUP_TIMEOUT_SECONDS)
-        _wait_for(err, "held until the test releases it", demo, 60.0)
+        _wait_for(err, "held until the test releases it", demo, 180.0)
         # The calls to try were printed before the recommender job ran, and it has not finished.
         assert printed.index("curl -s") < printed.index("[demo] recommender training: started")
         assert "recommender training: done" not in out.read_text(encoding="utf-8")
