@@ -364,7 +364,7 @@ class SpooledUpload(io.RawIOBase):
     def tell(self) -> int:
         return self._written
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         if self._ended == "aborted":
             # A writer closed after its upload was aborted (e.g. to release it) may still flush: drop that.
             return len(memoryview(data))

@@ -11,6 +11,7 @@ nothing is burning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 NEGATIVE = "negative"
 
@@ -54,11 +55,13 @@ class SessionState:
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> SessionState:
         recent = values.get("recent_sentiments") or []
+        if not isinstance(recent, list | tuple):
+            raise TypeError(f"recent_sentiments must be a list, got {recent!r}")
         last_intent = values.get("last_intent")
         return cls(
-            message_count=int(values.get("message_count", 0)),  # type: ignore[arg-type]
-            negative_streak=int(values.get("negative_streak", 0)),  # type: ignore[arg-type]
-            recent_sentiments=tuple(str(item) for item in recent),  # type: ignore[union-attr]
+            message_count=_count(values.get("message_count", 0)),
+            negative_streak=_count(values.get("negative_streak", 0)),
+            recent_sentiments=tuple(str(item) for item in recent),
             escalated=bool(values.get("escalated", False)),
             last_intent=str(last_intent) if last_intent is not None else None,
         )
@@ -122,3 +125,10 @@ def decide(
     else:
         priority = "P3"
     return EscalationDecision(True, priority, tuple(reasons))
+
+
+def _count(value: object) -> int:
+    """A stored counter: an int from JSON, a Decimal from DynamoDB."""
+    if isinstance(value, int | float | Decimal | str) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"a session counter must be a number, got {value!r}")

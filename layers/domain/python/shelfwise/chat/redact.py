@@ -243,13 +243,13 @@ def _phone_spans(text: str, view: str, taken: list[tuple[int, int]]) -> Iterator
         new_spans: list[tuple[int, int]] = []
         for region in PHONE_REGIONS:
             matcher = phonenumbers.PhoneNumberMatcher(searched, region, leniency=phonenumbers.Leniency.VALID)
-            for match in matcher:
-                span = (match.start, match.end)
+            for number in matcher:
+                span = (number.start, number.end)
                 if span in found:
                     continue
                 found.add(span)
-                bare = match.raw_string.isdigit()
-                if bare and _follows_order_keyword(text, match.start):
+                bare = number.raw_string.isdigit()
+                if bare and _follows_order_keyword(text, number.start):
                     continue
                 new_spans.append(span)
                 yield span

@@ -190,9 +190,9 @@ class Vectorizer:
         idf = payload["idf"]
         assert isinstance(terms, list) and isinstance(idf, list)
         config = NgramConfig(
-            word_max_n=int(payload["word_max_n"]),  # type: ignore[arg-type]
-            char_min_n=int(payload["char_min_n"]),  # type: ignore[arg-type]
-            char_max_n=int(payload["char_max_n"]),  # type: ignore[arg-type]
+            word_max_n=_json_int(payload, "word_max_n"),
+            char_min_n=_json_int(payload, "char_min_n"),
+            char_max_n=_json_int(payload, "char_max_n"),
             negation=bool(payload.get("negation", False)),
         )
         return cls(config, {term: index for index, term in enumerate(terms)}, np.asarray(idf, np.float32))
@@ -203,3 +203,10 @@ class Vectorizer:
     @classmethod
     def load(cls, path: Path) -> Vectorizer:
         return cls.from_json(json.loads(path.read_text("utf-8")))
+
+
+def _json_int(payload: dict[str, object], name: str) -> int:
+    value = payload[name]
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"vectorizer setting {name} must be a whole number, got {value!r}")

@@ -197,7 +197,8 @@ def plan_totals(rows: Any) -> dict[str, Any]:
     def empty() -> dict[str, Any]:
         return {"lines": 0, "needing_order": 0, "order_units": 0, "order_value": 0.0}
 
-    overall, by_location = empty(), defaultdict(empty)
+    overall = empty()
+    by_location: defaultdict[str, dict[str, Any]] = defaultdict(empty)
     for row in rows:
         for bucket in (overall, by_location[row["location"]]):
             bucket["lines"] += 1
@@ -222,10 +223,11 @@ def _plan_row(
     means, sds = daily
     lead_time = max(float(item["lead_time_days"] or 0.0), 0.0)
     lead_time_sd = max(float(item["lead_time_sd_days"] or 0.0), 0.0)
-    row_level = item.get("service_level")
-    from_row = row_level is not None and 0 < float(row_level) < 1
+    stated_level = item.get("service_level")
+    row_level = float(stated_level) if stated_level is not None else None
+    from_row = row_level is not None and 0 < row_level < 1
     class_level = config.service_levels[abc + xyz]
-    level = float(row_level) if from_row else class_level
+    level = row_level if row_level is not None and from_row else class_level
 
     demand_mean = lead_time_sum(means, lead_time)
     daily_rate = demand_mean / lead_time if lead_time > 0 else float(means.mean())

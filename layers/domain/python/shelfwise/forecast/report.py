@@ -203,9 +203,13 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+def _days(plot: SeriesPlot) -> list[date]:
+    return [day for day, _ in plot.history] + [row[0] for row in plot.forecast]
+
+
 def _window(plots: Sequence[SeriesPlot]) -> tuple[date | None, date | None]:
     """One time axis for every plot, so small multiples can be compared at a glance."""
-    days = [d for plot in plots for d, *_ in (*plot.history, *plot.forecast)]
+    days = [day for plot in plots for day in _days(plot)]
     return (min(days), max(days)) if days else (None, None)
 
 
@@ -272,9 +276,10 @@ def series_svg(plot: SeriesPlot, first: date | None = None, last: date | None = 
     def y(value: float) -> int:
         return round(PAD_TOP + inner_h - min(max(value, 0.0), top) / top * inner_h)
 
-    def band(lo: int, hi: int) -> str:
-        upper = thin([(x(r[0]), y(r[hi])) for r in plot.forecast])
-        lower = thin([(x(r[0]), y(r[lo])) for r in reversed(plot.forecast)])
+    def band(lows: Sequence[float], highs: Sequence[float]) -> str:
+        forecast_days = [r[0] for r in plot.forecast]
+        upper = thin([(x(d), y(v)) for d, v in zip(forecast_days, highs, strict=True)])
+        lower = thin([(x(d), y(v)) for d, v in zip(forecast_days[::-1], lows[::-1], strict=True)])
         return _path(upper + lower, close=True)
 
     ticks = _date_ticks(first, last)
@@ -294,8 +299,12 @@ def series_svg(plot: SeriesPlot, first: date | None = None, last: date | None = 
             top_label=_axis(top),
             tick_marks="".join(f"M{x(d)} {bottom}v3" for d in ticks),
             ticks=[{"x": x(d), "label": f"{d.day} {d.strftime('%b')}"} for d in ticks],
-            band_95=band(4, 5) if plot.forecast else None,
-            band_80=band(2, 3) if plot.forecast else None,
+            band_95=band([r[4] for r in plot.forecast], [r[5] for r in plot.forecast])
+            if plot.forecast
+            else None,
+            band_80=band([r[2] for r in plot.forecast], [r[3] for r in plot.forecast])
+            if plot.forecast
+            else None,
             history=_path(thin([(x(d), y(v)) for d, v in plot.history])) if plot.history else None,
             cut=x(max(d for d, _ in plot.history)) if plot.history else None,
             forecast=_path(thin([(x(r[0]), y(r[1])) for r in plot.forecast])) if plot.forecast else None,

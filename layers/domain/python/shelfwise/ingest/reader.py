@@ -294,7 +294,9 @@ class _Guard:
     def __enter__(self) -> _Guard:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> Literal[False]:
         if exc is None or isinstance(exc, FileRejected | MemoryError):
             # pyarrow's ArrowMemoryError is a MemoryError too: running out of memory is not a broken file.
             return False

@@ -8,8 +8,8 @@ carriage return) prefixed with an apostrophe.
 
 from __future__ import annotations
 
-from datetime import datetime
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
