@@ -23,7 +23,7 @@ from .models import Popularity
 from .progress import Progress
 from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
 from .split import stratified_user_split
-from .vae import VaeConfig
+from .vae import EaseVaeBlend, VaeConfig
 
 SERVABLE_MODELS = ("ease_vae", "ease_lowrank", "ease_svd", "ials")
 # Below this many users a hold-out says more about noise than about the model, so it is skipped.
@@ -107,10 +107,21 @@ def _fit_rows(config: TrainConfig, pairs: pd.DataFrame, matrix: InteractionMatri
     return training_rows(pairs, matrix, config.sequence_window, config.sequence_weight)
 
 
-def _fit_retrieval(
+def _candidate_model(config: TrainConfig, n_items: int) -> FactorModel:
+    """The retrieval model whose candidate lists train the ranking stage.
+
+    The configured model, except that the EASE + Mult-VAE blend contributes its EASE half alone: a third VAE
+    fit would cost as much as the rest of the job, and the stage is kept or dropped on the hold-out by
+    re-ranking the served model's own candidates, so a stage that does not carry over is not shipped.
+    """
+    model = _model_from_config(config, n_items)
+    return model.linear if isinstance(model, EaseVaeBlend) else model
+
+
+def _fit_ranker_candidates(
     config: TrainConfig, progress: Progress
 ) -> Callable[[pd.DataFrame, InteractionMatrix], FactorModel]:
-    return lambda pairs, matrix: _model_from_config(config, matrix.n_items).fit(
+    return lambda pairs, matrix: _candidate_model(config, matrix.n_items).fit(
         _fit_rows(config, pairs, matrix), progress.step
     )
 
@@ -258,7 +269,7 @@ def holdout_evaluation(
         started = progress.elapsed
         ranker = evaluate_ranker(
             retrieval,
-            _fit_retrieval(config, progress),
+            _fit_ranker_candidates(config, progress),
             train_pairs,
             test_pairs,
             catalog,

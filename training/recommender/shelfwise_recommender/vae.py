@@ -9,6 +9,7 @@ result is plain numpy arrays, so serving needs neither PyTorch nor anything beyo
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
@@ -30,6 +31,12 @@ class VaeConfig:
     steps: int = 2000
     max_epochs: int = 15
     min_steps: int = 100
+    # A step costs in proportion to the catalog (the decoder's softmax spans every item), so the steps are
+    # also capped at this many item-steps: 2,000 steps up to 2,000 items (MovieLens-100k's 1,682 keep all
+    # of theirs), fewer above, never fewer than `budget_min_steps`. The demo shop's 3,000 items take 1,350
+    # steps, which keeps its job within a minute on two cores.
+    item_step_budget: int = 4_000_000
+    budget_min_steps: int = 1000
     batch_size: int = 128
     dropout: float = 0.5
     kl_weight: float = 0.2
@@ -75,8 +82,11 @@ def fit_vae(
     parameters = [input_layer, input_bias, *posterior.parameters(), *decoder.parameters()]
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate)
     keep = 1.0 - config.dropout
-    steps = min(config.steps, max(config.min_steps, -(-config.max_epochs * n_rows // config.batch_size)))
+    steps = vae_steps(config, n_rows, n_items)
     report_every = max(steps // 5, 1)
+    # A line at least this often as well, so a slow machine still shows the fit moving.
+    report_seconds = 15.0
+    last_report = time.perf_counter()
     for step in range(steps):
         batch = rows[generator.choice(n_rows, size=min(config.batch_size, n_rows), replace=False)].tocoo()
         row_index = torch.from_numpy(batch.row.astype(np.int64))
@@ -104,8 +114,9 @@ def fit_vae(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if (step + 1) % report_every == 0:
+        if (step + 1) % report_every == 0 or time.perf_counter() - last_report >= report_seconds:
             progress(f"mult-vae: step {step + 1}/{steps}, loss {loss.item():.3f}")
+            last_report = time.perf_counter()
     return VaeWeights(
         input_weights=_array(input_layer),
         input_bias=_array(input_bias),
@@ -116,6 +127,13 @@ def fit_vae(
         item_weights=_array(decoder[2].weight),
         item_bias=_array(decoder[2].bias),
     )
+
+
+def vae_steps(config: VaeConfig, n_rows: int, n_items: int) -> int:
+    """Mini-batch steps for `n_rows` rows over `n_items` items (see VaeConfig)."""
+    by_epochs = max(config.min_steps, -(-config.max_epochs * n_rows // config.batch_size))
+    by_budget = max(config.budget_min_steps, config.item_step_budget // max(n_items, 1))
+    return min(config.steps, by_epochs, by_budget)
 
 
 def _scaled_rows(interactions: sparse.csr_matrix) -> sparse.csr_matrix:
