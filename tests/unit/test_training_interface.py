@@ -13,7 +13,7 @@ from shelfwise_recommender.factory import MODEL_KINDS, build_model
 from shelfwise_recommender.interface import FactorModel, RecommenderModel
 from shelfwise_recommender.models import EaseLowRank, Popularity
 from shelfwise_recommender.pipeline import SERVABLE_MODELS
-from shelfwise_recommender.threads import available_cpus, limit_threads
+from shelfwise_recommender.threads import available_cpus, limit_threads, torch_threads
 
 
 def two_tastes(n_users: int = 120, n_items: int = 40) -> sparse.csr_matrix:
@@ -126,3 +126,10 @@ def test_thread_limits_fill_in_what_the_operator_did_not_set(monkeypatch: pytest
     assert os.environ["OMP_NUM_THREADS"] == "3"
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_the_vae_takes_only_the_cpus_other_processes_leave_idle() -> None:
+    assert torch_threads({}, busy_elsewhere=0.0, cpus=2) == 2
+    assert torch_threads({}, busy_elsewhere=2.0, cpus=2) == 1  # a CPU-bound neighbour on both cores
+    assert torch_threads({}, busy_elsewhere=0.7, cpus=4) == 3
+    assert torch_threads({"OMP_NUM_THREADS": "3"}, busy_elsewhere=2.0, cpus=2) == 3

@@ -11,7 +11,8 @@ import sys
 from shelfwise_recommender.threads import limit_threads
 
 if __name__ == "__main__":
-    # Before numpy, scipy or torch load: their thread pools are sized once, when the library starts.
+    # Before numpy, scipy or torch load: their thread pools are sized once, when the library starts
+    # (shelfwise_recommender/threads.py says why BLAS runs on one thread).
     limit_threads()
 
     from shelfwise_recommender.job import main

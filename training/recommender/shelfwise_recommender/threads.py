@@ -1,13 +1,15 @@
 """How many threads the job's numeric libraries use, decided from the CPUs the job may run on.
 
-numpy/scipy (OpenBLAS), onnxruntime and PyTorch each size a thread pool from the machine's core count, and
-their OpenMP threads spin while they wait for each other. On a machine shared with another busy process
-that oversubscribes the cores many times over: every synchronisation waits for a thread the scheduler has
-parked, and a two-minute job takes half an hour. The job therefore runs one pool per library, no larger than
-the CPUs it may use (its affinity mask, a container's CPU quota, SageMaker's `SM_NUM_CPUS`), with threads
-that sleep rather than spin when idle. The environment variables only take effect before the libraries load,
-so `limit_threads` runs first thing in the entrypoint; `limit_torch_threads` runs when PyTorch is imported.
-This module imports no numeric library itself.
+numpy/scipy (OpenBLAS) and PyTorch each start a thread pool per core, and those threads spin while they wait
+for each other. On a machine shared with another busy process that is ruinous: every synchronisation waits
+for a thread the scheduler has parked. Measured on two shared cores, a 1,500-item eigendecomposition took
+20 s with two OpenBLAS threads and 2 s with one. So the job runs BLAS on one thread (its large products are
+few; LAPACK's eigensolver gains little from a second thread even on a quiet machine), and gives PyTorch's
+Mult-VAE, where threads do pay, as many threads as there are CPUs the job may use (its affinity mask, a
+container's CPU quota, SageMaker's `SM_NUM_CPUS`) that other processes are not already keeping busy, and
+idle OpenMP threads sleep instead of spinning. The environment variables only take effect before the
+libraries load, so `limit_threads` runs first thing in the entrypoint. This module imports no numeric
+library itself.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-# Thread-pool sizes read by OpenBLAS, MKL, BLIS, Accelerate, numexpr and every OpenMP runtime (PyTorch's too).
-THREAD_COUNT_VARIABLES = (
-    "OMP_NUM_THREADS",
+# Thread-pool sizes read by OpenBLAS, MKL, BLIS, Accelerate and numexpr.
+BLAS_THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
     "BLIS_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# An operator's explicit pool size for OpenMP (PyTorch's intra-op pool among them); wins when set.
+OPENMP_THREADS_VARIABLE = "OMP_NUM_THREADS"
 # Idle OpenMP threads sleep instead of spinning: a spinning thread burns the core a neighbour (or another of
-# the job's own threads) needs, which is what turns a shared machine's 2x into 20x.
+# the job's own threads) needs.
 IDLE_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -60,30 +63,40 @@ def _cgroup_quota(path: Path) -> int | None:
     return max(math.ceil(int(quota) / int(period)), 1)
 
 
-def limit_threads(cpus: int | None = None) -> int:
-    """Size every numeric library's pool to `cpus` (default `available_cpus()`); returns the count used.
+def limit_threads(blas_threads: int = 1) -> None:
+    """Before numpy, scipy or torch load: BLAS on `blas_threads`, idle OpenMP threads asleep.
 
-    A variable the caller already set wins: an operator who pins `OMP_NUM_THREADS` means it.
+    A variable the caller already set wins: an operator who pins `OPENBLAS_NUM_THREADS` means it.
     """
-    count = cpus or available_cpus()
-    for name in THREAD_COUNT_VARIABLES:
-        os.environ.setdefault(name, str(count))
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, str(blas_threads))
     for name, value in IDLE_POLICY.items():
         os.environ.setdefault(name, value)
-    return count
 
 
-def thread_count() -> int:
-    """The pool size `limit_threads` chose (or the operator set), for the libraries configured in code."""
-    configured = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(configured) if configured.isdigit() and int(configured) > 0 else available_cpus()
+def torch_threads(
+    environment: dict[str, str] | None = None, busy_elsewhere: float | None = None, cpus: int | None = None
+) -> int:
+    """PyTorch's intra-op pool: `OMP_NUM_THREADS` when set, else the job's CPUs that are not busy.
+
+    `busy_elsewhere` is how many CPUs other processes keep busy: the one-minute load average less this
+    job's own running thread. At least one thread, at most the job's CPUs.
+    """
+    environment = dict(os.environ) if environment is None else environment
+    configured = environment.get(OPENMP_THREADS_VARIABLE, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    cpus = cpus or available_cpus(environment)
+    if busy_elsewhere is None:
+        busy_elsewhere = max(os.getloadavg()[0] - 1.0, 0.0) if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cpus, round(cpus - busy_elsewhere)))
 
 
 def limit_torch_threads(torch: Any, count: int | None = None) -> int:
-    """PyTorch's intra-op pool to `count` (default `thread_count()`) and its inter-op pool to one thread
+    """PyTorch's intra-op pool to `count` (default `torch_threads()`) and its inter-op pool to one thread
     (the job runs one op at a time). The inter-op size can be set only once per process, so later calls
     leave it as it is."""
-    count = count or thread_count()
+    count = count or torch_threads()
     torch.set_num_threads(count)
     # RuntimeError: already set, or inter-op work already started; the pool is fixed then.
     with contextlib.suppress(RuntimeError):

@@ -41,7 +41,7 @@ class VaeConfig:
     dropout: float = 0.5
     kl_weight: float = 0.2
     learning_rate: float = 1e-3
-    # PyTorch's thread pool; None: as many as the job may use (threads.thread_count).
+    # PyTorch's thread pool; None: the job's CPUs nobody else keeps busy (threads.torch_threads).
     threads: int | None = None
     seed: int = 42
 
@@ -66,7 +66,7 @@ def fit_vae(
     import torch  # the training image has it; serving and the rest of the job do not need it
 
     torch.manual_seed(config.seed)
-    limit_torch_threads(torch, config.threads)
+    threads = limit_torch_threads(torch, config.threads)
     rows = _scaled_rows(interactions)
     n_rows, n_items = rows.shape
     generator = np.random.default_rng(config.seed)
@@ -83,6 +83,7 @@ def fit_vae(
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate)
     keep = 1.0 - config.dropout
     steps = vae_steps(config, n_rows, n_items)
+    progress(f"mult-vae: {steps} steps of {config.batch_size} rows on {threads} thread(s)")
     report_every = max(steps // 5, 1)
     # A line at least this often as well, so a slow machine still shows the fit moving.
     report_seconds = 15.0
