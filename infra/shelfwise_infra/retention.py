@@ -34,7 +34,7 @@ class Retention:
     incoming_days: int = 30
     # Rejection reports (rejected/) show rejected values to whoever fixes the upstream feed; after a quarter
     # nobody reads them.
-    rejected_days: int = 90
+    rejected_days: int = settings.DEFAULT_REJECTED_RETENTION_DAYS
     # Segment exports (segments/): one dated copy per nightly run holds every customer's scores. The run
     # rewrites segments/latest/ every night, so only dated copies (and a latest no longer written) age out.
     segment_export_days: int = 90

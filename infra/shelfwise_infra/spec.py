@@ -717,6 +717,9 @@ def retention_environment(fn: Function, retention: Retention) -> dict[str, str]:
         env[settings.ACTIVITY_RETENTION_DAYS_ENV] = str(retention.activity_days)
     if CHAT_SESSIONS_TABLE.id in fn.writes:
         env[settings.CHAT_SESSION_RETENTION_HOURS_ENV] = str(retention.chat_session_hours)
+    if INGEST_FILES_TABLE.id in (*fn.writes, *fn.reads):
+        # The log's items expire with the reports they point at; listings never reach further back.
+        env[settings.REJECTED_RETENTION_DAYS_ENV] = str(retention.rejected_days)
     return env
 
 

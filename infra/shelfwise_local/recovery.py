@@ -32,6 +32,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from shelfwise_infra import spec
+from shelfwise_infra.retention import Retention
 
 from shelfwise_local.dropbox import LANDED_DIR, upload_file
 from shelfwise_local.resources import QueueInfo
@@ -126,6 +127,8 @@ def announce_unlogged_outcomes(s3: Any) -> list[str]:
 
     bucket = spec.DATA_BUCKET.local_name
     logged = outcomes.logged_file_ids(spec.INGEST_FILES_TABLE.local_name)
+    # The log's items live as long as the rejection reports (`retention.rejected_days`).
+    log_days = Retention.from_environment().rejected_days
     announced = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=MANIFESTS_PREFIX):
         for entry in page.get("Contents", []):
@@ -134,7 +137,7 @@ def announce_unlogged_outcomes(s3: Any) -> list[str]:
             )
             if manifest.file_id in logged:
                 continue
-            if manifest.finished_at + timedelta(days=outcomes.LOG_RETENTION_DAYS) <= datetime.now(UTC):
+            if manifest.finished_at + timedelta(days=log_days) <= datetime.now(UTC):
                 # Its log item expired with retention (housekeeping.py), it was not cut off: announcing it
                 # again would repeat a months-old outcome at every start.
                 continue

@@ -60,6 +60,9 @@ def test_functions_writing_ttl_items_get_the_deployment_retention(overridden: Sy
     assert variables_of(overridden, "ingest")[settings.ACTIVITY_RETENTION_DAYS_ENV] == "30"
     assert variables_of(overridden, "recommendations")[settings.ACTIVITY_RETENTION_DAYS_ENV] == "30"
     assert variables_of(overridden, "chat")[settings.CHAT_SESSION_RETENTION_HOURS_ENV] == "2"
+    # The ingested-files log lives as long as the rejection reports it links to, written and listed so.
+    for name in ("ingest", "ingest_api"):
+        assert variables_of(overridden, name)[settings.REJECTED_RETENTION_DAYS_ENV] == "45"
 
 
 class Context:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from shelfwise import settings
 from shelfwise.api.errors import BadRequest
 from shelfwise.ingest import outcomes
 from shelfwise.ingest.contracts import CONTRACTS
@@ -114,6 +115,12 @@ def test_log_items_sort_by_finish_time_within_their_day() -> None:
     assert item["file_key"] == "2026-03-01T10:00:05.000000Z#abc123"
     assert item["expires_at"] == int(FINISHED.timestamp()) + 90 * 24 * 3600
     assert "error_code" not in item
+
+
+def test_log_items_live_as_long_as_the_deployments_rejection_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.REJECTED_RETENTION_DAYS_ENV, "30")
+
+    assert outcomes.log_item(PARTIAL)["expires_at"] == int(FINISHED.timestamp()) + 30 * 24 * 3600
 
 
 def test_the_kind_filter_knows_every_contract_kind() -> None:

@@ -91,8 +91,11 @@ PSEUDONYM_KEY_SECRET_ARN_ENV = "SHELFWISE_PSEUDONYM_KEY_SECRET_ARN"
 # that setting's defaults, used when the library runs outside a deployed function.
 ACTIVITY_RETENTION_DAYS_ENV = "SHELFWISE_ACTIVITY_RETENTION_DAYS"
 CHAT_SESSION_RETENTION_HOURS_ENV = "SHELFWISE_CHAT_SESSION_RETENTION_HOURS"
+# The ingested-files log points at rejection reports, so its items live as long as the reports.
+REJECTED_RETENTION_DAYS_ENV = "SHELFWISE_REJECTED_RETENTION_DAYS"
 DEFAULT_ACTIVITY_RETENTION_DAYS = 90
 DEFAULT_CHAT_SESSION_RETENTION_HOURS = 24
+DEFAULT_REJECTED_RETENTION_DAYS = 90
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -111,6 +114,11 @@ def _positive_int(name: str, default: int) -> int:
 def activity_retention_days() -> int:
     """Days a customer's recent activity is kept after their newest event."""
     return _positive_int(ACTIVITY_RETENTION_DAYS_ENV, DEFAULT_ACTIVITY_RETENTION_DAYS)
+
+
+def rejected_retention_days() -> int:
+    """Days a rejection report, and the ingested-files log item pointing at it, are kept."""
+    return _positive_int(REJECTED_RETENTION_DAYS_ENV, DEFAULT_REJECTED_RETENTION_DAYS)
 
 
 def chat_session_retention_hours() -> int:

@@ -9,8 +9,8 @@ the rejection report, which the data owner reads, shows values):
   operations route `GET /v1/ingest/files` (`list_files`), paged with an opaque cursor.
 
 The log is partitioned by the UTC day the file finished (`day`, sort key `<finished_at>#<file_id>`), so a
-listing reads only the days it covers and one busy day never makes a hot key for long. Items expire after
-`LOG_RETENTION_DAYS`, as the rejection reports they point at do.
+listing reads only the days it covers and one busy day never makes a hot key for long. Items expire after the
+deployment's rejection-report retention (`settings.rejected_retention_days`), as the reports they point at do.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ if TYPE_CHECKING:  # the listing side runs without pyarrow, which the manifest's
 
 FILE_INGESTED = "FileIngested"
 FILE_REJECTED = "FileRejected"
-# Rejection reports expire after 90 days (the data bucket's lifecycle rule); the log goes with them.
-LOG_RETENTION_DAYS = 90
 DEFAULT_LISTING_DAYS = 7
 # The contract kinds (`contracts.CONTRACTS`, checked by a test) and `unknown` for keys outside them.
 IngestKind = Literal[
@@ -54,6 +52,11 @@ IngestKind = Literal[
 # How many problems `drop --wait` shows from the report; the report itself has them all.
 SHOWN_PROBLEMS = 5
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def log_retention() -> timedelta:
+    """How long a log item is kept after its file finished: as long as its rejection report."""
+    return timedelta(days=settings.rejected_retention_days())
 
 
 def ingest_files_table() -> str:
@@ -190,7 +193,7 @@ def log_item(manifest: IngestManifest) -> dict[str, Any]:
         "manifest_key": manifest_key(manifest),
         "started_at": _timestamp(manifest.started_at),
         "finished_at": finished,
-        "expires_at": int((manifest.finished_at + timedelta(days=LOG_RETENTION_DAYS)).timestamp()),
+        "expires_at": int((manifest.finished_at + log_retention()).timestamp()),
     }
     if manifest.rejection_report_key:
         item["rejection_report_key"] = manifest.rejection_report_key
@@ -301,7 +304,7 @@ def list_files(
     from boto3.dynamodb.conditions import Attr, Key
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    oldest_allowed = now - timedelta(days=LOG_RETENTION_DAYS)
+    oldest_allowed = now - log_retention()
     since = max((since or now - timedelta(days=DEFAULT_LISTING_DAYS)).astimezone(UTC), oldest_allowed)
     since_key = _timestamp(since)
     day = now.date()
