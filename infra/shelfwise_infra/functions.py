@@ -86,6 +86,10 @@ def reserved_concurrency(fn: spec.Function, config: StageConfig) -> int | None:
     """Shopper-facing functions get a guaranteed share that a flood of ingest work cannot take, and a ceiling
     that bounds what one abusive client costs; ingest is capped so a burst of drops cannot exhaust the
     account's concurrency (or DynamoDB capacity) the API needs. 0 in the config means no reservation."""
+    if fn.bucket_deletes:
+        # The erasure job rewrites shared objects (read, filter, put): two runs at once could each write back
+        # a partition the other had just cleaned. One at a time; a schedule firing meanwhile is retried.
+        return 1
     if fn.name in shopper_functions():
         reserved = config.shopper_reserved_concurrency
     elif fed_by_upstream_drops(fn):

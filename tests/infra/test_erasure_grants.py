@@ -68,3 +68,8 @@ def test_the_deny_list_is_where_the_training_job_and_the_erasure_job_meet() -> N
     assert spec.ERASED_CUSTOMERS_PREFIX == erasure_deny_list.DENY_LIST_PREFIX
     assert erasure_deny_list.DENY_LIST_PREFIX in ERASURE.bucket_writes
     assert spec.schedule("erase-customers").target == ("function", ERASURE.name)
+
+
+def test_one_erasure_run_at_a_time(synthesized: Synthesized) -> None:
+    function = synthesized.resource(synthesized.stack.functions.functions[ERASURE.name])
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1

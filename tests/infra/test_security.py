@@ -322,6 +322,8 @@ def test_shopper_functions_and_ingest_have_reserved_concurrency(synthesized: Syn
             assert properties["ReservedConcurrentExecutions"] == DEFAULTS.shopper_reserved_concurrency
         elif fn.name == "ingest":
             assert properties["ReservedConcurrentExecutions"] == DEFAULTS.ingest_reserved_concurrency
+        elif fn.bucket_deletes:
+            assert properties["ReservedConcurrentExecutions"] == 1  # the erasure job: one run at a time
         else:
             assert "ReservedConcurrentExecutions" not in properties, fn.name
     # The queue never starts more ingest invocations than may run, so none are throttled into the DLQ.
