@@ -96,7 +96,7 @@ class StageConfig:
     forecast_settings: PlanSettings = field(default_factory=PlanSettings)
     # Optional re-ranking of recommendations for category variety (`shelfwise.recommend.diversify`):
     # `off`, `calibrated:<weight>` or `mmr:<weight>`; validated at synth.
-    recommend_rerank: str = "off"
+    recommend_rerank: RerankConfig = field(default_factory=RerankConfig)
 
     @property
     def stack_name(self) -> str:
@@ -172,16 +172,15 @@ class StageConfig:
             ),
             retention=Retention.from_context(node),
             forecast_settings=_forecast_settings(node.try_get_context("forecast_settings")),
-            recommend_rerank=_recommend_rerank(text("recommend_rerank", defaults.recommend_rerank)),
+            recommend_rerank=_recommend_rerank(text("recommend_rerank", None)),
         )
 
 
-def _recommend_rerank(value: str | None) -> str:
+def _recommend_rerank(value: str | None) -> RerankConfig:
     try:
-        RerankConfig.parse(value)
+        return RerankConfig.parse(value)
     except ValueError as error:
         raise ValueError(f"CDK context 'recommend_rerank': {error}") from None
-    return (value or "off").strip().lower()
 
 
 def _forecast_settings(value: Any) -> PlanSettings:

@@ -23,8 +23,6 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from shelfwise import settings
-from shelfwise.forecast.plan_settings import plan_settings_environment
-from shelfwise.recommend.diversify import RERANK_ENV
 
 from shelfwise_infra import spec
 from shelfwise_infra.config import StageConfig, log_retention
@@ -153,10 +151,11 @@ class Functions(Construct):
             env[settings.CORS_ALLOWED_ORIGINS_ENV] = ",".join(self._config.cors_allowed_origins)
         if fn.name == spec.AUTHORIZER_FUNCTION:
             env.update(self._identity.authorizer_environment(self._config))
-        if fn.name == spec.workflow("forecast").function:
-            env.update(plan_settings_environment(self._config.forecast_settings))
-        if fn.name == spec.function("recommendations").name:
-            env[RERANK_ENV] = self._config.recommend_rerank
+        env.update(
+            spec.deployment_settings_environment(
+                fn, self._config.forecast_settings, self._config.recommend_rerank.setting
+            )
+        )
         for secret_id in fn.secrets:
             env[spec.secret(secret_id).env] = self._secret(fn, secret_id).secret_arn
         return env

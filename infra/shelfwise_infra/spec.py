@@ -8,12 +8,15 @@ the same schedules. Nothing here imports aws_cdk, so the local cloud never needs
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from shelfwise import settings
 from shelfwise.auth import READ_SCOPE, SERVER_SCOPE, WRITE_SCOPE
+from shelfwise.forecast.plan_settings import PlanSettings, plan_settings_environment, plan_settings_from_env
+from shelfwise.recommend.diversify import RERANK_ENV, RerankConfig
 
 from shelfwise_infra.retention import Retention
 
@@ -334,6 +337,7 @@ LOCAL_CUSTOMER_TOKEN_ISSUER = "shelfwise-local"
 LOCAL_CUSTOMER_TOKEN_AUDIENCE = "shelfwise"
 LOCAL_OPERATOR_TOKEN_ISSUER = "shelfwise-local-operators"
 AUTHORIZER_FUNCTION = "authorizer"
+RECOMMENDATIONS_FUNCTION = "recommendations"
 
 # One item per processed dropped file: its outcome, listed by `GET /v1/ingest/files`
 # (shelfwise.ingest.outcomes).
@@ -460,7 +464,7 @@ FUNCTIONS: tuple[Function, ...] = (
         bucket_writes=(MODELS_PREFIX,),
     ),
     Function(
-        name="recommendations",
+        name=RECOMMENDATIONS_FUNCTION,
         description="Personalized and similar-item recommendations; takes storefront events in real time.",
         memory_mb=1769,
         timeout_seconds=10,
@@ -723,6 +727,17 @@ def retention_environment(fn: Function, retention: Retention) -> dict[str, str]:
     return env
 
 
+def deployment_settings_environment(fn: Function, forecast: PlanSettings, rerank: str) -> dict[str, str]:
+    """Settings a deployment gives one function (docs/configuration.md): the forecast function's replenishment
+    settings, the recommendations function's re-ranking. The CDK app takes them from context; the local cloud
+    from its own environment, where `<state dir>/settings/forecast.json` is applied at start-up."""
+    if fn.name == workflow("forecast").function:
+        return plan_settings_environment(forecast)
+    if fn.name == RECOMMENDATIONS_FUNCTION:
+        return {RERANK_ENV: rerank}
+    return {}
+
+
 def local_environment(fn: Function) -> dict[str, str]:
     """The environment a function gets in the local cloud: resource names as the CDK app would set them."""
     env = {bucket.env: bucket.local_name for bucket in BUCKETS}
@@ -731,6 +746,11 @@ def local_environment(fn: Function) -> dict[str, str]:
     env[settings.STAGE_ENV] = "local"
     env.update(powertools_environment(fn))
     env.update(retention_environment(fn, Retention.from_environment()))
+    env.update(
+        deployment_settings_environment(
+            fn, plan_settings_from_env(os.environ), RerankConfig.from_env().setting
+        )
+    )
     env.update({secret(secret_id).env: secret(secret_id).local_name for secret_id in fn.secrets})
     if fn.name == AUTHORIZER_FUNCTION:
         env.update(

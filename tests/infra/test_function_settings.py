@@ -68,4 +68,4 @@ def test_a_malformed_rerank_setting_fails_the_synth(value: str) -> None:
 def test_without_the_context_the_defaults_apply() -> None:
     config = StageConfig.from_context(Context())
     assert (config.forecast_settings.currency, config.forecast_settings.max_days_of_supply) == ("EUR", 90.0)
-    assert config.recommend_rerank == "off"
+    assert config.recommend_rerank == RerankConfig()

@@ -48,6 +48,11 @@ class RerankConfig:
     def enabled(self) -> bool:
         return self.method != "off" and self.weight > 0
 
+    @property
+    def setting(self) -> str:
+        """The deployment setting's text for this configuration (what `parse` reads back)."""
+        return f"{self.method}:{self.weight:g}" if self.enabled else "off"
+
     @classmethod
     def parse(cls, raw: str | None) -> RerankConfig:
         """`off`, `calibrated:<λ>` or `mmr:<λ>`; anything else is a deployment error naming the variable."""
