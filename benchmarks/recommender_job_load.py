@@ -6,9 +6,9 @@ Starts a local cloud in a temporary state folder, ingests the shop `shelfwise de
 recommender job through the local training runner (as the demo's background step does) twice: alone, and
 with a neighbour process running numpy matrix products on `--neighbour-threads` threads the whole time. It
 reports both wall-clock times and their ratio (target: at most 2.5x) and, with `--write-docs`, writes them to
-docs/benchmarks.md. `--threads` sets SHELFWISE_TRAINING_THREADS for the job (default: the runner's, the cores
-this process may use). The machine's load average is recorded with each run: on a shared machine the other
-work shows in both numbers.
+docs/benchmarks.md. `--threads` sets SHELFWISE_TRAINING_THREADS for the job (every thread pool; default:
+the runner's choice, see infra/shelfwise_local/training.py). The machine's load average is recorded with
+each run: on a shared machine the other work shows in both numbers.
 """
 
 from __future__ import annotations
@@ -113,6 +113,11 @@ def _load(run: JobRun) -> str:
 
 def write_docs(args: argparse.Namespace, threads: int, alone: JobRun, loaded: JobRun, ratio: float) -> None:
     beside = f"beside a {args.neighbour_threads}-thread numpy loop"
+    pools = (
+        f"every thread pool at {args.threads} thread(s)"
+        if args.threads is not None
+        else "BLAS pools of one thread, idle OpenMP threads asleep, PyTorch's pool sized by the job"
+    )
     table = markdown_table(
         ["run", "wall-clock", "load average before (1 / 5 / 15 min)"],
         [
@@ -124,10 +129,9 @@ def write_docs(args: argparse.Namespace, threads: int, alone: JobRun, loaded: Jo
     body = f"""
 The recommender training job on the demo shop (`shelfwise demo`'s: 3,000 items, 5,000 customers, six months
 of events), run through the local training runner as the demo runs it — channel download, the job process
-with its thread pools capped at {threads} thread(s) (`OMP_NUM_THREADS`, `MKL_NUM_THREADS`,
-`OPENBLAS_NUM_THREADS`, ...; see `infra/shelfwise_local/training.py`), the model archive — once alone, once
-while a neighbour process multiplies 1500x1500 matrices in a loop on {args.neighbour_threads} BLAS thread(s).
-Wall-clock from the job's start to its archive in S3; one run each.
+(`SM_NUM_CPUS={threads}`, {pools}; see `infra/shelfwise_local/training.py`), the model archive — once alone,
+once while a neighbour process multiplies 1500x1500 matrices in a loop on {args.neighbour_threads} OpenBLAS
+thread(s). Wall-clock from the job's start to its archive in S3; one run each.
 
 {table}
 

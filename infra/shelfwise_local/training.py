@@ -7,11 +7,16 @@ container wrote to `/opt/ml/output/failure`. Here the same happens under `<state
 the job's entrypoint run by this Python, so the training code cannot tell the difference.
 
 Two things SageMaker does not need to do are done here. A training job gets a dedicated instance there; here
-it shares the laptop with the API, the forecast workers and whatever else runs, so the process gets its
-thread pools (OpenMP, MKL, OpenBLAS, ...) sized to the cores this process may use, with idle OpenMP threads
-that sleep rather than spin: a pool larger than the cores, or one that spins, next to another busy process,
-spends its time waiting on descheduled threads. The job's own settings in code come on top. And a
-silent job gets a heartbeat line every `HEARTBEAT_SECONDS`, so the console never goes quiet for long.
+it shares the laptop with the API, the forecast workers and whatever else runs. Thread pools that wait by
+spinning, or that are larger than the cores left to them, then spend their time waiting on threads the
+scheduler has parked: on two shared cores a 2,955-item `numpy.linalg.eigh` took 55 s with two OpenBLAS
+threads and 15 s with one, 103 s and 67 s beside a busy neighbour. So a local training process gets
+`SM_NUM_CPUS` = the cores it may use (as SageMaker gives the instance's), OpenBLAS-style BLAS pools of one
+thread, idle OpenMP threads that sleep, and OpenMP itself (PyTorch's intra-op pool, MKL) left to the job or to
+OpenMP's default, the cores of the process's affinity: a job that sizes its pools from the load, as the
+recommender does, is not overruled. `SHELFWISE_TRAINING_THREADS=N` sets every pool to N; a pool variable
+already set in the environment is kept. And a silent job gets a heartbeat line every `HEARTBEAT_SECONDS`,
+so the console never goes quiet for long.
 """
 
 from __future__ import annotations
@@ -40,20 +45,21 @@ log = logging.getLogger("shelfwise.local")
 MAX_FAILURE_CHARS = 1024
 MODEL_ARCHIVE = "output/model.tar.gz"
 HYPERPARAMETERS_DIR = "hyperparameters"
-# Overrides how many threads a local training process may use (default: the cores this process may run on).
+# Sets every thread pool of a local training process to this many threads (default: see the module doc).
 TRAINING_THREADS_ENV = "SHELFWISE_TRAINING_THREADS"
-# The thread-pool sizes the numerical libraries read at start: OpenMP (PyTorch's intra-op pool and
-# scikit-learn), MKL (PyTorch's BLAS on x86), OpenBLAS (numpy's and scipy's wheels), Accelerate (macOS) and
-# numexpr (pandas).
-THREAD_LIMIT_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
+# Pools of BLAS libraries whose idle threads spin (OpenBLAS: numpy's and scipy's wheels; BLIS; Accelerate on
+# macOS) and numexpr (pandas): one thread unless told otherwise. Their large products are few in these jobs.
+BLAS_THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
+    "BLIS_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# OpenMP pools: PyTorch's intra-op pool and scikit-learn's (OMP), PyTorch's BLAS on x86 (MKL).
+OPENMP_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_LIMIT_VARIABLES = OPENMP_THREAD_VARIABLES + BLAS_THREAD_VARIABLES
 # Idle OpenMP threads sleep rather than spin: a spinning thread takes the core another process (or another of
-# the job's own threads, parked by the scheduler) needs, which turns a shared machine's 2x into 10x or more.
+# the job's own threads, parked by the scheduler) needs.
 IDLE_THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 # A job that prints nothing for this long gets a "still training" line from the runner.
 HEARTBEAT_SECONDS = 30.0
@@ -122,26 +128,36 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def training_threads(base: Mapping[str, str]) -> int:
-    """How many threads a local training process gets: `SHELFWISE_TRAINING_THREADS`, else the cores."""
+def configured_threads(base: Mapping[str, str]) -> int | None:
+    """`SHELFWISE_TRAINING_THREADS` from `base`, or None when it is not set."""
     configured = base.get(TRAINING_THREADS_ENV, "").strip()
-    if configured:
-        try:
-            threads = int(configured)
-        except ValueError:
-            threads = 0
-        if threads < 1:
-            raise ValueError(f"{TRAINING_THREADS_ENV} must be a whole number >= 1, not {configured!r}")
-        return threads
-    return available_cores()
+    if not configured:
+        return None
+    try:
+        threads = int(configured)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"{TRAINING_THREADS_ENV} must be a whole number >= 1, not {configured!r}")
+    return threads
 
 
-def thread_limits(base: Mapping[str, str], threads: int) -> dict[str, str]:
-    """The thread-pool variables for a process that may use `threads` cores, and idle threads that sleep.
+def training_threads(base: Mapping[str, str]) -> int:
+    """The cores a local training process may use: `SHELFWISE_TRAINING_THREADS`, else this process's."""
+    return configured_threads(base) or available_cores()
+
+
+def thread_limits(base: Mapping[str, str]) -> dict[str, str]:
+    """The thread-pool variables of a local training process (see the module doc).
 
     A variable already set in `base` is kept: whoever set it chose for this machine.
     """
-    limits = {name: str(threads) for name in THREAD_LIMIT_VARIABLES} | IDLE_THREAD_POLICY
+    configured = configured_threads(base)
+    if configured is not None:
+        limits = {name: str(configured) for name in THREAD_LIMIT_VARIABLES}
+    else:
+        limits = dict.fromkeys(BLAS_THREAD_VARIABLES, "1")
+    limits |= IDLE_THREAD_POLICY
     return {name: base.get(name) or value for name, value in limits.items()}
 
 
@@ -154,8 +170,8 @@ def sagemaker_environment(
 ) -> dict[str, str]:
     """The environment SageMaker's training toolkit gives the container, on top of `base`.
 
-    `SM_NUM_CPUS` and the thread-pool variables count the cores the process may use (see `training_threads`),
-    as SageMaker's count is the instance's cores.
+    `SM_NUM_CPUS` counts the cores the process may use (see `training_threads`), as SageMaker's count is the
+    instance's cores; the thread-pool variables are `thread_limits`.
     """
     threads = training_threads(base)
     channels = sorted(job.channels)
@@ -174,7 +190,7 @@ def sagemaker_environment(
         "num_gpus": 0,
     }
     environment = dict(base)
-    environment.update(thread_limits(base, threads))
+    environment.update(thread_limits(base))
     environment.update(
         {
             "SM_MODEL_DIR": str(layout.model),
@@ -346,7 +362,7 @@ def run_training_job(
     try:
         counts = download_channels(s3, bucket, job, layout)
         log.info(
-            "%s: started on %s thread(s); channels %s",
+            "%s: started with %s core(s); channels %s",
             job_name,
             environment["SM_NUM_CPUS"],
             ", ".join(f"{name} ({count} files)" for name, count in counts.items()) or "none",

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from shelfwise_infra import spec
 from shelfwise_local.training import (
+    BLAS_THREAD_VARIABLES,
+    OPENMP_THREAD_VARIABLES,
     THREAD_LIMIT_VARIABLES,
     TRAINING_THREADS_ENV,
     TrainingJobFailedError,
@@ -164,35 +166,47 @@ def test_registry_item_is_found_by_training_job_or_by_its_archive_key() -> None:
     assert registry_item_for(items, "local-r-3") is None
 
 
-def test_the_thread_pools_are_sized_to_the_cores_unless_set(tmp_path: Path) -> None:
+def test_blas_pools_get_one_thread_and_the_job_learns_its_cores(tmp_path: Path) -> None:
     layout = TrainingLayout(tmp_path / "job")
 
     default = sagemaker_environment(JOB, "local-toy-1", layout, {})
-    capped = sagemaker_environment(JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: "1"})
-    chosen = sagemaker_environment(JOB, "local-toy-1", layout, {"OMP_NUM_THREADS": "3"})
+    chosen = sagemaker_environment(JOB, "local-toy-1", layout, {"OPENBLAS_NUM_THREADS": "2"})
 
     cores = str(available_cores())
-    assert {default[name] for name in THREAD_LIMIT_VARIABLES} == {cores}
-    assert default["OMP_WAIT_POLICY"] == "PASSIVE"
     assert default["SM_NUM_CPUS"] == cores
     assert json.loads(default["SM_TRAINING_ENV"])["num_cpus"] == int(cores)
-    assert {capped[name] for name in THREAD_LIMIT_VARIABLES} == {"1"} and capped["SM_NUM_CPUS"] == "1"
+    assert {default[name] for name in BLAS_THREAD_VARIABLES} == {"1"}
+    assert default["OMP_WAIT_POLICY"] == "PASSIVE"
+    # OpenMP (PyTorch's pool) is the job's to size, from the cores and the load.
+    assert not any(name in default for name in OPENMP_THREAD_VARIABLES)
     # A pool size someone set for this machine is theirs to keep.
-    assert chosen["OMP_NUM_THREADS"] == "3" and chosen["MKL_NUM_THREADS"] == cores
+    assert chosen["OPENBLAS_NUM_THREADS"] == "2" and chosen["BLIS_NUM_THREADS"] == "1"
+
+
+def test_training_threads_sets_every_pool_and_the_cores(tmp_path: Path) -> None:
+    layout = TrainingLayout(tmp_path / "job")
+
+    capped = sagemaker_environment(JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: "3"})
+    chosen = sagemaker_environment(
+        JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: "3", "OMP_NUM_THREADS": "1"}
+    )
+
+    assert {capped[name] for name in THREAD_LIMIT_VARIABLES} == {"3"} and capped["SM_NUM_CPUS"] == "3"
+    assert chosen["OMP_NUM_THREADS"] == "1" and chosen["MKL_NUM_THREADS"] == "3"
     for wrong in ("0", "two"):
         with pytest.raises(ValueError, match=TRAINING_THREADS_ENV):
             sagemaker_environment(JOB, "local-toy-1", layout, {TRAINING_THREADS_ENV: wrong})
 
 
-def test_a_training_process_starts_numpy_and_torch_with_the_threads_it_was_given(tmp_path: Path) -> None:
+def _pools_seen_by_a_job(tmp_path: Path, base: dict[str, str]) -> dict[str, int]:
+    """Runs a job that reports numpy's BLAS pools and PyTorch's intra-op pool as it starts."""
     script = write_script(
         tmp_path / "toy" / "train.py",
         "import json, numpy, torch, threadpoolctl\n"
         "pools = {pool['internal_api']: pool['num_threads'] for pool in threadpoolctl.threadpool_info()}\n"
         "pools['torch'] = torch.get_num_threads()\n"
         "print('threads ' + json.dumps(pools))\n"
-        "out = pathlib.Path(os.environ['SM_MODEL_DIR'])\n"
-        "(out / 'manifest.json').write_text('{}')\n",
+        "(pathlib.Path(os.environ['SM_MODEL_DIR']) / 'manifest.json').write_text('{}')\n",
     )
     with runner_log_lines() as lines:
         run_training_job(
@@ -201,13 +215,22 @@ def test_a_training_process_starts_numpy_and_torch_with_the_threads_it_was_given
             bucket="b",
             work_dir=tmp_path / "work",
             entrypoint=script,
-            base_environment={**os.environ, TRAINING_THREADS_ENV: "1"},
+            base_environment=base,
         )
-
     (reported,) = [line.split("threads ", 1)[1] for line in lines if "| threads " in line]
-    pools = json.loads(reported)
-    assert pools["torch"] == 1 and "openblas" in pools
-    assert set(pools.values()) == {1}, pools
+    return json.loads(reported)
+
+
+def test_a_training_process_starts_numpy_and_torch_with_the_threads_it_was_given(tmp_path: Path) -> None:
+    unset = {name: value for name, value in os.environ.items() if name not in THREAD_LIMIT_VARIABLES}
+    unset.pop(TRAINING_THREADS_ENV, None)
+
+    default = _pools_seen_by_a_job(tmp_path / "default", unset)
+    one = _pools_seen_by_a_job(tmp_path / "one", {**unset, TRAINING_THREADS_ENV: "1"})
+
+    assert default["openblas"] == 1
+    assert default["torch"] == min(available_cores(), default["torch"]) >= 1
+    assert set(one.values()) == {1}, one
 
 
 def test_a_silent_job_gets_still_training_lines_with_its_last_progress(tmp_path: Path) -> None:
