@@ -37,6 +37,7 @@ from shelfwise_infra import spec
 from shelfwise_infra.retention import Retention
 
 from shelfwise_local.dropbox import LANDED_DIR
+from shelfwise_local.recovery import forget_removed_drops
 
 log = logging.getLogger("shelfwise.local")
 
@@ -144,6 +145,9 @@ def sweep(*, s3: Any, dynamodb: Any, now: datetime, dropbox_root: Path | None = 
                 result.landed_copies.extend(_remove_landed_copies(dropbox_root, expired))
             _delete_objects(s3, bucket.local_name, expired)
             result.objects.extend(expired)
+    if dropbox_root is not None:
+        # Raw files the erasure job deleted take their drop-folder copies with them.
+        result.landed_copies.extend(forget_removed_drops(dropbox_root, s3))
     for table in spec.TABLES:
         result.items[table.local_name] = _expire_items(dynamodb, table.local_name, now)
     return result

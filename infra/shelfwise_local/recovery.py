@@ -23,6 +23,7 @@ pollers run:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import tempfile
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from shelfwise.ingest.reconcile import file_id_for, manifested_file_ids
 from shelfwise_infra import spec
 from shelfwise_infra.retention import Retention
 
@@ -88,12 +90,54 @@ def _latest_landed(landed_dir: Path) -> dict[str, Path]:
     return {name: path for name, (_, path) in latest.items()}
 
 
+def forget_removed_drops(root: Path, s3: Any) -> list[str]:
+    """Remove each landed copy whose file was ingested and whose object is gone since; returns their paths.
+
+    Such an object was removed on purpose — the erasure job deletes raw files that name an erased customer
+    once they are ingested — so its copy must go too rather than be uploaded again as a lost drop. A drop
+    upload is one PUT, so the copy's MD5 is the object's ETag and gives the file id its manifest is under.
+    """
+    bucket = spec.DATA_BUCKET.local_name
+    manifested = manifested_file_ids(bucket, s3_client=s3)
+    removed: list[str] = []
+    for kind in spec.INGEST_KINDS:
+        landed_dir = root / kind / LANDED_DIR
+        if not landed_dir.is_dir():
+            continue
+        for path in sorted(landed_dir.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            found = _REDELIVERED.match(path.name)
+            key = f"{spec.INCOMING_PREFIX}{kind}/{found['name'] if found else path.name}"
+            if _exists(s3, bucket, key):
+                continue
+            with path.open("rb") as copy:
+                etag = hashlib.file_digest(copy, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+            if file_id_for(bucket, key, etag) in manifested:
+                path.unlink(missing_ok=True)
+                removed.append(str(path))
+                log.info("dropbox: %s was ingested and its object removed since; removed the copy", path)
+    return removed
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in {"404", "NoSuchKey", "NotFound"}:
+            raise
+        return False
+
+
 def reupload_lost_drops(root: Path, s3: Any) -> list[str]:
     """Upload again each landed drop-folder file whose object is missing from the bucket; returns the keys.
 
     Only a missing object counts as lost: an object that exists with other bytes was replaced on purpose (a
-    later upload through `shelfwise drop` or the S3 API) and is left alone.
+    later upload through `shelfwise drop` or the S3 API) and is left alone, and so is one removed after its
+    file was ingested (`forget_removed_drops`).
     """
+    forget_removed_drops(root, s3)
     bucket = spec.DATA_BUCKET.local_name
     uploaded: list[str] = []
     for kind in spec.INGEST_KINDS:
