@@ -24,8 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shelfwise.aws import dynamodb
-from shelfwise.settings import ERASURES_TABLE_ENV
 from shelfwise.privacy.pseudonyms import erasure_marker
+from shelfwise.settings import ERASURES_TABLE_ENV
 
 REQUEST_ID_PREFIX = "er_"
 REQUEST_ID_PATTERN = rf"^{REQUEST_ID_PREFIX}[0-9a-f]{{32}}$"
