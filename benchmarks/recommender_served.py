@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,6 +271,15 @@ class LocalShop:
             time.sleep(1.0)
         raise RuntimeError(f"the local cloud was still ingesting after {INGEST_TIMEOUT:g} s")
 
+    def pseudonym(self, customer_id: str) -> str:
+        """The pseudonym the local cloud's functions store `customer_id` under (its state dir's key)."""
+        from shelfwise.privacy.pseudonyms import Pseudonymizer
+        from shelfwise_local.tokens import DevKeys
+
+        return Pseudonymizer.from_secret_text(DevKeys.load_or_create(self.state_dir).pseudonym).pseudonym(
+            customer_id
+        )
+
     def promoted_model_dir(self, version: str) -> Path:
         """The promoted version's directory as the job wrote it (under the state dir's training jobs)."""
         for manifest in (self.state_dir / "training").glob(f"*/model/{version}/manifest.json"):
@@ -376,8 +385,11 @@ def offline_lists_for(
     return answers
 
 
-def recent_only_lists(model_dir: Path, activity: pd.DataFrame, users: Iterable[str]) -> dict[str, list[str]]:
-    """The former serving rule on the promoted model: the newest events kept online, alone."""
+def recent_only_lists(
+    model_dir: Path, activity: pd.DataFrame, users: Iterable[str], pseudonym: Callable[[str], str]
+) -> dict[str, list[str]]:
+    """The former serving rule on the promoted model: the newest events kept online, alone. The model knows
+    its users by their pseudonyms (`pseudonym`: the local cloud's), as the API looks them up."""
     from shelfwise.ingest.activity import MAX_RECENT
     from shelfwise.recommend import Recommender
 
@@ -388,8 +400,8 @@ def recent_only_lists(model_dir: Path, activity: pd.DataFrame, users: Iterable[s
         events = newest[newest["user_id"] == user_id]
         recent = [(row.item_id, "rating", row.timestamp) for row in events.itertuples()]
         history = model.weighting.item_weights(recent, float(activity["timestamp"].max()))
-        seen = set(model.training_items(user_id)) | {item for item, _, _ in recent}
-        answer = model.recommend(history or user_id, k=K, exclude=seen)
+        seen = set(model.training_items(pseudonym(user_id))) | {item for item, _, _ in recent}
+        answer = model.recommend(history or pseudonym(user_id), k=K, exclude=seen)
         lists[user_id] = [result.item_id for result in answer]
     return lists
 
@@ -464,7 +476,9 @@ def run_time(data_dir: Path, work: Path, hyperparameters: dict[str, Any]) -> tup
         before = shop.recommend_all(users, version)
         shop.post_events(new)
         after = shop.recommend_all(users, version)
-        recent = recent_only_lists(shop.promoted_model_dir(version), pd.concat([train, new]), users)
+        recent = recent_only_lists(
+            shop.promoted_model_dir(version), pd.concat([train, new]), users, shop.pseudonym
+        )
     finally:
         shop.stop()
     config = job_config(hyperparameters)

@@ -33,6 +33,7 @@ from shelfwise.chat.service import (
 from shelfwise.chat.sessions import DynamoSessionStore, session_owner
 from shelfwise.chat.validation import ChatInputError
 from shelfwise.model_store import ModelStore
+from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -100,7 +101,8 @@ def post_message(body: Annotated[ChatMessageRequest, Body()]) -> ChatMessageResp
     principal = caller(app)
     request = ChatRequest(
         text=body.text,
-        owner=session_owner(principal.kind, principal.subject),
+        # A customer's sessions are kept under their pseudonym, like the rest of their data.
+        owner=session_owner(principal.kind, principal.subject, pseudonymizer_from_env()().pseudonym),
         session_id=body.session_id,
         message_id=body.message_id,
     )

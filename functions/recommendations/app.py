@@ -2,6 +2,11 @@
 
 The recommender in service is the newest promoted version in the model registry, swapped in without a
 redeploy (`shelfwise.model_store`); before any training, trending items from the activity table answer.
+
+Callers use the retailer's customer ids; the model, the activity table and everything logged know only their
+keyed pseudonyms (`shelfwise.privacy`). The id is pseudonymized here, on the way in, and the response echoes
+the caller's id. Posted events are kept for training as the caller sent them, under `incoming/` like any
+upstream file, and ingestion pseudonymizes that file once.
 """
 
 import re
@@ -17,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import caller, require_customer
 from shelfwise.api.http import create_resolver
 from shelfwise.model_store import ModelStore
+from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.live_activity import merge_batch, recent_events, store_batch
 from shelfwise.recommend.popularity import TrendingItems
@@ -25,6 +31,7 @@ from shelfwise.recommend.requests import (
     ID_MAX_LENGTH,
     ID_PATTERN,
     K_MAX,
+    BehaviourEvent,
     EventBatch,
     EventsAccepted,
     RecommendationsResponse,
@@ -52,11 +59,20 @@ def _service() -> RecommendationService:
         recent_events=lambda user_id: recent_events(settings.user_activity_table, user_id),
         trending=trending.items,
         catalog_category=catalog_category(settings.catalog_table),
-        merge_events=lambda batch: merge_batch(settings.user_activity_table, batch.events),
+        merge_events=lambda batch: merge_batch(settings.user_activity_table, _pseudonymized(batch.events)),
         store_events=lambda batch: store_batch(settings.data_bucket, batch.events),
         out_of_stock=OutOfStock(settings.data_bucket).items,
         titles=CatalogTitles(settings.catalog_table),
     )
+
+
+def _pseudonym(customer_id: str) -> str:
+    return pseudonymizer_from_env()().pseudonym(customer_id)
+
+
+def _pseudonymized(events: list[BehaviourEvent]) -> list[BehaviourEvent]:
+    """The events as the activity table keeps them: under each customer's pseudonym."""
+    return [event.model_copy(update={"user_id": _pseudonym(event.user_id)}) for event in events]
 
 
 def _path_id(name: str, value: str) -> str:
@@ -126,7 +142,8 @@ EXCLUDE = Annotated[
     "unless `in_stock=false`. Users with no history "
     "(or before any model is trained) get popular items, and the reason says so.",
 )
-@tracer.capture_method
+# The response echoes the customer's id: kept out of traces like out of logs.
+@tracer.capture_method(capture_response=False)
 def get_recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, description="The customer's id.")],
     k: K = 10,
@@ -138,7 +155,7 @@ def get_recommendations(
     user_id = _path_id("user_id", user_id)
     require_customer(app, [user_id], field="path.user_id")
     response = _service().recommend(
-        user_id,
+        _pseudonym(user_id),
         k=k,
         category=category,
         exclude=_exclude_ids(exclude),
@@ -150,7 +167,7 @@ def get_recommendations(
         unit=MetricUnit.Count,
         value=1,
     )
-    return response
+    return response.model_copy(update={"user_id": user_id})
 
 
 @app.get(
@@ -194,7 +211,7 @@ def post_events(batch: Annotated[EventBatch, Body()]) -> EventsAccepted:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)

@@ -1,7 +1,8 @@
 """Nightly customer segmentation, fired by the `segment-customers` EventBridge schedule.
 
 Scores every customer in the curated interactions (RFM), writes the segments table and exports
-`segments/<as_of>/` and `segments/latest/` for marketing. The work lives in `shelfwise.segments.job`.
+`segments/<as_of>/` and `segments/latest/` for marketing. Curated data and the table hold pseudonyms; the CRM
+export names customers by the retailer's ids, from the vault. The work lives in `shelfwise.segments.job`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.segments.job import run_segmentation
 from shelfwise.segments.schedule import AsOfInFutureError, SegmentRunDetail, resolve_as_of
 from shelfwise.settings import Settings
@@ -43,7 +45,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     settings = Settings.from_env()
     logger.append_keys(as_of=as_of.isoformat(), schedule_event_id=run_event.id)
-    run = run_segmentation(as_of=as_of, bucket=settings.data_bucket, segments_table=settings.segments_table)
+    run = run_segmentation(
+        as_of=as_of,
+        bucket=settings.data_bucket,
+        segments_table=settings.segments_table,
+        customer_ids_table=CustomerIdVault.from_env().table_name,
+    )
 
     summary = run.summary
     metrics.add_metric(name="UsersScored", unit=MetricUnit.Count, value=summary.users)

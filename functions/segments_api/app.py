@@ -1,4 +1,8 @@
-"""`GET /v1/customers/{user_id}/segment`: a customer's RFM segment from the last scoring run."""
+"""`GET /v1/customers/{user_id}/segment`: a customer's RFM segment from the last scoring run.
+
+The segments table is keyed by customer pseudonyms (`shelfwise.privacy`): the id in the path is pseudonymized
+here and the answer names the customer by the caller's id.
+"""
 
 from typing import Annotated, Any
 
@@ -12,6 +16,7 @@ from shelfwise.api.access import require_scope
 from shelfwise.api.http import create_resolver, error_response
 from shelfwise.api.models import ErrorDetail
 from shelfwise.auth import READ_SCOPE
+from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.segments.lookup import customer_segment
 from shelfwise.segments.records import (
     USER_ID_MAX_LENGTH,
@@ -34,7 +39,8 @@ ROUTE_RESOURCE = "/v1/customers/{user_id}/segment"
     description="Recency/frequency/monetary scores and the marketing segment from the nightly scoring run. "
     "Users who interacted but never bought are `prospects`, with null scores.",
 )
-@tracer.capture_method
+# The response names the customer: kept out of traces like out of logs.
+@tracer.capture_method(capture_response=False)
 def get_customer_segment(
     user_id: Annotated[
         str,
@@ -54,11 +60,15 @@ def get_customer_segment(
         raise RequestValidationError(
             [{"loc": ("path", "user_id"), "msg": problems[0], "type": "value_error"}]
         )
-    return customer_segment(decoded, segments_table=Settings.from_env().segments_table)
+    return customer_segment(
+        decoded,
+        pseudonymizer_from_env()().pseudonym(decoded),
+        segments_table=Settings.from_env().segments_table,
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = _malformed_user_id(event) or app.resolve(event, context)

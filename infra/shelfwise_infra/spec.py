@@ -440,6 +440,8 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_seconds=300,
         layers=("domain", "data"),
         writes=(SEGMENTS_TABLE.id,),
+        # The CRM export names customers by the retailer's ids: the vault maps the scored pseudonyms back.
+        reads=(CUSTOMER_IDS_TABLE.id,),
         bucket_reads=(f"{CURATED_PREFIX}interactions/", "segments/"),
         bucket_writes=("segments/",),
     ),
@@ -449,6 +451,25 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=256,
         timeout_seconds=10,
         reads=(SEGMENTS_TABLE.id,),
+        secrets=(PSEUDONYM_KEY_SECRET.id,),
+    ),
+    Function(
+        name="customers",
+        description="The right of access: everything held about one customer (operators).",
+        memory_mb=1024,
+        # API Gateway's longest integration timeout: the curated partitions are read in parallel.
+        timeout_seconds=29,
+        layers=("domain", "data"),
+        reads=(
+            USER_ACTIVITY_TABLE.id,
+            SEGMENTS_TABLE.id,
+            CHAT_SESSIONS_TABLE.id,
+            MODELS_TABLE.id,
+            CUSTOMER_IDS_TABLE.id,
+        ),
+        secrets=(PSEUDONYM_KEY_SECRET.id,),
+        # The curated interactions (one column of each part) and the recommender versions' user lists.
+        bucket_reads=(f"{CURATED_PREFIX}interactions/", f"{MODELS_PREFIX}recommender/"),
     ),
     Function(
         name="model_registry",
@@ -474,6 +495,7 @@ FUNCTIONS: tuple[Function, ...] = (
         # Its own model, the out-of-stock list; storefront events land as files the ingest function takes.
         bucket_reads=(f"{MODELS_PREFIX}recommender/", "serving/out-of-stock.json"),
         bucket_writes=(f"{INCOMING_PREFIX}interactions/api/",),
+        secrets=(PSEUDONYM_KEY_SECRET.id,),
     ),
     Function(
         name="chat",
@@ -485,6 +507,7 @@ FUNCTIONS: tuple[Function, ...] = (
         writes=(CHAT_SESSIONS_TABLE.id,),
         publishes_events=True,
         bucket_reads=(f"{MODELS_PREFIX}chat/",),
+        secrets=(PSEUDONYM_KEY_SECRET.id,),
     ),
     Function(
         name="forecast",
@@ -608,6 +631,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "api", access="public"),
     Route("GET", "/v1/models", "api"),
     Route("GET", "/v1/customers/{user_id}/segment", "segments_api"),
+    Route("GET", "/v1/customers/{user_id}/data", "customers"),
     Route("GET", "/v1/users/{user_id}/recommendations", "recommendations", access="shopper"),
     Route("GET", "/v1/items/{item_id}/similar", "recommendations", access="shopper"),
     Route("POST", "/v1/events", "recommendations", access="shopper"),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise_infra import spec
 
 from shelfwise_local.cloud import LocalCloud
@@ -94,9 +95,16 @@ def _some_customer(files: dict[str, Path]) -> str | None:
         ProjectionExpression="user_id, #segment",
         ExpressionAttributeNames={"#segment": "segment"},
     ).get("Items", [])
-    champions = sorted(str(item["user_id"]) for item in scored if item.get("segment") == "champions")
-    if champions or scored:
-        return champions[0] if champions else str(scored[0]["user_id"])
+    # The table holds pseudonyms; the calls name customers by the shop's own ids, from the vault.
+    customer_ids = CustomerIdVault(spec.CUSTOMER_IDS_TABLE.local_name).customer_ids(
+        str(item["user_id"]) for item in scored
+    )
+    known = [item for item in scored if str(item["user_id"]) in customer_ids]
+    champions = sorted(
+        customer_ids[str(item["user_id"])] for item in known if item.get("segment") == "champions"
+    )
+    if champions or known:
+        return champions[0] if champions else customer_ids[str(known[0]["user_id"])]
     interactions = files.get("interactions")
     if interactions is not None and interactions.suffix.lower() == ".csv":
         with interactions.open("r", encoding="utf-8") as handle:
@@ -491,6 +499,7 @@ def print_examples(
     say(f"  curl -s {shopper} {json_post} '{chat}' {api}/v1/chat/messages")
     say(f"  curl -s {ops} {api}/v1/models")
     say(f"  curl -s {ops} {api}/v1/customers/{customer}/segment")
+    say(f"  curl -s {ops} {api}/v1/customers/{customer}/data   # everything held about the shopper")
     say("\nonce the forecast has run (the `[demo] forecast: succeeded` line below; 404 until then):")
     say(f"  curl -s {ops} '{api}/v1/forecasts/{sku}?location={location}'")
     say(f"  curl -s {ops} '{api}/v1/replenishment/plan'")

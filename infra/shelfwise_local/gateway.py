@@ -127,7 +127,15 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         else:
             response = self._api(url.path, url.query, body)
         self._send(response)
-        log.info("%s %s → %d", self.command, self.path, response.status)
+        log.info("%s %s → %d", self.command, self._resource(url.path), response.status)
+
+    def _resource(self, path: str) -> str:
+        """What the console shows of a request: the route's template, as API Gateway's access log does
+        (`/v1/users/{user_id}/recommendations`), so no customer id from a path reaches the console."""
+        if path.startswith(CONTROL_PREFIX):
+            return path
+        route = self.backend.router.match(self.command, path).route
+        return route.path if route is not None else "(no route)"
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -192,7 +200,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         except InvalidHandlerResponseError as problem:
             log.error("function %s returned an invalid response: %s", match.route.function, problem)
         except Exception:
-            log.exception("function %s raised on %s %s", match.route.function, self.command, path)
+            log.exception("function %s raised on %s %s", match.route.function, self.command, match.route.path)
         request_id = event["requestContext"]["requestId"]
         return error_response(
             502, "handler_error", "the function failed to handle the request", request_id=request_id
@@ -224,7 +232,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
                 path_parameters=path_parameters,
             )
         except Exception:
-            log.exception("the authorizer failed on %s %s", self.command, path)
+            log.exception("the authorizer failed on %s %s", self.command, route.path)
             return error_response(500, "authorizer_error", "the request could not be authorized")
         if isinstance(decision, Refusal):
             return error_response(decision.status, decision.code, decision.message)

@@ -13,12 +13,13 @@ from test_stack import allowed_actions_on, statements_of
 pytestmark = pytest.mark.infra
 
 # The functions that turn a retailer's customer id into its pseudonym: at the edges where ids come in.
-PSEUDONYMIZING = {"ingest"}
+PSEUDONYMIZING = {"ingest", "recommendations", "chat", "segments_api", "customers"}
 # The erasure work (docs/privacy.md) pseudonymizes the id it is asked to erase and forgets it in the vault.
 ERASURE = {"customer_erasure", "erasure"}
 # The vault of customer ids (pseudonym -> retailer's id): ingestion writes it, erasure deletes from it.
 VAULT_WRITERS = {"ingest"}
-VAULT_READERS: set[str] = set()
+# ... and read only where an answer must carry the retailer's id (the CRM export) or says whether it is kept.
+VAULT_READERS = {"segments", "customers"}
 
 
 def key_readers() -> set[str]:
@@ -88,3 +89,27 @@ def test_the_vault_of_customer_ids_is_written_by_ingestion_and_read_only_where_i
             continue
         assert ("dynamodb:PutItem" in actions) == (fn.name in VAULT_WRITERS), fn.name
         assert ("dynamodb:GetItem" in actions) == (fn.name in VAULT_WRITERS | VAULT_READERS), fn.name
+
+
+def test_the_right_of_access_is_an_operations_route_with_only_read_grants() -> None:
+    (route,) = [route for route in spec.ROUTES if route.function == "customers"]
+    assert (route.method, route.path, route.access, route.scope) == (
+        "GET",
+        "/v1/customers/{user_id}/data",
+        "operations",
+        spec.READ_SCOPE,
+    )
+    customers = spec.function("customers")
+    assert customers.writes == () and customers.bucket_writes == () and not customers.publishes_events
+    assert set(customers.bucket_reads) == {"curated/interactions/", "models/recommender/"}
+
+
+def test_sibling_path_variables_share_one_name() -> None:
+    """API Gateway refuses two different variable names at one level of the resource tree."""
+    names: dict[str, str] = {}
+    for route in spec.ROUTES:
+        parts = route.path.strip("/").split("/")
+        for depth, part in enumerate(parts):
+            if part.startswith("{"):
+                parent = "/".join(parts[:depth])
+                assert names.setdefault(parent, part) == part, (route.path, names[parent])

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from moto_platform import local_platform
+from moto_platform import local_platform, pseudonymizer
 from shelfwise.auth import Principal
 from shelfwise.chat.model import ChatModel
 from shelfwise.model_store import ModelStore
@@ -230,8 +230,9 @@ def test_another_customer_can_neither_read_nor_hijack_a_session(chat_cloud: Chat
     assert chat_cloud.escalations() == []
     item = chat_cloud.session_item("cust-1042")
     assert item is not None and item["message_count"] == 1 and "escalation_priority" not in item
-    # The table knows the session's owner only as a hash.
+    # The table knows the session's owner only by the customer's keyed pseudonym, as every other store does.
     assert "c-1042" not in json.dumps(item, default=str)
+    assert item["owner"] == pseudonymizer().pseudonym("c-1042")
 
 
 def test_a_message_id_reused_for_another_text_is_a_conflict(chat_cloud: ChatCloud) -> None:

@@ -18,6 +18,7 @@ import boto3
 import pyarrow.compute as pc
 import pytest
 from moto import mock_aws
+from moto_platform import TEST_PSEUDONYM_KEY
 from shelfwise import curated
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import FORMAT_VERSION, decode_recent
@@ -31,7 +32,8 @@ EVENT_PATH = spec.EVENTS_DIR / "ingest" / "sqs-s3-object-created.json"
 TEST_EVENT_PATH = spec.EVENTS_DIR / "ingest" / "sqs-s3-test-event.json"
 SAMPLE_PATH = spec.EVENTS_DIR / "ingest" / "files" / "sample.csv"
 BUCKET = spec.DATA_BUCKET.local_name
-PSEUDONYM_KEY = "ingest-handler-test-key-" + "x" * 40
+# The key every in-process test uses: Powertools caches a secret's value per name for minutes.
+PSEUDONYM_KEY = TEST_PSEUDONYM_KEY
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from moto_platform import local_platform
+from moto_platform import local_platform, pseudonymizer
 from shelfwise.auth import SERVER_SCOPE, Principal
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
 from shelfwise_infra import spec
@@ -45,6 +45,8 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     built = []
     for n_users in (200, 240):
         interactions, catalog = planted_shop(n_users=n_users, n_items=N_ITEMS)
+        # The job trains on curated data, where customers are pseudonyms; callers keep using their ids.
+        interactions["user_id"] = interactions["user_id"].map(pseudonymizer().pseudonym)
         result = train(
             interactions,
             catalog,
@@ -139,8 +141,10 @@ def view(user_id: str, item_id: str, seconds_ago: int = 0, event_type: str = "vi
 
 
 def activity(user_id: str) -> dict[str, Any] | None:
+    """The customer's activity item, kept under their pseudonym (never under the id the caller used)."""
     table = boto3.resource("dynamodb").Table(spec.USER_ACTIVITY_TABLE.local_name)
-    return table.get_item(Key={"user_id": user_id}).get("Item")
+    assert table.get_item(Key={"user_id": user_id}).get("Item") is None
+    return table.get_item(Key={"user_id": pseudonymizer().pseudonym(user_id)}).get("Item")
 
 
 def incoming_keys(s3: Any) -> list[str]:
@@ -218,10 +222,15 @@ def test_resent_events_are_processed_once_and_ingestion_agrees(cloud: Any, versi
         data_bucket=BUCKET,
         catalog_table=spec.CATALOG_TABLE.local_name,
         user_activity_table=spec.USER_ACTIVITY_TABLE.local_name,
+        customer_ids_table=spec.CUSTOMER_IDS_TABLE.local_name,
     )
-    manifest = ingest_object(BUCKET, key, etag, targets)
+    # The file is raw, like any upstream file: the caller's ids, pseudonymized once by ingestion.
+    assert b"repeat," in cloud.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    manifest = ingest_object(BUCKET, key, etag, targets, pseudonymizer=pseudonymizer())
     assert (manifest.rows_landed, manifest.rows_rejected) == (2, 0)
     assert activity("repeat") == stored
+    items = boto3.resource("dynamodb").Table(spec.USER_ACTIVITY_TABLE.local_name).scan()["Items"]
+    assert [item["user_id"] for item in items] == [pseudonymizer().pseudonym("repeat")]
 
 
 def test_a_batch_with_one_bad_event_is_rejected_whole(cloud: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pytest
-from moto_platform import local_platform
+from moto_platform import local_platform, pseudonymizer
 from shelfwise.curated import INTERACTIONS_SCHEMA, part_key, table_to_parquet_bytes
 from shelfwise_infra import spec
 from shelfwise_local.functions import context_for, load_handler
@@ -24,6 +24,8 @@ SEEN = dt.datetime(2025, 5, 20, 10, tzinfo=dt.UTC)  # before the scheduled run's
 
 
 def interactions() -> pa.Table:
+    """Curated interactions as ingestion lands them: customer ids pseudonymized."""
+    pseudonym = pseudonymizer().pseudonym
     rows = [
         ("U00042", "purchase", 80.0, SEEN),
         ("U00042", "purchase", 40.0, SEEN + dt.timedelta(days=5)),
@@ -32,7 +34,10 @@ def interactions() -> pa.Table:
         ("U00099", "view", 1.0, SEEN),
     ]
     return pa.Table.from_pylist(
-        [dict(zip(INTERACTIONS_SCHEMA.names, (u, "sku-1", k, v, t), strict=True)) for u, k, v, t in rows],
+        [
+            dict(zip(INTERACTIONS_SCHEMA.names, (pseudonym(u), "sku-1", k, v, t), strict=True))
+            for u, k, v, t in rows
+        ],
         schema=INTERACTIONS_SCHEMA,
     )
 

@@ -1,4 +1,8 @@
-"""The scheduled segmentation function against moto: curated parquet in, table items and exports out."""
+"""The scheduled segmentation function against moto: curated parquet in, table items and exports out.
+
+Curated data holds customer pseudonyms, as ingestion lands it; the table keeps them, and the CRM export names
+customers by the retailer's ids from the vault of customer ids.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from moto_platform import local_platform
+from moto_platform import local_platform, pseudonymizer
 from shelfwise.curated import INTERACTIONS_SCHEMA, part_key, table_to_parquet_bytes
+from shelfwise.privacy.identities import CustomerIdVault
+from shelfwise.privacy.pseudonyms import is_pseudonym
 from shelfwise_infra import spec
 from shelfwise_local.functions import context_for, load_handler
 
@@ -62,10 +68,13 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def write_curated_interactions(rows: list[tuple[str, str, float, dt.datetime]]) -> None:
-    """Lays the rows out as ingestion does: one part per event date under dt=YYYY-MM-DD."""
+    """Lays the rows out as ingestion does: customer ids pseudonymized (and remembered in the vault), one part
+    per event date under dt=YYYY-MM-DD."""
+    pseudonym = pseudonymizer().pseudonym
+    CustomerIdVault(spec.CUSTOMER_IDS_TABLE.local_name).remember({pseudonym(u): u for u, *_ in rows})
     table = pa.Table.from_pylist(
         [
-            {"user_id": u, "item_id": f"sku-{i}", "event_type": k, "value": v, "timestamp": t}
+            {"user_id": pseudonym(u), "item_id": f"sku-{i}", "event_type": k, "value": v, "timestamp": t}
             for i, (u, k, v, t) in enumerate(rows)
         ],
         schema=INTERACTIONS_SCHEMA,
@@ -89,8 +98,11 @@ def run_segments(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def table_items() -> dict[str, dict[str, Any]]:
+    """The segments table's items by customer: the table is keyed by pseudonyms, never the retailer's ids."""
     items = boto3.resource("dynamodb").Table(TABLE).scan()["Items"]
-    return {item["user_id"]: item for item in items}
+    assert all(is_pseudonym(item["user_id"]) for item in items)
+    customers = {pseudonymizer().pseudonym(user): user for user, *_ in ROWS}
+    return {customers[item["user_id"]]: item for item in items}
 
 
 def read_text(key: str) -> str:
@@ -130,7 +142,10 @@ def test_scheduled_run_exports_csv_and_summary_for_the_day_and_as_latest(cloud: 
 
     for folder in ("2025-06-01", "latest"):
         rows = list(csv.DictReader(io.StringIO(read_text(f"segments/{folder}/segments.csv"))))
-        assert {row["user_id"]: row["segment"] for row in rows} == EXPECTED_SEGMENTS
+        # For the CRM: the retailer's own ids, sorted, and no pseudonym.
+        assert {row["customer_id"]: row["segment"] for row in rows} == EXPECTED_SEGMENTS
+        assert [row["customer_id"] for row in rows] == sorted(EXPECTED_SEGMENTS)
+        assert "user_id" not in rows[0] and "ps_" not in read_text(f"segments/{folder}/segments.csv")
         summary = json.loads(read_text(f"segments/{folder}/summary.json"))
         assert summary["as_of"] == "2025-06-01"
         assert summary["segments"]["champions"]["users"] == 1
@@ -165,7 +180,7 @@ def test_no_data_is_a_successful_run_that_says_it_scored_nobody(cloud: None) -> 
     assert result["users_scored"] == 0
     assert "scored 0 users" in result["message"]
     assert table_items() == {}
-    assert read_text("segments/latest/segments.csv").splitlines()[0].startswith('"user_id","segment"')
+    assert read_text("segments/latest/segments.csv").splitlines()[0].startswith('"customer_id","segment"')
 
 
 def test_a_backfill_of_an_older_day_keeps_the_newer_published_segments(cloud: None) -> None:

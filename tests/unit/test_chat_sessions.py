@@ -16,6 +16,7 @@ from shelfwise.chat.sessions import (
     session_id_problem,
     session_owner,
 )
+from shelfwise.privacy.pseudonyms import Pseudonymizer, is_pseudonym
 from test_chat_service import DEFAULT_MODEL, MemorySessions
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -83,3 +84,15 @@ def test_reasonable_session_ids_are_accepted(session_id: str) -> None:
 @pytest.mark.parametrize("session_id", ["", "-leading-dash", "has space", "a/b", "x" * 129, "naïve", "a\nb"])
 def test_malformed_session_ids_are_refused(session_id: str) -> None:
     assert session_id_problem(session_id)
+
+
+def test_a_customers_sessions_are_owned_by_their_pseudonym_and_operators_stay_distinct() -> None:
+    pseudonymizer = Pseudonymizer(b"k" * 32)
+
+    customer = session_owner("customer", "c-1042", pseudonymizer.pseudonym)
+    operator = session_owner("operator", "c-1042", pseudonymizer.pseudonym)
+
+    assert customer == pseudonymizer.pseudonym("c-1042") and is_pseudonym(customer)
+    # An operator (the retailer's servers) is no customer: a hash that can never equal a pseudonym.
+    assert not is_pseudonym(operator) and operator == session_owner("operator", "c-1042")
+    assert "c-1042" not in customer + operator

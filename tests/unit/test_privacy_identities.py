@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from moto import mock_aws
 from shelfwise import settings
+from shelfwise.privacy import identities
 from shelfwise.privacy.columns import pseudonymize_column
 from shelfwise.privacy.identities import CustomerIdVault, NotAPseudonym
 from shelfwise.privacy.pseudonyms import (
@@ -122,3 +123,13 @@ def test_pseudonyms_of_many_ids_hash_each_distinct_id_once() -> None:
         "C1": PSEUDONYMIZER.pseudonym("C1"),
         "C2": PSEUDONYMIZER.pseudonym("C2"),
     }
+
+
+def test_many_pseudonyms_are_mapped_back_with_one_scan(
+    vault: CustomerIdVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault.remember({PSEUDONYMIZER.pseudonym(f"C{n}"): f"C{n}" for n in range(20)})
+    monkeypatch.setattr(identities, "SCAN_ABOVE", 5)
+    asked = [PSEUDONYMIZER.pseudonym(f"C{n}") for n in range(10, 30)]
+
+    assert vault.customer_ids(asked) == {PSEUDONYMIZER.pseudonym(f"C{n}"): f"C{n}" for n in range(10, 20)}

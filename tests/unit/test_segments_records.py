@@ -67,11 +67,26 @@ def test_api_response_round_trips_from_an_item() -> None:
 
 
 def test_csv_export_has_a_header_and_one_row_per_user() -> None:
-    rows = list(csv.DictReader(io.StringIO(segments_csv(_scored()).decode("utf-8"))))
+    export = segments_csv(_scored(), {"u1": "C-1", "u2": "C-2", "u3": "C-3"})
+    rows = list(csv.DictReader(io.StringIO(export.body.decode("utf-8"))))
 
-    assert [row["user_id"] for row in rows] == ["u1", "u2", "u3"]
+    assert [row["customer_id"] for row in rows] == ["C-1", "C-2", "C-3"]
+    assert "user_id" not in rows[0]
     assert rows[0]["segment"] == "champions" and rows[0]["monetary"] == "20"
     assert rows[2]["segment"] == "prospects" and rows[2]["r"] == ""
+    assert (export.rows, export.unmatched) == (3, 0)
+
+
+def test_the_crm_export_names_customers_by_the_retailers_ids_and_leaves_out_the_unmatched() -> None:
+    # The scored ids are pseudonyms in the platform; the vault maps them back for the CRM.
+    export = segments_csv(_scored(), {"u3": "A-3", "u1": "Z-1"})
+    rows = list(csv.DictReader(io.StringIO(export.body.decode("utf-8"))))
+
+    assert [(row["customer_id"], row["segment"]) for row in rows] == [
+        ("A-3", "prospects"),
+        ("Z-1", "champions"),
+    ]
+    assert (export.rows, export.unmatched) == (2, 1)
 
 
 def test_a_run_scores_the_last_complete_day_unless_told_otherwise() -> None:

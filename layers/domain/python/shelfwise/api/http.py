@@ -492,7 +492,9 @@ def _register_error_handlers(app: PlatformResolver) -> None:
     def _internal_error(error: Exception) -> Response:
         request_id = app.request_id()
         if isinstance(error, ResponseValidationError | RequestValidationError):
-            logger.error("response does not match its model", extra={"errors": list(error.errors())})
+            # Where and why only: an error's `input` is the response itself, which can name a customer.
+            problems = [{"loc": issue.get("loc"), "msg": issue.get("msg")} for issue in error.errors()]
+            logger.error("response does not match its model", extra={"errors": problems})
         logger.exception("unhandled error while serving request", extra={"request_id": request_id})
         return error_response(
             HTTPStatus.INTERNAL_SERVER_ERROR,

@@ -8,9 +8,12 @@ instead of counting twice. The raw text of a message is never stored.
 Writes are conditional on the message count the writer read (optimistic locking): two messages of one
 session arriving at once cannot overwrite each other's update; the loser reads again and retries.
 
-A session belongs to the caller that started it: `owner` is a SHA-256 hash of the caller's identity
-(`session_owner`) rather than the customer id, and nobody else can read the session's answers or write into
-it. The hash is unkeyed: guessable ids can be tested against it (docs/security.md).
+A session belongs to the caller that started it, and nobody else can read the session's answers or write into
+it. `owner` (`session_owner`) is never the raw customer id: for a customer it is their keyed pseudonym
+(`shelfwise.privacy.pseudonyms`), the one every other store uses, so the right of access and erasure find the
+customer's sessions by it; for an operator (the retailer's servers) it is a SHA-256 hash of the operator's
+identity, which can never equal a pseudonym (no `ps_` prefix). Sessions stored before pseudonyms carry the
+unkeyed hash of the customer's identity instead, until they expire.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -44,8 +48,12 @@ class SessionConflict(Exception):
     """Another message of the same session was stored between this writer's read and its write."""
 
 
-def session_owner(kind: str, subject: str) -> str:
-    """The stored owner of a session: who started it, hashed (the raw customer id is not kept here)."""
+def session_owner(kind: str, subject: str, pseudonym: Callable[[str], str] | None = None) -> str:
+    """The stored owner of a session: a customer's pseudonym (`pseudonym(subject)`), or for an operator a hash
+    of their identity. Without `pseudonym`, a customer gets the unkeyed hash of releases before pseudonyms
+    (what their old sessions hold)."""
+    if kind == "customer" and pseudonym is not None:
+        return pseudonym(subject)
     return hashlib.sha256(f"{kind}:{subject}".encode()).hexdigest()
 
 

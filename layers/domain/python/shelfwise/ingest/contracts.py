@@ -101,7 +101,10 @@ INTERACTIONS = FileContract(
     kind="interactions",
     description="Behaviour events from the storefront and the order system; one row per event.",
     columns=(
-        _id("user_id", "Customer identifier."),
+        _id(
+            "user_id",
+            "Customer identifier, the retailer's own; stored as its keyed pseudonym (see Files as a whole).",
+        ),
         _id("item_id", "Catalog item identifier."),
         ColumnSpec(
             name="event_type",
@@ -433,6 +436,10 @@ def _files_and_reports_markdown() -> list[str]:
         "`landed`, `partially_rejected`, `rejected` or `empty`, row counts, report key), a `FileIngested` or "
         "`FileRejected` event on the platform bus (at least once: after a crash it can come twice, so "
         "drop a repeat by `file_id`), and a line in `GET /v1/ingest/files`.",
+        "- Customer ids (`user_id` of `interactions`) are replaced by their keyed pseudonyms (`ps_` and 32 "
+        "hex digits, HMAC-SHA256) before anything lands, is logged or is published: curated Parquet and the "
+        "activity table hold pseudonyms only. The dropped file stays under `incoming/` as delivered, and a "
+        "rejection report quotes an offending value as the sender wrote it ([privacy.md](privacy.md)).",
         "",
         "## Rejection reports",
         "",

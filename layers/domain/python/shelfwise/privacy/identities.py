@@ -28,6 +28,9 @@ from shelfwise.privacy.pseudonyms import is_pseudonym
 
 PSEUDONYM_ATTRIBUTE = "pseudonym"
 CUSTOMER_ID_ATTRIBUTE = "customer_id"
+# Asked for more pseudonyms than this (the nightly CRM export asks for every scored customer), one scan of the
+# table costs far fewer requests than batches of 100 keys.
+SCAN_ABOVE = 10_000
 
 
 class NotAPseudonym(ValueError):
@@ -78,9 +81,16 @@ class CustomerIdVault:
         wanted = [pseudonym for pseudonym in dict.fromkeys(pseudonyms) if is_pseudonym(pseudonym)]
         if not wanted:
             return {}
-        items = dynamodb.batch_get(
-            self.table_name, PSEUDONYM_ATTRIBUTE, wanted, dynamodb=self.dynamodb_resource
-        )
+        if len(wanted) > SCAN_ABOVE:
+            asked = set(wanted)
+            stored = dynamodb.scan_all(self.table_name, dynamodb=self.dynamodb_resource)
+            items = {
+                str(item[PSEUDONYM_ATTRIBUTE]): item for item in stored if item[PSEUDONYM_ATTRIBUTE] in asked
+            }
+        else:
+            items = dynamodb.batch_get(
+                self.table_name, PSEUDONYM_ATTRIBUTE, wanted, dynamodb=self.dynamodb_resource
+            )
         return {
             pseudonym: str(item[CUSTOMER_ID_ATTRIBUTE])
             for pseudonym, item in items.items()

@@ -3,7 +3,9 @@
 Which day a run scores (`as_of`) is decided by `shelfwise.segments.schedule`.
 
 Outputs, in the data bucket and the segments table:
-- `segments/<as_of>/segments.csv` and `segments/<as_of>/summary.json` — every run, kept per day;
+- `segments/<as_of>/segments.csv` and `segments/<as_of>/summary.json` — every run, kept per day; the CSV is
+  for the retailer's CRM and names customers by the retailer's ids (`customer_id`, from the vault of customer
+  ids), while the table and everything else hold pseudonyms;
 - `segments/latest/...` copies and the segments-table items — only when this run is at least as recent as the
   one already published, so a backfill of an old day never overwrites newer scores that marketing uses.
 """
@@ -18,6 +20,7 @@ from aws_lambda_powertools import Logger
 
 from shelfwise.aws import dynamodb, s3
 from shelfwise.curated import read_curated
+from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.segments.records import (
     CSV_NAME,
     LATEST,
@@ -62,6 +65,7 @@ def run_segmentation(
     as_of: dt.date,
     bucket: str,
     segments_table: str,
+    customer_ids_table: str,
     scored_at: dt.datetime | None = None,
     s3_client: s3.S3Client | None = None,
     dynamodb_resource: dynamodb.DynamoResource | None = None,
@@ -80,7 +84,14 @@ def run_segmentation(
         extra={"users": summary.users, "purchasers": summary.purchasers, "prospects": summary.prospects},
     )
 
-    csv_body, summary_body = segments_csv(scored), summary_json(summary)
+    vault = CustomerIdVault(customer_ids_table, dynamodb_resource)
+    export = segments_csv(scored, vault.customer_ids(scored.table.column("user_id").to_pylist()))
+    if export.unmatched:
+        logger.warning(
+            "customers without a customer id in the vault are left out of the CRM export",
+            extra={"unmatched": export.unmatched, "exported": export.rows},
+        )
+    csv_body, summary_body = export.body, summary_json(summary)
     folders = [as_of.isoformat()]
     published = _is_newest(as_of, bucket=bucket, s3_client=client)
     items_written = 0

@@ -1,17 +1,25 @@
 """How scored customers are stored and served: segments-table items, the API response, the exports.
 
-Segments-table item (pk `user_id`): segment, high_value, r, f, m (1-5), recency_days, frequency, monetary
-(Decimal, cents), scored_at (ISO-8601 UTC), as_of (YYYY-MM-DD). Prospects have no purchase to score, so their
-items carry no r, f, m or recency_days, and frequency and monetary are 0.
+Segments-table item (pk `user_id`, which holds the customer's pseudonym, never the retailer's id): segment,
+high_value, r, f, m (1-5), recency_days, frequency, monetary (Decimal, cents), scored_at (ISO-8601 UTC), as_of
+(YYYY-MM-DD). Prospects have no purchase to score, so their items carry no r, f, m or recency_days, and
+frequency and monetary are 0.
+
+The marketing export (`segments.csv`) is meant for the retailer's CRM and carries the retailer's own customer
+ids (column `customer_id`), looked up in the vault of customer ids (`shelfwise.privacy.identities`); it is the
+one output of scoring that names customers.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -23,6 +31,8 @@ SEGMENTS_PREFIX = "segments/"
 LATEST = "latest"
 CSV_NAME = "segments.csv"
 SUMMARY_NAME = "summary.json"
+# The export's id column: the retailer's customer id (not the pseudonym the platform stores).
+CRM_ID_COLUMN = "customer_id"
 
 USER_ID_MAX_LENGTH = 128
 # Printable text only: control characters in an identifier are always a client bug or an injection attempt.
@@ -97,11 +107,27 @@ def export_key(folder: str, name: str) -> str:
     return f"{SEGMENTS_PREFIX}{folder}/{name}"
 
 
-def segments_csv(scored: ScoredCustomers) -> bytes:
-    """The marketing export: one row per user, sorted by user_id; a prospect's score cells are empty."""
+@dataclass(frozen=True)
+class CrmExport:
+    body: bytes
+    rows: int
+    # Scored pseudonyms the vault has no customer id for (left out: the CRM could not match them).
+    unmatched: int
+
+
+def segments_csv(scored: ScoredCustomers, customer_ids: Mapping[str, str]) -> CrmExport:
+    """The marketing export for the CRM: one row per customer, named by the retailer's id (`customer_id`,
+    from `customer_ids`: pseudonym -> id), sorted by it; a prospect's score cells are empty."""
+    table = scored.table
+    mapped = pa.array(
+        [customer_ids.get(pseudonym) for pseudonym in table.column("user_id").to_pylist()], pa.string()
+    )
+    position = table.schema.get_field_index("user_id")
+    named = table.set_column(position, pa.field(CRM_ID_COLUMN, pa.string(), nullable=False), mapped)
+    matched = named.filter(pc.is_valid(mapped)).sort_by(CRM_ID_COLUMN)
     sink = io.BytesIO()
-    pa_csv.write_csv(scored.table, sink)
-    return sink.getvalue()
+    pa_csv.write_csv(matched, sink)
+    return CrmExport(body=sink.getvalue(), rows=matched.num_rows, unmatched=table.num_rows - matched.num_rows)
 
 
 def summary_json(summary: SegmentSummary) -> bytes:
