@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from shelfwise import registry, settings
+from shelfwise import model_versions, settings
 from shelfwise.api.access import require_scope
 from shelfwise.api.http import create_resolver
 from shelfwise.api.models import HealthResponse, ModelsResponse
@@ -56,7 +56,7 @@ def list_models(
     ] = None,
 ) -> ModelsResponse:
     require_scope(app, READ_SCOPE)
-    versions = registry.list_versions(settings.Settings.from_env().models_table, model_name=model_name)
+    versions = model_versions.list_versions(settings.Settings.from_env().models_table, model_name=model_name)
     metrics.add_metric(name="ModelVersionsListed", unit=MetricUnit.Count, value=len(versions))
     return ModelsResponse(models=versions)
 

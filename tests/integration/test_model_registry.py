@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto_platform import local_platform
-from shelfwise import registry
+from shelfwise import model_versions
 from shelfwise_infra import spec
 from shelfwise_local.functions import (
     context_for,
@@ -99,12 +99,12 @@ def drop_archive(s3: Any, version: Path, run: str, job: str = "recommender") -> 
     return key
 
 
-def item(model_name: str, version: str) -> registry.ModelVersion | None:
-    return registry.get_version(MODELS_TABLE, model_name, version)
+def item(model_name: str, version: str) -> model_versions.ModelVersion | None:
+    return model_versions.get_version(MODELS_TABLE, model_name, version)
 
 
 def in_service() -> str | None:
-    promoted = registry.in_service(MODELS_TABLE, "recommender")
+    promoted = model_versions.in_service(MODELS_TABLE, "recommender")
     return promoted.version if promoted else None
 
 
@@ -263,8 +263,8 @@ def test_decisions_are_published_to_the_event_bus(cloud: Any, versions: list[Pat
 
 
 def test_one_writer_claims_a_version_and_a_dead_writers_claim_goes_stale(cloud: Any) -> None:
-    def candidate(claimed_at: str, job: str | None = None) -> registry.ModelVersion:
-        return registry.ModelVersion(
+    def candidate(claimed_at: str, job: str | None = None) -> model_versions.ModelVersion:
+        return model_versions.ModelVersion(
             model_name="recommender",
             version="v9",
             status="candidate",
@@ -274,14 +274,16 @@ def test_one_writer_claims_a_version_and_a_dead_writers_claim_goes_stale(cloud: 
         )
 
     stale = "2026-11-27T03:50:00Z"
-    assert registry.claim(MODELS_TABLE, candidate("2026-11-27T04:00:00Z", "run-a"), stale_before=stale)
+    assert model_versions.claim(MODELS_TABLE, candidate("2026-11-27T04:00:00Z", "run-a"), stale_before=stale)
     assert item("recommender", "v9").training_job is None  # only decided items name their job run
-    assert not registry.claim(MODELS_TABLE, candidate("2026-11-27T04:01:00Z"), stale_before=stale)
-    assert registry.claim(MODELS_TABLE, candidate("2026-11-27T04:02:00Z", "run-a"), stale_before=stale)
-    assert registry.claim(
+    assert not model_versions.claim(MODELS_TABLE, candidate("2026-11-27T04:01:00Z"), stale_before=stale)
+    assert model_versions.claim(MODELS_TABLE, candidate("2026-11-27T04:02:00Z", "run-a"), stale_before=stale)
+    assert model_versions.claim(
         MODELS_TABLE, candidate("2026-11-27T04:20:00Z"), stale_before="2026-11-27T04:10:00Z"
     )
-    registry.record(MODELS_TABLE, candidate("2026-11-27T04:21:00Z").model_copy(update={"status": "rejected"}))
-    assert not registry.claim(
+    model_versions.record(
+        MODELS_TABLE, candidate("2026-11-27T04:21:00Z").model_copy(update={"status": "rejected"})
+    )
+    assert not model_versions.claim(
         MODELS_TABLE, candidate("2026-11-27T09:00:00Z", "run-a"), stale_before="2026-11-28"
     )

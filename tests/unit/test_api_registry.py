@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from shelfwise.registry import ModelVersion, plain, promoted, versions_from_items
+from shelfwise.model_versions import ModelVersion, plain, promoted, versions_from_items
 
 
 def item(model_name: str, version: str, status: str, created_at: str, **extra) -> dict:

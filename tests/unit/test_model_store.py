@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from shelfwise.model_store import ModelStore, refresh_seconds_from_env
-from shelfwise.registry import ModelVersion
+from shelfwise.model_versions import ModelVersion
 
 
 class Clock:

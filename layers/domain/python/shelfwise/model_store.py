@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 from aws_lambda_powertools import Logger
 
-from shelfwise import registry
+from shelfwise import model_versions
 from shelfwise.aws import s3
 from shelfwise.model_registry.manifest import read_manifest, relative_path_problem, verify_files
 
@@ -81,8 +81,8 @@ class ModelStore(Generic[T]):
         fallback_version: str = "fallback",
         cache_root: Path = CACHE_ROOT,
         clock: Callable[[], float] = time.monotonic,
-        lookup: Callable[[], registry.ModelVersion | None] | None = None,
-        fetch: Callable[[registry.ModelVersion, Path], Path] | None = None,
+        lookup: Callable[[], model_versions.ModelVersion | None] | None = None,
+        fetch: Callable[[model_versions.ModelVersion, Path], Path] | None = None,
     ) -> None:
         self.model_name = model_name
         self._loader = loader
@@ -167,12 +167,12 @@ class ModelStore(Generic[T]):
                     )
         return self._fallback
 
-    def _lookup_in_table(self) -> registry.ModelVersion | None:
+    def _lookup_in_table(self) -> model_versions.ModelVersion | None:
         table = self._models_table() if callable(self._models_table) else self._models_table
-        return registry.in_service(table, self.model_name)
+        return model_versions.in_service(table, self.model_name)
 
 
-def download_version(version: registry.ModelVersion, directory: Path, *, s3_client: Any = None) -> Path:
+def download_version(version: model_versions.ModelVersion, directory: Path, *, s3_client: Any = None) -> Path:
     """Copy the version under `artifact_uri` (s3://bucket/prefix/) into `directory` and verify it."""
     if not version.artifact_uri:
         raise ArtifactUnavailable(f"{version.model_name} {version.version} has no artifact_uri")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from shelfwise.registry import ModelVersion
+from shelfwise.model_versions import ModelVersion
 
 
 class ErrorDetail(BaseModel):

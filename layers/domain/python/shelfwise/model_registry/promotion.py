@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from shelfwise import registry
+from shelfwise import model_versions
 from shelfwise.aws import events, s3
 from shelfwise.model_registry import validators
 from shelfwise.model_registry.archive import ArchiveLimits, unpack_version
@@ -136,7 +136,7 @@ class Registrar:
         return self._finish(decided)
 
     def _from_manifest(self, parsed: ManifestKey, workdir: Path) -> Outcome | None:
-        existing = registry.get_version(
+        existing = model_versions.get_version(
             self.targets.models_table,
             parsed.model_name,
             parsed.version,
@@ -171,8 +171,8 @@ class Registrar:
     # --- deciding ------------------------------------------------------------------------------------------
 
     def _decide(
-        self, local: Path, manifest: Manifest, candidate: registry.ModelVersion
-    ) -> registry.ModelVersion:
+        self, local: Path, manifest: Manifest, candidate: model_versions.ModelVersion
+    ) -> model_versions.ModelVersion:
         try:
             verify_files(local, manifest)
             gate = read_gate(local)
@@ -185,7 +185,7 @@ class Registrar:
             )
             reason = f"smoke test failed: {type(error).__name__}: {error}"[:1000]
             return candidate.model_copy(update={"status": "rejected", "reason": reason})
-        incumbent = registry.in_service(
+        incumbent = model_versions.in_service(
             self.targets.models_table, manifest.model_name, dynamodb_resource=self.dynamodb_resource
         )
         decision = decide(
@@ -225,8 +225,8 @@ class Registrar:
 
     def _candidate(
         self, model_name: str, version: str, created_at: str, training_job: str | None
-    ) -> registry.ModelVersion:
-        return registry.ModelVersion(
+    ) -> model_versions.ModelVersion:
+        return model_versions.ModelVersion(
             model_name=model_name,
             version=version,
             status="candidate",
@@ -236,11 +236,11 @@ class Registrar:
             decided_at=self._stamp(),
         )
 
-    def _claim(self, candidate: registry.ModelVersion) -> bool:
+    def _claim(self, candidate: model_versions.ModelVersion) -> bool:
         stale_before = (
             (self.now() - CLAIM_STALE_AFTER).isoformat(timespec="microseconds").replace("+00:00", "Z")
         )
-        return registry.claim(
+        return model_versions.claim(
             self.targets.models_table,
             candidate,
             stale_before=stale_before,
@@ -262,9 +262,9 @@ class Registrar:
             s3_client=self.s3_client,
         )
 
-    def _finish(self, decided: registry.ModelVersion) -> Outcome:
+    def _finish(self, decided: model_versions.ModelVersion) -> Outcome:
         decided = decided.model_copy(update={"decided_at": self._stamp()})
-        registry.record(self.targets.models_table, decided, dynamodb_resource=self.dynamodb_resource)
+        model_versions.record(self.targets.models_table, decided, dynamodb_resource=self.dynamodb_resource)
         status: Status = "promoted" if decided.status == "promoted" else "rejected"
         outcome = Outcome(
             decided.model_name, decided.version, status, decided.reason or "", decided.training_job
@@ -273,7 +273,7 @@ class Registrar:
         self._publish(decided)
         return outcome
 
-    def _publish(self, decided: registry.ModelVersion) -> None:
+    def _publish(self, decided: model_versions.ModelVersion) -> None:
         detail = decided.model_dump(
             include={
                 "model_name",
@@ -300,7 +300,7 @@ class Registrar:
             # make the queue redeliver (the version would be skipped as decided anyway).
             logger.exception("could not publish the model decision", extra={"version": decided.version})
 
-    def _skipped(self, candidate: registry.ModelVersion) -> Outcome:
+    def _skipped(self, candidate: model_versions.ModelVersion) -> Outcome:
         logger.info(
             "version already claimed or decided; nothing to do",
             extra={"model_name": candidate.model_name, "version": candidate.version},
@@ -330,7 +330,7 @@ def classify(key: str) -> ArchiveKey | ManifestKey | None:
     return None
 
 
-def _incumbent(version: registry.ModelVersion) -> Incumbent:
+def _incumbent(version: model_versions.ModelVersion) -> Incumbent:
     numbers = {
         name: float(value)
         for name, value in version.metrics.items()

@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 from boto3.dynamodb.conditions import Attr
 from pydantic import BaseModel, Field
 
-from shelfwise import registry
+from shelfwise import model_versions
 from shelfwise.aws import dynamodb, s3
 from shelfwise.chat.sessions import StoredSession, session_owner
 from shelfwise.ingest.activity import UnreadableRecent, decode_recent
@@ -199,11 +199,11 @@ class CustomerDataFinder:
 
     def _model_versions(self, pseudonym: str) -> list[ModelVersionRecord]:
         client = self.s3_client or s3.client()
-        versions = registry.list_versions(
+        versions = model_versions.list_versions(
             self.targets.models_table, model_name=RECOMMENDER, dynamodb_resource=self.dynamodb_resource
         )
 
-        def items_in(version: registry.ModelVersion) -> int:
+        def items_in(version: model_versions.ModelVersion) -> int:
             return _training_items(version, pseudonym, client)
 
         counts = _parallel(items_in, versions)
@@ -228,7 +228,7 @@ def _rows_of(parquet: bytes, pseudonym: str) -> int:
     ).num_rows
 
 
-def _training_items(version: registry.ModelVersion, pseudonym: str, client: s3.S3Client) -> int:
+def _training_items(version: model_versions.ModelVersion, pseudonym: str, client: s3.S3Client) -> int:
     """How many items of the customer's history the version was trained on (0: the customer is not in it).
 
     Reads the version's `manifest.json` and `users.json`, then only the customer's slice of its history.

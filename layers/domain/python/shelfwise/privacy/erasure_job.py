@@ -383,7 +383,7 @@ class ErasureJob:
     def _erase_training_archives(
         self, request: ErasureRequest, who: Identifiers, start: int, progress: Any
     ) -> int:
-        from shelfwise import registry
+        from shelfwise import model_versions
 
         deleted = start
         unregistered = 0
@@ -394,7 +394,7 @@ class ErasureJob:
             mentions, manifest = archive_mentions(data, who)
             if not mentions:
                 continue
-            decided = manifest is not None and registry.get_version(
+            decided = manifest is not None and model_versions.get_version(
                 self.targets.models_table,
                 str(manifest.get("model_name")),
                 str(manifest.get("version")),
