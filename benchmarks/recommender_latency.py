@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import command_line, machine_line, markdown_table, write_section
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
-from shelfwise.model_store import ServedModel
+from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.history_encoder import HistoryEncoder, item_covariance
 from shelfwise.recommend.ranker import FEATURE_NAMES, PRICE_BANDS, ItemContext

@@ -32,7 +32,7 @@ from shelfwise.chat.service import (
 )
 from shelfwise.chat.sessions import DynamoSessionStore, session_owner
 from shelfwise.chat.validation import ChatInputError
-from shelfwise.model_store import ModelStore
+from shelfwise.model_serving import ModelStore
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.settings import Settings
 

@@ -1,7 +1,7 @@
 """`GET /v1/users/{user_id}/recommendations`, `GET /v1/items/{item_id}/similar`, `POST /v1/events`.
 
 The recommender in service is the newest promoted version in the model registry, swapped in without a
-redeploy (`shelfwise.model_store`); before any training, trending items from the activity table answer.
+redeploy (`shelfwise.model_serving`); before any training, trending items from the activity table answer.
 
 Callers use the retailer's customer ids; the model, the activity table and everything logged know only their
 keyed pseudonyms (`shelfwise.privacy`). The id is pseudonymized here, on the way in, and the response echoes
@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import caller, require_customer
 from shelfwise.api.http import create_resolver
-from shelfwise.model_store import ModelStore
+from shelfwise.model_serving import ModelStore
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.live_activity import merge_batch, recent_events, store_batch

@@ -15,7 +15,7 @@ import pytest
 from moto_platform import local_platform, pseudonymizer
 from shelfwise.auth import Principal
 from shelfwise.chat.model import ChatModel
-from shelfwise.model_store import ModelStore
+from shelfwise.model_serving import ModelStore
 from shelfwise.settings import Settings
 from shelfwise_infra import spec
 from shelfwise_local.functions import context_for, load_handler

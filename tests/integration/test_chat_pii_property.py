@@ -32,7 +32,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from shelfwise.aws import events as aws_events
 from shelfwise.chat.model import ChatModel
 from shelfwise.chat.redact import PHONE_REGIONS
-from shelfwise.model_store import ModelStore
+from shelfwise.model_serving import ModelStore
 from shelfwise.settings import Settings
 from shelfwise_infra import spec
 from shelfwise_local.functions import context_for, load_handler

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
-from shelfwise.model_store import ServedModel
+from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.diversify import RerankConfig
 from shelfwise.recommend.popularity import PopularItem

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 from shelfwise.ingest.activity import RecentEvent
-from shelfwise.model_store import ServedModel
+from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import EventWeighting, Recommender
 from shelfwise.recommend.service import RecommendationService
 from shelfwise_recommender.config import TrainConfig

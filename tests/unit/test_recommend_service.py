@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from shelfwise.api.errors import NotFound
 from shelfwise.ingest.activity import RecentEvent
-from shelfwise.model_store import ServedModel
+from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import Recommender
 from shelfwise.recommend.popularity import PopularItem, rank_items
 from shelfwise.recommend.requests import BehaviourEvent, EventBatch

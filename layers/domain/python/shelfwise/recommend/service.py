@@ -30,7 +30,7 @@ from typing import Any
 from shelfwise.api.errors import NotFound
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
-from shelfwise.model_store import ServedModel
+from shelfwise.model_serving import ServedModel
 from shelfwise.recommend.popularity import PopularItem
 from shelfwise.recommend.recommender import (
     INTERACTED_REASON,

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from shelfwise.model_store import ModelStore, refresh_seconds_from_env
+from shelfwise.model_serving import ModelStore, refresh_seconds_from_env
 from shelfwise.model_versions import ModelVersion
 
 
