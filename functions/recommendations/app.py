@@ -24,9 +24,7 @@ from shelfwise.api.http import create_resolver
 from shelfwise.model_serving import ModelStore
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.recommend import Recommender
-from shelfwise.recommend.live_activity import merge_batch, recent_events, store_batch
-from shelfwise.recommend.popularity import TrendingItems
-from shelfwise.recommend.requests import (
+from shelfwise.recommend.api_models import (
     EXCLUDE_MAX_IDS,
     ID_MAX_LENGTH,
     ID_PATTERN,
@@ -37,6 +35,8 @@ from shelfwise.recommend.requests import (
     RecommendationsResponse,
     SimilarItemsResponse,
 )
+from shelfwise.recommend.live_activity import merge_batch, recent_events, store_batch
+from shelfwise.recommend.popularity import TrendingItems
 from shelfwise.recommend.service import CatalogTitles, RecommendationService, catalog_category
 from shelfwise.settings import Settings
 from shelfwise.stock import OutOfStock

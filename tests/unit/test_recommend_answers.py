@@ -14,9 +14,9 @@ from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
 from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import Recommender
+from shelfwise.recommend.api_models import RecommendationsResponse, SimilarItemsResponse
 from shelfwise.recommend.diversify import RerankConfig
 from shelfwise.recommend.popularity import PopularItem
-from shelfwise.recommend.requests import RecommendationsResponse, SimilarItemsResponse
 from shelfwise.recommend.service import CatalogTitles, RecommendationService, catalog_category, rank_score
 from shelfwise_recommender.config import TrainConfig
 from shelfwise_recommender.pipeline import train

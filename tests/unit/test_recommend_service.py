@@ -9,8 +9,8 @@ from shelfwise.api.errors import NotFound
 from shelfwise.ingest.activity import RecentEvent
 from shelfwise.model_serving import ServedModel
 from shelfwise.recommend import Recommender
+from shelfwise.recommend.api_models import BehaviourEvent, EventBatch
 from shelfwise.recommend.popularity import PopularItem, rank_items
-from shelfwise.recommend.requests import BehaviourEvent, EventBatch
 from shelfwise.recommend.service import RecommendationService
 from shelfwise_recommender.config import TrainConfig
 from shelfwise_recommender.pipeline import train

@@ -8,8 +8,8 @@ import time
 
 import pytest
 from pydantic import ValidationError
+from shelfwise.recommend.api_models import MAX_EVENTS_PER_BATCH, BehaviourEvent, EventBatch
 from shelfwise.recommend.live_activity import as_recent, events_csv
-from shelfwise.recommend.requests import MAX_EVENTS_PER_BATCH, BehaviourEvent, EventBatch
 
 VIEW = {"user_id": "u1", "item_id": "sku-1", "event_type": "view", "timestamp": "2026-11-27T10:00:00Z"}
 

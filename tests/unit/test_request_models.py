@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 from shelfwise.chat.schemas import ChatMessageRequest
-from shelfwise.recommend.requests import BehaviourEvent, EventBatch
+from shelfwise.recommend.api_models import BehaviourEvent, EventBatch
 
 REQUEST_BODIES = [EventBatch, BehaviourEvent, ChatMessageRequest]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from shelfwise.aws import dynamodb, s3
 from shelfwise.ingest.activity import RecentEvent, activity_item, merge_recent, stored_recent
+from shelfwise.recommend.api_models import BehaviourEvent
 from shelfwise.recommend.popularity import typed_activity
-from shelfwise.recommend.requests import BehaviourEvent
 
 INCOMING_EVENTS_PREFIX = "incoming/interactions/api/"
 CSV_COLUMNS = ("user_id", "item_id", "event_type", "value", "timestamp")

@@ -31,6 +31,14 @@ from shelfwise.api.errors import NotFound
 from shelfwise.aws import dynamodb
 from shelfwise.ingest.activity import RecentEvent
 from shelfwise.model_serving import ServedModel
+from shelfwise.recommend.api_models import (
+    EventBatch,
+    EventsAccepted,
+    RecommendationsResponse,
+    RecommendedItem,
+    SimilarItemsResponse,
+    Strategy,
+)
 from shelfwise.recommend.popularity import PopularItem
 from shelfwise.recommend.recommender import (
     INTERACTED_REASON,
@@ -39,14 +47,6 @@ from shelfwise.recommend.recommender import (
     SIMILAR_REASON,
     Recommendation,
     Recommender,
-)
-from shelfwise.recommend.requests import (
-    EventBatch,
-    EventsAccepted,
-    RecommendationsResponse,
-    RecommendedItem,
-    SimilarItemsResponse,
-    Strategy,
 )
 
 Titles = Mapping[str, str | None]
