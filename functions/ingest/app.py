@@ -11,7 +11,6 @@ Customer ids in interactions files are replaced by their keyed pseudonyms before
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -30,7 +29,7 @@ from shelfwise.ingest import outcomes
 from shelfwise.ingest.pipeline import CUSTOMER_KINDS, IngestTargets, ingest_object, kind_of
 from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
-from shelfwise.settings import IDEMPOTENCY_TABLE_ENV, Settings
+from shelfwise.settings import Settings
 
 IDEMPOTENCY_DAYS = 30
 
@@ -40,7 +39,7 @@ idempotency_config = IdempotencyConfig(
     event_key_jmespath="[bucket, key, etag, version_id]",
     expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600,
 )
-persistence = DynamoDBPersistenceLayer(table_name=os.environ[IDEMPOTENCY_TABLE_ENV])
+persistence = DynamoDBPersistenceLayer(table_name=Settings.from_env().idempotency_table)
 
 
 class DroppedObject(BaseModel):

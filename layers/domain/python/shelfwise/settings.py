@@ -6,8 +6,11 @@ on every function, both in the CDK app and in the local cloud.
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 DATA_BUCKET_ENV = "SHELFWISE_DATA_BUCKET"
 CATALOG_TABLE_ENV = "SHELFWISE_CATALOG_TABLE"
@@ -28,46 +31,99 @@ EVENT_BUS_ENV = "SHELFWISE_EVENT_BUS"
 STAGE_ENV = "SHELFWISE_STAGE"
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name)
+def _required(value: str | None, name: str) -> str:
     if not value:
         raise RuntimeError(
-            f"environment variable {name} is not set; the platform spec sets it on every function"
+            f"environment variable {name} is not set; the platform spec sets it on the functions that use it"
         )
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_bucket: str
-    catalog_table: str
-    user_activity_table: str
-    idempotency_table: str
-    models_table: str
-    segments_table: str
-    runs_table: str
-    chat_sessions_table: str
-    forecasts_table: str
-    plans_table: str
-    event_bus: str
-    stage: str
+# An unset and an empty variable both mean "not given".
+ResourceName = Annotated[str | None, BeforeValidator(lambda value: value or None)]
+
+
+class Settings(BaseModel):
+    """The names of the resources a function uses, parsed once from its environment.
+
+    A function needs only the variables of what it touches: a name is required when it is read, and reading
+    one the environment lacks raises there, naming the variable. `from_env` parses an environment once and
+    returns the same settings until the environment changes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    data_bucket_name: ResourceName = Field(default=None, validation_alias=DATA_BUCKET_ENV)
+    catalog_table_name: ResourceName = Field(default=None, validation_alias=CATALOG_TABLE_ENV)
+    user_activity_table_name: ResourceName = Field(default=None, validation_alias=USER_ACTIVITY_TABLE_ENV)
+    idempotency_table_name: ResourceName = Field(default=None, validation_alias=IDEMPOTENCY_TABLE_ENV)
+    models_table_name: ResourceName = Field(default=None, validation_alias=MODELS_TABLE_ENV)
+    segments_table_name: ResourceName = Field(default=None, validation_alias=SEGMENTS_TABLE_ENV)
+    runs_table_name: ResourceName = Field(default=None, validation_alias=RUNS_TABLE_ENV)
+    chat_sessions_table_name: ResourceName = Field(default=None, validation_alias=CHAT_SESSIONS_TABLE_ENV)
+    forecasts_table_name: ResourceName = Field(default=None, validation_alias=FORECASTS_TABLE_ENV)
+    plans_table_name: ResourceName = Field(default=None, validation_alias=PLANS_TABLE_ENV)
+    event_bus_name: ResourceName = Field(default=None, validation_alias=EVENT_BUS_ENV)
+    stage: str = Field(default="local", validation_alias=STAGE_ENV)
+
+    @property
+    def data_bucket(self) -> str:
+        return _required(self.data_bucket_name, DATA_BUCKET_ENV)
+
+    @property
+    def catalog_table(self) -> str:
+        return _required(self.catalog_table_name, CATALOG_TABLE_ENV)
+
+    @property
+    def user_activity_table(self) -> str:
+        return _required(self.user_activity_table_name, USER_ACTIVITY_TABLE_ENV)
+
+    @property
+    def idempotency_table(self) -> str:
+        return _required(self.idempotency_table_name, IDEMPOTENCY_TABLE_ENV)
+
+    @property
+    def models_table(self) -> str:
+        return _required(self.models_table_name, MODELS_TABLE_ENV)
+
+    @property
+    def segments_table(self) -> str:
+        return _required(self.segments_table_name, SEGMENTS_TABLE_ENV)
+
+    @property
+    def runs_table(self) -> str:
+        return _required(self.runs_table_name, RUNS_TABLE_ENV)
+
+    @property
+    def chat_sessions_table(self) -> str:
+        return _required(self.chat_sessions_table_name, CHAT_SESSIONS_TABLE_ENV)
+
+    @property
+    def forecasts_table(self) -> str:
+        return _required(self.forecasts_table_name, FORECASTS_TABLE_ENV)
+
+    @property
+    def plans_table(self) -> str:
+        return _required(self.plans_table_name, PLANS_TABLE_ENV)
+
+    @property
+    def event_bus(self) -> str:
+        return _required(self.event_bus_name, EVENT_BUS_ENV)
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(
-            data_bucket=_required(DATA_BUCKET_ENV),
-            catalog_table=_required(CATALOG_TABLE_ENV),
-            user_activity_table=_required(USER_ACTIVITY_TABLE_ENV),
-            idempotency_table=_required(IDEMPOTENCY_TABLE_ENV),
-            models_table=_required(MODELS_TABLE_ENV),
-            segments_table=_required(SEGMENTS_TABLE_ENV),
-            runs_table=_required(RUNS_TABLE_ENV),
-            chat_sessions_table=_required(CHAT_SESSIONS_TABLE_ENV),
-            forecasts_table=_required(FORECASTS_TABLE_ENV),
-            plans_table=_required(PLANS_TABLE_ENV),
-            event_bus=_required(EVENT_BUS_ENV),
-            stage=os.environ.get(STAGE_ENV, "local"),
-        )
+        # Handlers ask on every invocation; the environment of a Lambda sandbox never changes, so it is parsed
+        # once (tests and the local cloud, which switch environments, get one parse per environment).
+        return _parsed(tuple((name, os.environ.get(name)) for name in _VARIABLES))
+
+
+# The variable each field is read from.
+_VARIABLES = tuple(str(field.validation_alias) for field in Settings.model_fields.values())
+
+
+@functools.cache
+def _parsed(environment: tuple[tuple[str, str | None], ...]) -> Settings:
+    return Settings.model_validate({name: value for name, value in environment if value is not None})
 
 
 # Credentials (docs/security.md). Customer tokens are verified against the retailer's key: a shared secret in
