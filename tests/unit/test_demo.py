@@ -16,6 +16,7 @@ import pytest
 from shelfwise.ingest.contracts import CONTRACTS
 from shelfwise.ingest.reader import TableFile
 from shelfwise.ingest.validate import validate_chunk
+from shelfwise_infra import spec
 from shelfwise_local.cloud import free_port_pair
 from shelfwise_local.demo import (
     CATALOG_COLUMNS,
@@ -26,6 +27,9 @@ from shelfwise_local.demo import (
     SALES_COLUMNS,
     generate_shop,
 )
+from shelfwise_local.demo_run import choose_demo_hyperparameters
+from shelfwise_local.training import local_hyperparameters
+from shelfwise_recommender.hyperparameters import read_hyperparameters
 
 TODAY = date(2026, 3, 2)  # a Monday
 YESTERDAY = TODAY - timedelta(days=1)
@@ -369,3 +373,18 @@ def test_the_demo_serves_working_curl_lines_while_the_recommender_still_trains(t
         gate.touch()
         os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(timeout=30)
+
+
+def test_the_demo_trains_the_fast_recommender_unless_the_state_dir_chose_one(tmp_path: Path) -> None:
+    job = spec.training_job("recommender")
+    choose_demo_hyperparameters(tmp_path)
+    chosen = local_hyperparameters(tmp_path, job)
+    assert chosen == {"model": "ease_lowrank"}
+    (tmp_path / "chosen.json").write_text(json.dumps(chosen), encoding="utf-8")
+    assert read_hyperparameters(tmp_path / "chosen.json").model == "ease_lowrank"
+
+    own = tmp_path / "own"
+    (own / "hyperparameters").mkdir(parents=True)
+    (own / "hyperparameters" / "recommender.json").write_text('{"half_life_days": 0}', encoding="utf-8")
+    choose_demo_hyperparameters(own)
+    assert local_hyperparameters(own, job) == {"half_life_days": "0"}
