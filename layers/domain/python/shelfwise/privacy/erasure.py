@@ -36,7 +36,9 @@ OPEN_STATUSES: tuple[ErasureStatus, ...] = ("pending", "running", "failed")
 
 
 def now_iso(clock: Callable[[], datetime] | None = None) -> str:
-    return (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds").replace("+00:00", "Z")
+    # Microseconds: requests are served oldest first, and two may arrive within the same second.
+    moment = (clock or (lambda: datetime.now(UTC)))()
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class ErasureStep(BaseModel):
