@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
+from shelfwise.api.customer_path import customer_id_in_path
 from shelfwise.api.errors import NotFound
 from shelfwise.api.http import create_resolver
 from shelfwise.auth import READ_SCOPE, WRITE_SCOPE
@@ -23,7 +23,7 @@ from shelfwise.privacy.erasure import (
 )
 from shelfwise.privacy.erasure_job import STEP_NAMES
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
-from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN, user_id_errors
+from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = create_resolver()
@@ -61,13 +61,7 @@ def delete_customer(
     ],
 ) -> Response[ErasureAccepted]:
     operator = require_scope(app, WRITE_SCOPE)
-    # API Gateway hands over the decoded id in pathParameters; the route capture is the raw path text.
-    decoded = (app.current_event.path_parameters or {}).get("user_id", user_id)
-    problems = user_id_errors(decoded)
-    if problems:
-        raise RequestValidationError(
-            [{"loc": ("path", "user_id"), "msg": problems[0], "type": "value_error"}]
-        )
+    decoded = customer_id_in_path(app, user_id)
     pseudonym = pseudonymizer_from_env()().pseudonym(decoded)
     request, created = ErasureRequests.from_env().request(
         customer_id=decoded, pseudonym=pseudonym, requested_by=operator.subject

@@ -9,18 +9,18 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
+from shelfwise.api.customer_path import customer_id_in_path
 from shelfwise.api.http import create_resolver
 from shelfwise.auth import READ_SCOPE
 from shelfwise.privacy.access import AccessTargets, CustomerData, CustomerDataFinder
 from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
-from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN, user_id_errors
+from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from shelfwise.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -67,13 +67,7 @@ def get_customer_data(
     ],
 ) -> CustomerData:
     require_scope(app, READ_SCOPE)
-    # API Gateway hands over the decoded id in pathParameters; the route capture is the raw path text.
-    decoded = (app.current_event.path_parameters or {}).get("user_id", user_id)
-    problems = user_id_errors(decoded)
-    if problems:
-        raise RequestValidationError(
-            [{"loc": ("path", "user_id"), "msg": problems[0], "type": "value_error"}]
-        )
+    decoded = customer_id_in_path(app, user_id)
     data = _finder().find(decoded)
     # Counts only: what was found, never whose.
     logger.info(

@@ -7,12 +7,12 @@ here and the answer names the customer by the caller's id.
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
+from shelfwise.api.customer_path import customer_id_in_path
 from shelfwise.api.http import create_resolver, error_response
 from shelfwise.api.models import ErrorDetail
 from shelfwise.auth import READ_SCOPE
@@ -53,13 +53,7 @@ def get_customer_segment(
     ],
 ) -> CustomerSegmentResponse:
     require_scope(app, READ_SCOPE)
-    # API Gateway hands over the decoded id in pathParameters; the route capture is the raw path text.
-    decoded = (app.current_event.path_parameters or {}).get("user_id", user_id)
-    problems = user_id_errors(decoded)
-    if problems:
-        raise RequestValidationError(
-            [{"loc": ("path", "user_id"), "msg": problems[0], "type": "value_error"}]
-        )
+    decoded = customer_id_in_path(app, user_id)
     return customer_segment(
         decoded,
         pseudonymizer_from_env()().pseudonym(decoded),
