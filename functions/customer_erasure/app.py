@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
-from shelfwise.api.customer_path import customer_id_in_path
+from shelfwise.api.customer_path import CustomerIdPath, customer_id_in_path
 from shelfwise.api.errors import NotFound
 from shelfwise.api.http import create_resolver
 from shelfwise.auth import READ_SCOPE, WRITE_SCOPE
@@ -23,7 +23,6 @@ from shelfwise.privacy.erasure import (
 )
 from shelfwise.privacy.erasure_job import STEP_NAMES
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
-from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = create_resolver()
@@ -50,15 +49,7 @@ STATUS_PATH = "/v1/customers/erasures/{request_id}"
 )
 @tracer.capture_method
 def delete_customer(
-    user_id: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=USER_ID_MAX_LENGTH,
-            pattern=USER_ID_PATTERN,
-            description="The customer's id, as in the retailer's data.",
-        ),
-    ],
+    user_id: CustomerIdPath,
 ) -> Response[ErasureAccepted]:
     operator = require_scope(app, WRITE_SCOPE)
     decoded = customer_id_in_path(app, user_id)

@@ -6,21 +6,19 @@ given and never shows the pseudonym. An id nothing is held about gets the same s
 """
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
-from shelfwise.api.customer_path import customer_id_in_path
+from shelfwise.api.customer_path import CustomerIdPath, customer_id_in_path
 from shelfwise.api.http import create_resolver
 from shelfwise.auth import READ_SCOPE
 from shelfwise.privacy.access import AccessTargets, CustomerData, CustomerDataFinder
 from shelfwise.privacy.identities import CustomerIdVault
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
-from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from shelfwise.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -56,15 +54,7 @@ def _finder() -> CustomerDataFinder:
 # The answer is one customer's data: kept out of traces like out of logs.
 @tracer.capture_method(capture_response=False)
 def get_customer_data(
-    user_id: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=USER_ID_MAX_LENGTH,
-            pattern=USER_ID_PATTERN,
-            description="The retailer's id of the customer, as in the interactions data.",
-        ),
-    ],
+    user_id: CustomerIdPath,
 ) -> CustomerData:
     require_scope(app, READ_SCOPE)
     decoded = customer_id_in_path(app, user_id)

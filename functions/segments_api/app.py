@@ -4,23 +4,20 @@ The segments table is keyed by customer pseudonyms (`shelfwise.privacy`): the id
 here and the answer names the customer by the caller's id.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelfwise.api.access import require_scope
-from shelfwise.api.customer_path import customer_id_in_path
+from shelfwise.api.customer_path import CustomerIdPath, customer_id_in_path
 from shelfwise.api.http import create_resolver, error_response
 from shelfwise.api.models import ErrorDetail
 from shelfwise.auth import READ_SCOPE
 from shelfwise.privacy.pseudonyms import pseudonymizer_from_env
 from shelfwise.segments.lookup import customer_segment
 from shelfwise.segments.records import (
-    USER_ID_MAX_LENGTH,
-    USER_ID_PATTERN,
     CustomerSegmentResponse,
     user_id_errors,
 )
@@ -42,15 +39,7 @@ ROUTE_RESOURCE = "/v1/customers/{user_id}/segment"
 # The response names the customer: kept out of traces like out of logs.
 @tracer.capture_method(capture_response=False)
 def get_customer_segment(
-    user_id: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=USER_ID_MAX_LENGTH,
-            pattern=USER_ID_PATTERN,
-            description="The customer's id, as in the interactions data.",
-        ),
-    ],
+    user_id: CustomerIdPath,
 ) -> CustomerSegmentResponse:
     require_scope(app, READ_SCOPE)
     decoded = customer_id_in_path(app, user_id)

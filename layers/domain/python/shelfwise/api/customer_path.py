@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from shelfwise.segments.records import user_id_errors
+from shelfwise.segments.records import USER_ID_MAX_LENGTH, USER_ID_PATTERN, user_id_errors
 
 PATH_PARAMETER = "user_id"
+
+# The route parameter as the OpenAPI document describes it (the handler checks it again once decoded).
+CustomerIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN,
+        description="The retailer's id of the customer, as in the interactions data.",
+    ),
+]
 
 
 def customer_id_in_path(app: APIGatewayRestResolver, captured: str) -> str:
