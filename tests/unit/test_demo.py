@@ -306,8 +306,13 @@ sys.exit(1)
 
 def test_make_demo_and_make_up_pass_the_port() -> None:
     for target, command in (("demo", "shelfwise demo --port 3999"), ("up", "shelfwise local up --port 3999")):
+        # --no-print-directory: under `make test` this is a sub-make, which would add directory lines.
         dry_run = subprocess.run(
-            ["make", "-n", target, "PORT=3999"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", target, "PORT=3999"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert command in dry_run.stdout.splitlines()[-1], dry_run.stdout
 
