@@ -59,6 +59,8 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[IngestManifest]]:
         files = [
             manifest(f"day-{age}.csv", "sales", NOW - timedelta(days=age, minutes=1)) for age in range(10)
         ]
+        # Today's file held rows of an erased customer: neither landed nor rejected.
+        files[0] = manifest("day-0.csv", "sales", NOW - timedelta(minutes=1), rows_landed=18, rows_erased=2)
         report_key = "rejected/catalog/bad.csv.id-bad.rejections.csv"
         files.append(
             manifest(
@@ -98,7 +100,15 @@ def test_lists_the_last_week_newest_first_with_outcome_and_report_link(logged: l
     assert bad["manifest_key"] == "curated/_manifests/catalog/id-bad.json"
     # The pre-signed link works as it is (moto serves it through the mock).
     assert requests.get(bad["rejection_report_url"], timeout=5).text.startswith("line,field")
-    assert body["files"][0]["rejection_report_url"] is None
+    today = body["files"][0]
+    assert today["rejection_report_url"] is None
+    assert (today["rows_total"], today["rows_landed"], today["rows_erased"], today["rows_rejected"]) == (
+        20,
+        18,
+        2,
+        0,
+    )
+    assert bad["rows_erased"] == 0
 
 
 def test_filters_by_kind_status_and_since(logged: list[IngestManifest]) -> None:

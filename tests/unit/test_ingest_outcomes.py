@@ -85,6 +85,16 @@ def test_a_redelivery_says_so() -> None:
     )
 
 
+def test_rows_of_erased_customers_are_counted_apart() -> None:
+    interactions = manifest(kind="interactions", rows_total=20, rows_landed=17, rows_erased=3)
+
+    assert outcomes.headline(interactions) == (
+        "incoming/catalog/new.csv: landed — 17 of 20 rows landed (3 of erased customers left out)"
+    )
+    assert outcomes.outcome_event(interactions, BUCKET)[1]["rows_erased"] == 3
+    assert outcomes.log_item(interactions)["rows_erased"] == 3
+
+
 def test_events_carry_counts_and_keys_but_not_the_error_text() -> None:
     detail_type, detail = outcomes.outcome_event(WHOLE, BUCKET)
 
@@ -98,6 +108,7 @@ def test_events_carry_counts_and_keys_but_not_the_error_text() -> None:
         "rows_total": 0,
         "rows_landed": 0,
         "rows_rejected": 0,
+        "rows_erased": 0,
         "data_bucket": BUCKET,
         "rejection_report_key": "rejected/catalog/new.csv.abc123.rejections.csv",
         "manifest_key": "curated/_manifests/catalog/abc123.json",

@@ -87,6 +87,8 @@ def headline(manifest: IngestManifest) -> str:
     if manifest.file_error is not None:
         return f"{name}: rejected whole — {manifest.file_error.reason} ({manifest.file_error.code})"
     rows = f"{manifest.rows_landed:,} of {manifest.rows_total:,} rows landed"
+    if manifest.rows_erased:
+        rows += f" ({manifest.rows_erased:,} of erased customers left out)"
     if manifest.status == "landed":
         return f"{name}: landed — {rows}"
     if manifest.status == "empty":
@@ -130,6 +132,7 @@ def outcome_event(manifest: IngestManifest, data_bucket: str) -> tuple[str, dict
         "rows_total": manifest.rows_total,
         "rows_landed": manifest.rows_landed,
         "rows_rejected": manifest.rows_rejected,
+        "rows_erased": manifest.rows_erased,
         "data_bucket": data_bucket,
         "rejection_report_key": manifest.rejection_report_key,
         "manifest_key": manifest_key(manifest),
@@ -153,6 +156,10 @@ class IngestedFile(BaseModel):
     rows_total: int
     rows_landed: int
     rows_rejected: int
+    rows_erased: int = Field(
+        default=0,
+        description="Rows of erased customers, left out on purpose (neither landed nor rejected).",
+    )
     problems_reported: int = Field(description="Lines in the rejection report (one per row and field).")
     rejection_report_key: str | None = Field(description="Key of the rejection report in the data bucket.")
     rejection_report_url: str | None = Field(
@@ -189,6 +196,7 @@ def log_item(manifest: IngestManifest) -> dict[str, Any]:
         "rows_total": manifest.rows_total,
         "rows_landed": manifest.rows_landed,
         "rows_rejected": manifest.rows_rejected,
+        "rows_erased": manifest.rows_erased,
         "problems_reported": manifest.problems_reported,
         "manifest_key": manifest_key(manifest),
         "started_at": _timestamp(manifest.started_at),
@@ -251,6 +259,7 @@ def _from_item(item: Mapping[str, Any], presign: Callable[[str], str] | None) ->
         rows_total=int(item.get("rows_total", 0)),
         rows_landed=int(item.get("rows_landed", 0)),
         rows_rejected=int(item.get("rows_rejected", 0)),
+        rows_erased=int(item.get("rows_erased", 0)),
         problems_reported=int(item.get("problems_reported", 0)),
         rejection_report_key=report_key,
         rejection_report_url=presign(report_key) if presign and report_key else None,
