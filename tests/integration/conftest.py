@@ -11,12 +11,8 @@ INGEST_BUCKET = "shelfwise-data"
 
 
 @pytest.fixture
-def ingest_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def ingest_s3(aws_credentials: None) -> Iterator[Any]:
     """An S3 client on a fresh moto with the ingest bucket, the catalog, activity and customer-id tables."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=INGEST_BUCKET)

@@ -23,11 +23,7 @@ BUCKET = spec.DATA_BUCKET.local_name
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, QueueInfo]]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def aws(monkeypatch: pytest.MonkeyPatch, aws_credentials: None) -> Iterator[dict[str, QueueInfo]]:
     monkeypatch.setattr(event_sources, "LOCAL_RETRY_DELAY_SECONDS", 0)
     complete_moto_s3_events()
     with mock_aws():

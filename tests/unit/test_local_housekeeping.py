@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,21 +29,7 @@ ACTIVITY = spec.USER_ACTIVITY_TABLE.local_name
 CATALOG = spec.CATALOG_TABLE.local_name
 
 
-@pytest.fixture(autouse=True)
-def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-
-@pytest.fixture
-def aws() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
-        create_buckets(s3)
-        create_tables(dynamodb)
-        yield s3, dynamodb
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 
 def keys(s3: Any) -> set[str]:
@@ -67,9 +52,9 @@ def test_expiry_is_the_rules_days_after_the_write_rounded_up_to_midnight_utc() -
 
 
 def test_raw_files_reports_and_exports_expire_after_their_retention_curated_data_never(
-    aws: tuple[Any, Any],
+    spec_cloud: tuple[Any, Any],
 ) -> None:
-    s3, dynamodb = aws
+    s3, dynamodb = spec_cloud
     apply_lifecycle(s3, Retention())
     put(
         s3,
@@ -95,8 +80,8 @@ def test_raw_files_reports_and_exports_expire_after_their_retention_curated_data
     assert len(keys(s3)) == 2
 
 
-def test_an_overridden_retention_is_the_one_applied(aws: tuple[Any, Any]) -> None:
-    s3, dynamodb = aws
+def test_an_overridden_retention_is_the_one_applied(spec_cloud: tuple[Any, Any]) -> None:
+    s3, dynamodb = spec_cloud
     apply_lifecycle(s3, Retention(incoming_days=14, rejected_days=20))
     put(s3, "incoming/sales/daily.csv", "rejected/sales/abc.csv")
     written = written_at(s3, "incoming/sales/daily.csv")
@@ -110,9 +95,9 @@ def test_an_overridden_retention_is_the_one_applied(aws: tuple[Any, Any]) -> Non
 
 
 def test_landed_copies_go_with_their_expired_file_and_are_not_uploaded_again(
-    aws: tuple[Any, Any], tmp_path: Path
+    spec_cloud: tuple[Any, Any], tmp_path: Path
 ) -> None:
-    s3, dynamodb = aws
+    s3, dynamodb = spec_cloud
     apply_lifecycle(s3, Retention())
     dropbox = tmp_path / "dropbox"
     landed = dropbox / "interactions" / ".landed"
@@ -142,8 +127,8 @@ def test_landed_copies_go_with_their_expired_file_and_are_not_uploaded_again(
     assert "incoming/interactions/daily.csv" not in redriven
 
 
-def test_items_past_their_ttl_attribute_are_deleted_and_others_kept(aws: tuple[Any, Any]) -> None:
-    s3, dynamodb = aws
+def test_items_past_their_ttl_attribute_are_deleted_and_others_kept(spec_cloud: tuple[Any, Any]) -> None:
+    s3, dynamodb = spec_cloud
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     epoch = int(now.timestamp())
     dynamodb.put_item(TableName=SESSIONS, Item={"session_id": {"S": "old"}, "expires_at": {"N": str(epoch)}})
@@ -172,9 +157,9 @@ def test_items_past_their_ttl_attribute_are_deleted_and_others_kept(aws: tuple[A
 
 
 def test_the_sweep_uses_the_injected_clock_and_reports_what_it_removed(
-    aws: tuple[Any, Any], tmp_path: Path
+    spec_cloud: tuple[Any, Any], tmp_path: Path
 ) -> None:
-    s3, dynamodb = aws
+    s3, dynamodb = spec_cloud
     apply_lifecycle(s3, Retention())
     put(s3, "incoming/catalog/items.csv")
     later = written_at(s3, "incoming/catalog/items.csv") + timedelta(days=40)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -23,22 +22,7 @@ from shelfwise_local.snapshot import (
 BUCKET = spec.DATA_BUCKET.local_name
 
 
-@pytest.fixture(autouse=True)
-def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-
-@pytest.fixture
-def fresh_cloud() -> Iterator[tuple[object, object]]:
-    """A new, empty moto with the spec's buckets and tables, as after a restart."""
-    with mock_aws():
-        s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
-        create_buckets(s3)
-        create_tables(dynamodb)
-        yield s3, dynamodb
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 
 def fill(s3: object, dynamodb: object) -> None:
@@ -106,17 +90,17 @@ def test_snapshot_and_restore_round_trip(tmp_path: Path) -> None:
 
 
 def test_restore_without_a_snapshot_changes_nothing(
-    tmp_path: Path, fresh_cloud: tuple[object, object]
+    tmp_path: Path, spec_cloud: tuple[object, object]
 ) -> None:
-    s3, _ = fresh_cloud
+    s3, _ = spec_cloud
 
     assert restore_snapshot(tmp_path / "none", s3=s3) == {"objects": 0, "items": 0}
 
 
 def test_a_later_snapshot_replaces_the_earlier_and_drops_stale_files(
-    tmp_path: Path, fresh_cloud: tuple[object, object]
+    tmp_path: Path, spec_cloud: tuple[object, object]
 ) -> None:
-    s3, _ = fresh_cloud
+    s3, _ = spec_cloud
     s3.put_object(Bucket=BUCKET, Key="a", Body=b"first")
     take_snapshot(tmp_path, s3=s3)
     s3.delete_object(Bucket=BUCKET, Key="a")

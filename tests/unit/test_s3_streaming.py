@@ -20,11 +20,7 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def client(aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         s3_client = boto3.client("s3")
         s3_client.create_bucket(Bucket=BUCKET)
