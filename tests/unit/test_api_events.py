@@ -72,14 +72,7 @@ def test_oversized_event_is_refused_before_sending() -> None:
     assert fake.calls == []
 
 
-def test_publishes_to_a_real_bus_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def test_publishes_to_a_real_bus_api(aws_credentials: None) -> None:
     with mock_aws():
         boto3.client("events").create_event_bus(Name="shelfwise")
         event_id = publish("Model Promoted", {"model_name": "recommender"}, bus_name="shelfwise")

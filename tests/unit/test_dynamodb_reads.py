@@ -19,14 +19,7 @@ ITEMS = 120
 
 
 @pytest.fixture
-def resource(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def resource(aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         resource = boto3.resource("dynamodb")
         table = resource.create_table(

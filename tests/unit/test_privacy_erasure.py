@@ -181,14 +181,7 @@ def test_the_deny_list_matches_pseudonyms_by_their_marker_only(tmp_path: Path) -
 
 
 @pytest.fixture
-def requests_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[ErasureRequests]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def requests_table(aws_credentials: None) -> Iterator[ErasureRequests]:
     with mock_aws():
         boto3.client("dynamodb").create_table(
             TableName="erasures",

@@ -25,14 +25,7 @@ TABLE = "customer-ids"
 
 
 @pytest.fixture
-def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerIdVault]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def vault(aws_credentials: None) -> Iterator[CustomerIdVault]:
     with mock_aws():
         boto3.client("dynamodb").create_table(
             TableName=TABLE,
