@@ -66,6 +66,14 @@ class TrainConfig:
     ranker_candidates: int = 100
     ranker_factors: int = 2
     ranker_min_gain: float = 0.01
+    # How many times its own weight an event newer than the model counts in a known user's profile at serving
+    # time (recency.py): None chooses it from `recency_boosts` on a time-ordered carve of the training data
+    # (the oldest pairs fitted, the next `recency_new_fraction` arriving after, the newest
+    # `recency_holdout_fraction` held out); a number fixes it and skips the choice.
+    recency_boost: float | None = None
+    recency_boosts: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    recency_new_fraction: float = 0.15
+    recency_holdout_fraction: float = 0.25
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

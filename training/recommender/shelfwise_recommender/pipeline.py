@@ -22,6 +22,7 @@ from .interface import FactorModel, ServingFactors
 from .models import Popularity
 from .progress import Progress
 from .ranking import RankerOutcome, evaluate_ranker, export_ranker, item_context
+from .recency import choose_recency_boost
 from .split import stratified_user_split
 from .vae import EaseVaeBlend, VaeConfig
 
@@ -118,7 +119,7 @@ def _candidate_model(config: TrainConfig, n_items: int) -> FactorModel:
     return model.linear if isinstance(model, EaseVaeBlend) else model
 
 
-def _fit_ranker_candidates(
+def _fit_candidate_model(
     config: TrainConfig, progress: Progress
 ) -> Callable[[pd.DataFrame, InteractionMatrix], FactorModel]:
     return lambda pairs, matrix: _candidate_model(config, matrix.n_items).fit(
@@ -143,6 +144,9 @@ def train(
     metrics["weights"] = weight_distribution(pairs, config, progress)
     holdout, ranker = holdout_evaluation(pairs, catalog, config, progress)
     metrics.update(holdout)
+    started = progress.elapsed
+    metrics["recency"] = recency_choice(pairs, config, progress)
+    metrics["train_seconds"]["recency"] = round(progress.elapsed - started, 3)
 
     item_ids, categories = _catalog_items(pairs, catalog)
     matrix = InteractionMatrix.from_confidences(pairs, item_ids=item_ids)
@@ -162,7 +166,12 @@ def train(
         item_categories=categories,
         popularity=popularity,
         # Serving folds new events into a user's training history on this clock (the newest event trained on).
-        weighting={**config.weighting.to_dict(), "reference_time": float(pairs["timestamp"].max())},
+        # and counts the events newer than it `recency_boost` times their weight (recency.py).
+        weighting={
+            **config.weighting.to_dict(),
+            "reference_time": float(pairs["timestamp"].max()),
+            "recency_boost": metrics["recency"]["boost"],
+        },
         metrics=metrics,
         config=config.to_dict(),
         quantize=config.quantize,
@@ -182,6 +191,34 @@ def train(
         f"exact scoring on {metrics['scorer_recall_vs_exact']:.3f} of items"
     )
     return TrainResult(model_dir=model_dir, metrics=metrics)
+
+
+def recency_choice(pairs: pd.DataFrame, config: TrainConfig, progress: Progress) -> dict[str, Any]:
+    """The boost of events newer than the model: the configured one, or the best on a time-ordered carve."""
+    if config.recency_boost is not None:
+        progress.step(f"recency boost {config.recency_boost:g} (set by the deployment; not chosen)")
+        return {"boost": float(config.recency_boost), "chosen": "set by the deployment"}
+    if _holdout_skip_reason(pairs) is not None or "timestamp" not in pairs.columns:
+        reason = _holdout_skip_reason(pairs) or "the pairs have no timestamps"
+        progress.step(f"recency boost 1 (not chosen: {reason})")
+        return {"boost": 1.0, "skipped": reason}
+    report = choose_recency_boost(
+        pairs,
+        _fit_candidate_model(config, progress),
+        config.recency_boosts,
+        config.recency_new_fraction,
+        config.recency_holdout_fraction,
+        config.top_k,
+    )
+    if "skipped" in report:
+        progress.step(f"recency boost 1 (not chosen: {report['skipped']})")
+    else:
+        table = ", ".join(f"{boost}: {ndcg:.4f}" for boost, ndcg in report["validation"].items())
+        progress.step(
+            f"recency boost {report['boost']:g} chosen on a time-ordered carve of the training pairs "
+            f"({report['users_evaluated']} users, {report['model']}; {report['metric']} by boost: {table})"
+        )
+    return report
 
 
 def weight_distribution(pairs: pd.DataFrame, config: TrainConfig, progress: Progress) -> dict[str, float]:
@@ -269,7 +306,7 @@ def holdout_evaluation(
         started = progress.elapsed
         ranker = evaluate_ranker(
             retrieval,
-            _fit_ranker_candidates(config, progress),
+            _fit_candidate_model(config, progress),
             train_pairs,
             test_pairs,
             catalog,

@@ -15,11 +15,14 @@ class EventWeighting:
 
     `reference_time` is the newest event in the model's training data (epoch seconds): the job measured every
     age from it, so a training history weight is "as of" that moment. None for models that did not record it.
+    `recency_boost` is how many times its weight an event newer than `reference_time` counts in a known user's
+    profile; the job chose it on a time-ordered carve of its training data (1 for models that did not).
     """
 
     event_weights: Mapping[str, float]
     half_life_days: float | None
     reference_time: float | None = None
+    recency_boost: float = 1.0
 
     @classmethod
     def from_manifest(cls, weighting: Mapping[str, Any]) -> EventWeighting:
@@ -28,6 +31,7 @@ class EventWeighting:
             dict(weighting["event_weights"]),
             weighting.get("half_life_days"),
             None if reference is None else float(reference),
+            float(weighting.get("recency_boost") or 1.0),
         )
 
     def decay(self, age_seconds: float) -> float:
@@ -53,9 +57,12 @@ class EventWeighting:
 
         Every weight is put on one clock, the newest moment known (the training snapshot or a newer event), as
         the job does when it measures ages from the newest event in its data: the training weights decay by
-        the time since the snapshot, each event by its own age. An item keeps its strongest weight (the job's
-        rule), so an event the model was already trained on can never add to its item twice: it re-weighs to
-        at most what the training history holds. Returns the profile and whether the events changed it.
+        the time since the snapshot, each event by its own age. An event newer than the snapshot, which the
+        model has not seen, counts `recency_boost` times that weight: what a user did since the model was
+        trained says more about their next choices than their old history does. An item keeps its strongest
+        weight (the job's rule), so an event the model was already trained on can never add to its item twice:
+        it re-weighs to at most what the training history holds. Returns the profile and whether the events
+        changed it.
         """
         weighted = [
             (item_id, self.event_weights.get(event_type, 0.0), float(timestamp))
@@ -72,6 +79,8 @@ class EventWeighting:
         changed = False
         for item_id, weight, timestamp in weighted:
             weight *= self.decay(clock - timestamp)
+            if self.reference_time is not None and timestamp > self.reference_time:
+                weight *= self.recency_boost
             # A small tolerance: an event the job already counted re-weighs to its training weight exactly,
             # up to float32 rounding of the stored history.
             if weight > strongest.get(item_id, 0.0) * (1.0 + 1e-5):
