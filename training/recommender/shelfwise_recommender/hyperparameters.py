@@ -34,6 +34,9 @@ class Hyperparameters(BaseModel):
     l2: float | None = Field(default=None, gt=0)
     rank: int | None = Field(default=None, ge=1)
     ranker: Literal["auto", "off"] | None = None
+    # How many times its weight an event newer than the model counts at serving time; unset, the job chooses
+    # it on a time-ordered carve of the training data (recency.py). 1 weighs new events like any other.
+    recency_boost: float | None = Field(default=None, ge=1)
     seed: int | None = None
 
     def as_defaults(self) -> dict[str, Any]:

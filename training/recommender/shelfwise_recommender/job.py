@@ -98,6 +98,12 @@ def parse_args(argv: list[str] | None = None, settings: Hyperparameters | None =
         default=defaults.weighting.half_life_days,
         help="recency half-life of an event's weight; 0 turns decay off",
     )
+    parser.add_argument(
+        "--recency-boost",
+        type=float,
+        default=defaults.recency_boost,
+        help="weight multiple of events newer than the model at serving time; unset: chosen on validation",
+    )
     for event_type, weight in DEFAULT_EVENT_WEIGHTS.items():
         parser.add_argument(f"--weight-{event_type}", type=float, default=weight)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -125,6 +131,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         vae_max_items=args.vae_max_items,
         quantize=args.quantize,
         ranker=args.ranker,
+        recency_boost=args.recency_boost,
         weighting=weighting,
         seed=args.seed,
     )

@@ -115,7 +115,8 @@ def choose_recency_boost(
         "validation": table,
         "metric": f"ndcg@{k}",
         "protocol": f"per user in time order: oldest {1 - new_fraction - holdout_fraction:.0%} of the "
-        f"training pairs fitted, next {new_fraction:.0%} as new events, newest {holdout_fraction:.0%} held out",
+        f"training pairs fitted, next {new_fraction:.0%} as new events, "
+        f"newest {holdout_fraction:.0%} held out",
         "model": model.name,
         "users_evaluated": len(users),
     }
