@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SECONDS_PER_DAY = 86_400.0
+TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,13 @@ class EventWeighting:
 
         Every weight is put on one clock, the newest moment known (the training snapshot or a newer event), as
         the job does when it measures ages from the newest event in its data: the training weights decay by
-        the time since the snapshot, each event by its own age. An event newer than the snapshot, which the
-        model has not seen, counts `recency_boost` times that weight: what a user did since the model was
-        trained says more about their next choices than their old history does. An item keeps its strongest
-        weight (the job's rule), so an event the model was already trained on can never add to its item twice:
-        it re-weighs to at most what the training history holds. Returns the profile and whether the events
-        changed it.
+        the time since the snapshot, each event by its own age. An event new to the model counts
+        `recency_boost` times that weight: one newer than the snapshot, or an older one the training history
+        does not hold (a late arrival: its item is missing or weighs less there), since what a user did that
+        the model has not learned says more about their next choices than their old history does. An item
+        keeps its strongest weight (the job's rule), so an event the model was already trained on can never
+        add to its item twice: it re-weighs to at most what the training history holds. Returns the profile
+        and whether the events changed it.
         """
         weighted = [
             (item_id, self.event_weights.get(event_type, 0.0), float(timestamp))
@@ -75,15 +77,16 @@ class EventWeighting:
             snapshot = max((timestamp for _, _, timestamp in weighted), default=0.0)
         clock = max([snapshot, *(timestamp for _, _, timestamp in weighted)])
         shift = self.decay(clock - snapshot)
-        strongest = {item_id: weight * shift for item_id, weight in training}
+        trained = {item_id: weight * shift for item_id, weight in training}
+        strongest = dict(trained)
         changed = False
         for item_id, weight, timestamp in weighted:
             weight *= self.decay(clock - timestamp)
-            if self.reference_time is not None and timestamp > self.reference_time:
-                weight *= self.recency_boost
             # A small tolerance: an event the job already counted re-weighs to its training weight exactly,
             # up to float32 rounding of the stored history.
-            if weight > strongest.get(item_id, 0.0) * (1.0 + 1e-5):
+            if timestamp > snapshot or weight > trained.get(item_id, 0.0) * (1.0 + TOLERANCE):
+                weight *= self.recency_boost
+            if weight > strongest.get(item_id, 0.0) * (1.0 + TOLERANCE):
                 strongest[item_id] = weight
                 changed = True
         return sorted(strongest.items(), key=lambda pair: -pair[1]), changed
