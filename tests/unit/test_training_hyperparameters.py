@@ -42,6 +42,7 @@ def test_sagemaker_strings_are_validated_into_the_jobs_settings(tmp_path: Path) 
         ({"half_life": "30"}, "half_life: Extra inputs are not permitted"),
         ({"half_life_days": "-1"}, "half_life_days: Input should be greater than or equal to 0"),
         ({"ranker": "sometimes"}, "ranker"),
+        ({"recency_boost": "0.5"}, "recency_boost: Input should be greater than or equal to 1"),
     ):
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=problem):
@@ -87,6 +88,15 @@ def test_the_job_trains_with_the_deployments_settings_and_flags_win(
     assert manifest["config"]["rank"] == 8  # the flag, over the default
     metrics = json.loads((version / "metrics.json").read_text())
     assert metrics["weights"]["share_below_0_1"] == 0.0
+    # Unset, the recency boost is chosen on the training data and its validation table recorded.
+    assert set(metrics["recency"]["validation"]) >= {"1", "12"}
+    assert manifest["weighting"]["recency_boost"] == metrics["recency"]["boost"]
+
+    (config / "hyperparameters.json").write_text(json.dumps({"half_life_days": "0", "recency_boost": "3"}))
+    assert train_entrypoint.main([*args, "--model-dir", str(tmp_path / "boosted")]) == 0
+    (version,) = (tmp_path / "boosted").iterdir()
+    assert json.loads((version / "manifest.json").read_text())["weighting"]["recency_boost"] == 3.0
+    assert "validation" not in json.loads((version / "metrics.json").read_text())["recency"]
 
     (config / "hyperparameters.json").write_text(json.dumps({"half_lif_days": "0"}))
     assert train_entrypoint.main([*args, "--model-dir", str(tmp_path / "typo")]) == 1

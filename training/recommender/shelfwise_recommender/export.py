@@ -228,6 +228,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _recency_note(metrics: dict[str, Any]) -> str:
+    recency = metrics.get("recency", {})
+    if "validation" in recency:
+        table = ", ".join(f"x{boost} {ndcg:.4f}" for boost, ndcg in recency["validation"].items())
+        return f"chosen on a time-ordered carve of the training data, {recency['metric']}: {table}"
+    return str(recency.get("skipped") or recency.get("chosen") or "not chosen")
+
+
 def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
     config = manifest.get("config", {})
     lines = [
@@ -240,7 +248,8 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"- Serving matrix: {manifest['quantize']} (candidates re-ranked exactly in fp32); ONNX top-k agrees "
         f"with exact scoring on {metrics.get('scorer_recall_vs_exact', float('nan')):.3f} of items.",
         f"- Event weights: {manifest['weighting'].get('event_weights')}; recency half-life: "
-        f"{manifest['weighting'].get('half_life_days')} days.",
+        f"{manifest['weighting'].get('half_life_days')} days; events new to the model count "
+        f"x{manifest['weighting'].get('recency_boost', 1.0):g} at serving time ({_recency_note(metrics)}).",
         "- Intended use: ranking catalog items for a shopper from their recent interactions; popularity "
         "fallback for shoppers with no history. Not for decisions about people.",
         "- Limits: items never interacted with in training cannot be recommended (they score zero); "

@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         progress.step(
             f"hyperparameters: half_life_days={config.weighting.half_life_days}, "
             f"event_weights={config.weighting.event_weights}, l2={config.l2:g}, rank={config.rank}, "
-            f"ranker={config.ranker} (deployment settings: {settings.as_defaults() or 'none'})"
+            f"ranker={config.ranker}, recency_boost={config.recency_boost or 'chosen on validation'} "
+            f"(deployment settings: {settings.as_defaults() or 'none'})"
         )
         progress.step(f"reading interactions from {args.interactions} and catalog from {args.catalog}")
         interactions = read_channel(args.interactions, required=True)
