@@ -388,6 +388,16 @@ def offline_lists_for(
     return answers
 
 
+def as_stored(frame: pd.DataFrame, pseudonyms: dict[str, str]) -> pd.DataFrame:
+    """The rows under the user ids the job trains on (ingestion's pseudonyms): the job's rows are sorted by
+    them, and the Mult-VAE's mini-batches follow that order, so offline fits on the same order to be exact."""
+    return frame.assign(user_id=frame["user_id"].map(pseudonyms))
+
+
+def as_customers(lists: dict[str, list[str]], pseudonyms: dict[str, str]) -> dict[str, list[str]]:
+    return {user_id: lists[stored] for user_id, stored in pseudonyms.items() if stored in lists}
+
+
 def activity_table(events: pd.DataFrame) -> pd.DataFrame:
     """Each user's events as the user-activity table keeps them: the newest `MAX_RECENT`, ties by item."""
     from shelfwise.ingest.activity import MAX_RECENT
@@ -519,9 +529,11 @@ def run_random(data_dir: Path, work: Path, hyperparameters: dict[str, Any]) -> t
         boost = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))["weighting"]
         boost = float(boost["recency_boost"])
         recent = recent_only_lists(model_dir, train, users, shop.pseudonym)
+        pseudonyms = {user_id: shop.pseudonym(user_id) for user_id in users}
     finally:
         shop.stop()
-    offline = offline_lists(train, catalog, job_config(hyperparameters), train)
+    stored = as_stored(train, pseudonyms)
+    offline = as_customers(offline_lists(stored, catalog, job_config(hyperparameters), stored), pseudonyms)
     n_items = len(catalog)
     served_metrics, offline_metrics = (
         score(served, test, train, n_items),
@@ -571,20 +583,25 @@ def run_time(data_dir: Path, work: Path, hyperparameters: dict[str, Any]) -> tup
         unboosted = served_in_process(model_dir, activity, users, shop.pseudonym, 1.0)
         boosted = served_in_process(model_dir, activity, users, shop.pseudonym, boost)
         recent = recent_only_lists(model_dir, activity, users, shop.pseudonym)
+        pseudonyms = {user_id: shop.pseudonym(user_id) for user_id in users}
     finally:
         shop.stop()
     config = job_config(hyperparameters)
     visible = visible_new_events(train, new)
-    offline_before, offline_after, offline_unboosted, offline_all_new = offline_lists_for(
-        train,
-        catalog,
-        config,
-        [
-            event_confidences(as_events(train), config.weighting),
-            with_new_events(train, visible, config, boost),
-            with_new_events(train, visible, config, 1.0),
-            with_new_events(train, new, config, boost),
-        ],
+    stored, stored_visible, stored_new = (as_stored(rows, pseudonyms) for rows in (train, visible, new))
+    offline_before, offline_after, offline_unboosted, offline_all_new = (
+        as_customers(lists, pseudonyms)
+        for lists in offline_lists_for(
+            stored,
+            catalog,
+            config,
+            [
+                event_confidences(as_events(stored), config.weighting),
+                with_new_events(stored, stored_visible, config, boost),
+                with_new_events(stored, stored_visible, config, 1.0),
+                with_new_events(stored, stored_new, config, boost),
+            ],
+        )
     )
     n_items = len(catalog)
     measured = {
