@@ -123,8 +123,8 @@ def choose_recency_boost(
 
 
 def pick_boost(boosts: Sequence[float], scores: Sequence[float]) -> float:
-    """The boost with the best score, preferring the smaller of two that differ by less than
-    MIN_RELATIVE_GAIN; boost 1 when nothing beats it."""
+    """Going up from the smallest boost, a larger one replaces the best so far only when it scores more than
+    MIN_RELATIVE_GAIN (relative) above it; so the smallest boost when nothing clearly beats it."""
     order = sorted(range(len(boosts)), key=lambda index: boosts[index])
     best = order[0]
     for index in order[1:]:
