@@ -26,8 +26,8 @@ from .evaluate import top_k_unseen
 from .interface import FactorModel
 from .metrics import ranking_report
 
-# A boost must beat the one before it by this much relative nDCG to be chosen: on a noisy validation split a
-# larger boost that is barely better is not worth leaning harder on a handful of events.
+# A larger boost must beat the best smaller one by this much relative nDCG to be chosen: on a noisy validation
+# split a larger boost that is barely better is not worth leaning harder on a handful of events.
 MIN_RELATIVE_GAIN = 0.002
 MIN_USERS = 20
 BATCH = 1024
