@@ -14,6 +14,7 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,54 @@ def holdout_mase(forecasts: pd.DataFrame, column: str, history: pd.DataFrame, ho
     return float(np.nanmean(scores))
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class SpeedResult:
+    ours_rate: float  # series per second, one core
+    base_rate: float
+    ours_mase: float  # on the held-out days of the first `baseline_sample` series
+    base_mase: float
+    summary: pd.DataFrame
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_rate / self.base_rate
+
+
+def measure(sample: int = 600, baseline_sample: int = 200) -> SpeedResult:
+    """Times our pipeline on `sample` synthetic series and plain AutoETS(7) on `baseline_sample`, one core."""
+    sales, holdout = synthetic_catalog(max(sample, baseline_sample))
+    history = sales[sales["date"] < holdout["date"].min()]
+    ids = sorted(history["sku"].unique())
+    ours_history = history[history["sku"].isin(ids[:sample])]
+    base_history = history[history["sku"].isin(ids[:baseline_sample])]
+
+    config = ForecastConfig(horizon=HOLDOUT_DAYS)
+    started = time.perf_counter()
+    ours, summary = forecast_shard(
+        ours_history,
+        config,
+        future_promo=holdout[["sku", "location", "date", "promo"]],
+        progress=lambda done, total: print(f"  shelfwise: {done}/{total} series", flush=True),
+    )
+    ours_rate = sample / (time.perf_counter() - started)
+
+    long = pd.DataFrame(
+        {"unique_id": base_history["sku"] + "|DC1", "ds": base_history["date"], "y": base_history["units"]}
+    )
+    started = time.perf_counter()
+    baseline = StatsForecast(models=[AutoETS(season_length=7)], freq="D", n_jobs=1).forecast(
+        df=long, h=HOLDOUT_DAYS
+    )
+    base_rate = baseline_sample / (time.perf_counter() - started)
+    print(f"  AutoETS: {baseline_sample} series done", flush=True)
+
+    common = ours[ours["sku"].isin(ids[:baseline_sample])]
+    ours_mase = holdout_mase(common, "mean", base_history, holdout)
+    base_mase = holdout_mase(baseline, "AutoETS", base_history, holdout)
+    return SpeedResult(ours_rate, base_rate, ours_mase, base_mase, summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=int, default=30_000)
     parser.add_argument("--sample", type=int, default=600, help="series timed through our pipeline")
@@ -84,48 +132,27 @@ def main(argv: list[str] | None = None) -> int:
         "--overhead-s", type=float, default=15.0, help="per shard: cold start, S3 read and write"
     )
     parser.add_argument("--write-docs", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    sales, holdout = synthetic_catalog(max(args.sample, args.baseline_sample))
-    history = sales[sales["date"] < holdout["date"].min()]
-    ids = sorted(history["sku"].unique())
-    ours_history = history[history["sku"].isin(ids[: args.sample])]
-    base_history = history[history["sku"].isin(ids[: args.baseline_sample])]
-
-    config = ForecastConfig(horizon=HOLDOUT_DAYS)
-    started = time.perf_counter()
-    ours, summary = forecast_shard(
-        ours_history,
-        config,
-        future_promo=holdout[["sku", "location", "date", "promo"]],
-        progress=lambda done, total: print(f"  shelfwise: {done}/{total} series", flush=True),
-    )
-    ours_rate = args.sample / (time.perf_counter() - started)
-
-    long = pd.DataFrame(
-        {"unique_id": base_history["sku"] + "|DC1", "ds": base_history["date"], "y": base_history["units"]}
-    )
-    started = time.perf_counter()
-    baseline = StatsForecast(models=[AutoETS(season_length=7)], freq="D", n_jobs=1).forecast(
-        df=long, h=HOLDOUT_DAYS
-    )
-    base_rate = args.baseline_sample / (time.perf_counter() - started)
-    print(f"  AutoETS: {args.baseline_sample} series done", flush=True)
-
-    common = ours[ours["sku"].isin(ids[: args.baseline_sample])]
-    ours_mase = holdout_mase(common, "mean", base_history, holdout)
-    base_mase = holdout_mase(baseline, "AutoETS", base_history, holdout)
-    report = render(args, ours_rate, base_rate, ours_mase, base_mase, summary)
+    result = measure(args.sample, args.baseline_sample)
+    report = render(args, result)
     print(report)
     if args.write_docs:
         write_subsection("Speed (synthetic 30,000-SKU catalog)", report)
     return 0
 
 
-def render(
-    args: argparse.Namespace, ours_rate: float, base_rate: float, ours_mase: float, base_mase: float, summary
-) -> str:
+COMMAND = ".venv/bin/python benchmarks/forecast_speed.py --write-docs"
+
+
+def render(args: argparse.Namespace, result: SpeedResult, command: str = COMMAND) -> str:
+    ours_rate, base_rate, summary = result.ours_rate, result.base_rate, result.summary
+    ours_mase, base_mase = result.ours_mase, result.base_mase
     shards = math.ceil(args.catalog / args.shard_size)
     forecasting_s = args.shard_size / ours_rate
     shard_s = forecasting_s + args.overhead_s
@@ -145,8 +172,7 @@ def render(
     )
     return "\n".join(
         [
-            f"Command: `.venv/bin/python benchmarks/forecast_speed.py --write-docs`. "
-            f"Machine: {machine_description()}.",
+            f"Command: `{command}`. Machine: {machine_description()}.",
             "",
             f"Measured on samples of the catalog on one core (n_jobs=1), {HISTORY_DAYS}-day daily series, "
             "then extrapolated:",
