@@ -32,6 +32,9 @@ class ForecastConfig:
     promo_expectation_weight: float = 0.5
     # Day-of-week profiles per series are shrunk toward the shard's pooled profile with this many weeks.
     profile_shrinkage_weeks: float = 8.0
+    # A series' interval dispersion (from its cross-validation errors) takes this share from its class's
+    # pooled dispersion and the rest from its own; chosen on validation windows (docs/benchmarks.md).
+    dispersion_shrinkage: float = 0.5
     # The date the data is "as of": every series is zero-filled up to it and forecasts start the day after.
     # None means the latest date in the input; an orchestrator sets it so every shard agrees.
     end_date: date | None = None
@@ -48,6 +51,8 @@ class ForecastConfig:
             raise ValueError("horizon must be at least 1 day")
         if self.cv_windows < 1 or self.cv_horizon < 1 or self.cv_step < 1:
             raise ValueError("cv_windows, cv_horizon and cv_step must be at least 1")
+        if not 0 <= self.dispersion_shrinkage <= 1:
+            raise ValueError("dispersion_shrinkage must be between 0 and 1")
         if not self.levels or any(not 0 < level < 100 for level in self.levels):
             raise ValueError("levels must be percentages strictly between 0 and 100")
 

@@ -346,8 +346,12 @@ def _pooled_quantiles(errors: pd.DataFrame, config: ForecastConfig) -> tuple[pd.
 
     Each window's errors are divided by the dispersion of the series' *other* windows (cross-fitting), so the
     pooled quantiles also absorb the noise of estimating a series' dispersion from few errors; dividing by a
-    dispersion that saw the same errors would make the intervals too narrow."""
+    dispersion that saw the same errors would make the intervals too narrow. Every dispersion, cross-fitted
+    or final, is the same mix of the series' own and the class's pooled one (`dispersion_shrinkage`, the
+    pooled share): a month of errors holds one or two promotion spikes or a level shift, and an unshrunk
+    estimate let them inflate the cross-fitted quantiles and so everyone's intervals past their level."""
     squares = errors["z"] ** 2
+    pooled, weight = float(np.sqrt(squares.mean())), config.dispersion_shrinkage
     per_series = squares.groupby(errors["unique_id"]).agg(["sum", "size"])
     per_window = squares.groupby([errors["unique_id"], errors["window"]]).agg(["sum", "size"])
     series_rows = per_series.reindex(errors["unique_id"]).to_numpy()
@@ -357,8 +361,10 @@ def _pooled_quantiles(errors: pd.DataFrame, config: ForecastConfig) -> tuple[pd.
     other_sum, other_size = series_rows[:, 0] - window_rows[:, 0], series_rows[:, 1] - window_rows[:, 1]
     own = np.sqrt(series_rows[:, 0] / series_rows[:, 1])
     held_out = np.where(other_size > 0, np.sqrt(other_sum / np.maximum(other_size, 1)), own)
+    held_out = (1 - weight) * held_out + weight * pooled
     unit = errors["z"].to_numpy() / np.clip(held_out, 0.05, None)
-    dispersion = np.sqrt(per_series["sum"] / per_series["size"]).clip(lower=0.05)
+    own_dispersion = np.sqrt(per_series["sum"] / per_series["size"])
+    dispersion = ((1 - weight) * own_dispersion + weight * pooled).clip(lower=0.05)
     quantiles = {}
     for level in config.levels:
         tail = (1 - level / 100) / 2
