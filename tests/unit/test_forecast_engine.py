@@ -193,3 +193,34 @@ def test_shard_forecasts_feed_the_replenishment_plan(mixed_shard) -> None:
     assert 15 < weekly["lead_time_demand_mean"] < 35
     assert weekly["order_qty"] > 0 and weekly["order_qty"] % 6 == 0
     assert "no inventory record" in rows["nothing"]["reason"]
+
+
+def test_a_few_unrepeated_spikes_do_not_make_a_series_intervals_far_wider_than_stated() -> None:
+    """A month of cross-validation errors holding three 4x days (an unflagged event) must not push the
+    series' 80% interval to cover nearly everything; the calm series keep their stated level."""
+    rng = np.random.default_rng(11)
+    history, future = 200, 28
+    data, actual = [], {}
+    for index in range(40):
+        units = weekly_pattern(history + future, rng, rng.uniform(4, 30))
+        if index < 8:
+            units[history - 28 + rng.choice(28, size=3, replace=False)] *= 4
+        data.append(daily_sales(f"sku{index}", units[:history]))
+        actual[f"sku{index}|store-1"] = units[history:]
+    forecasts, _ = forecast_shard(pd.concat(data), ForecastConfig(horizon=future))
+    spiky = forecasts["sku"].isin([f"sku{index}" for index in range(8)])
+
+    def covered(part: pd.DataFrame, level: int) -> float:
+        part = part.sort_values(["unique_id", "ds"])
+        truth = np.concatenate([actual[uid] for uid in part["unique_id"].unique()])
+        return float(np.mean((truth >= part[f"lo_{level}"]) & (truth <= part[f"hi_{level}"])))
+
+    assert 0.70 <= covered(forecasts[spiky], 80) <= 0.92
+    assert covered(forecasts[spiky], 95) <= 0.99
+    assert 0.72 <= covered(forecasts[~spiky], 80) <= 0.88
+    assert 0.90 <= covered(forecasts[~spiky], 95) <= 0.99
+
+
+def test_dispersion_shrinkage_is_a_share() -> None:
+    with pytest.raises(ValueError, match="dispersion_shrinkage"):
+        ForecastConfig(dispersion_shrinkage=1.5)

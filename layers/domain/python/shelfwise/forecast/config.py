@@ -34,7 +34,7 @@ class ForecastConfig:
     profile_shrinkage_weeks: float = 8.0
     # A series' interval dispersion (from its cross-validation errors) takes this share from its class's
     # pooled dispersion and the rest from its own; chosen on validation windows (docs/benchmarks.md).
-    dispersion_shrinkage: float = 0.5
+    dispersion_shrinkage: float = 0.7
     # The date the data is "as of": every series is zero-filled up to it and forecasts start the day after.
     # None means the latest date in the input; an orchestrator sets it so every shard agrees.
     end_date: date | None = None
