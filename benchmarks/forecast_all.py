@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(product: pd.DataFrame, speed: forecast_speed.SpeedResult, loads: dict[str, str]) -> str:
     lines = [
-        f"Command: `{COMMAND}` (one process: speed, then the product path, then the rolling windows "
-        f"below). Machine: {machine_description()}. Load average (1 / 5 / 15 min): "
+        f"Command: `{COMMAND}` (one process: speed, then the product path, then the rolling-window "
+        f"table of the Accuracy subsection). Machine: {machine_description()}. "
+        "Load average (1 / 5 / 15 min): "
         + "; ".join(f"{when} {value}" for when, value in loads.items())
         + ".",
         "",
