@@ -43,6 +43,10 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 _import_lock = threading.Lock()
 _loaded: dict[str, ModuleType] = {}
+# A Lambda execution environment handles one event at a time, and handlers rely on it: Powertools' resolver
+# keeps the current event on the module-level app, so two threads in one handler answer each other's
+# requests. Locally each function is one execution environment: its events queue rather than interleave.
+_function_locks: dict[str, threading.Lock] = {}
 
 
 class FunctionNotFoundError(LookupError):
@@ -161,6 +165,8 @@ def context_for(fn: spec.Function) -> LocalLambdaContext:
 
 def invoke(name: str, event: dict[str, Any], *, functions_dir: Path | None = None) -> Any:
     """Run one function's handler on one event, as Lambda would, and return what it returned."""
-    with running_function(name):
+    with _import_lock:
+        lock = _function_locks.setdefault(name, threading.Lock())
+    with lock, running_function(name):
         handler = load_handler(name, functions_dir=functions_dir)
         return handler(event, context_for(spec.function(name)))

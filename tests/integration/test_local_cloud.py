@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -447,3 +448,23 @@ def test_card_numbers_and_ibans_never_reach_the_answer_or_the_sessions_table(clo
     stored = cloud.client("dynamodb").scan(TableName="shelfwise-chat-sessions")["Items"]
     dumped = json.dumps(stored)
     assert stored and not any(secret in dumped or secret.upper() in dumped for secret in secrets)
+
+
+def test_parallel_requests_to_one_function_each_get_their_own_answer(cloud: RunningCloud) -> None:
+    """Lambda runs one event per execution environment; the local gateway must not mix concurrent requests."""
+    customers = [f"par{number}" for number in range(24)]
+
+    def ask(customer: str) -> tuple[str, int, Any]:
+        response = requests.get(
+            f"{cloud.api_url}/v1/users/{customer}/recommendations?k=3",
+            headers=cloud.customer_headers(customer),
+            timeout=60,
+        )
+        return customer, response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, customers))
+
+    for customer, status, body in answers:
+        assert status == 200, (customer, body)
+        assert body["user_id"] == customer
