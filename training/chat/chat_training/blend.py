@@ -40,6 +40,26 @@ HEAD_C = (2.0, 8.0, 32.0)
 VALIDATION_FRACTION = 0.15
 
 
+def blend_splits(
+    labels: list[str], options: FitOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices: (training part, held-out part) as `train_classifier` splits them (same rows, seed and
+    labels give the same indices), and the training part carved into (fit, validation) for the blend."""
+    rows = np.arange(len(labels))
+    train_rows, held_rows = train_test_split(
+        rows, test_size=options.holdout, random_state=options.seed, stratify=labels
+    )
+    train_labels = np.asarray(labels)[train_rows]
+    counts = np.unique(train_labels, return_counts=True)[1]
+    fit_rows, validation_rows = train_test_split(
+        train_rows,
+        test_size=VALIDATION_FRACTION,
+        random_state=options.seed + 2,
+        stratify=train_labels if counts.min() >= 2 else None,
+    )
+    return train_rows, held_rows, fit_rows, validation_rows
+
+
 def embed_all(
     encoder: SentenceEncoder, texts: list[str], routed: np.ndarray, progress: Callable[[str], None]
 ) -> np.ndarray:
@@ -102,6 +122,7 @@ def train_blended(
     options: FitOptions,
     encoder: SentenceEncoder,
     progress: Callable[[str], None] = print,
+    encoder_description: str = "all-MiniLM-L6-v2 int8 ONNX (frozen)",
 ) -> TrainedClassifier:
     started = time.perf_counter()
     texts, labels = data.texts, data.labels
@@ -110,18 +131,7 @@ def train_blended(
     classes = part.labels
     index = {label: position for position, label in enumerate(classes)}
     truth = np.asarray([index[label] for label in labels])
-    # The same stratified split train_classifier made (same rows, seed and labels give the same indices).
-    rows = np.arange(len(texts))
-    train_rows, held_rows = train_test_split(
-        rows, test_size=options.holdout, random_state=options.seed, stratify=labels
-    )
-    counts = np.bincount(truth[train_rows], minlength=len(classes))
-    fit_rows, validation_rows = train_test_split(
-        train_rows,
-        test_size=VALIDATION_FRACTION,
-        random_state=options.seed + 2,
-        stratify=truth[train_rows] if counts[counts > 0].min() >= 2 else None,
-    )
+    train_rows, held_rows, fit_rows, validation_rows = blend_splits(labels, options)
     routed = np.asarray([reads_as_english(text) for text in texts], dtype=bool)
     progress(f"  embedding the {int(routed.sum())} messages the language check sends to the encoder")
     embeddings = embed_all(encoder, texts, routed, progress)
@@ -211,7 +221,7 @@ def train_blended(
         blend_validation_accuracy=validation_accuracy,
         head_c=head_c,
         routed_to_encoder=round(float(routed.mean()), 4),
-        encoder="all-MiniLM-L6-v2 int8 ONNX (frozen)",
+        encoder=encoder_description,
         fit_seconds=round(time.perf_counter() - started, 2),
     )
     return TrainedClassifier(

@@ -81,11 +81,13 @@ def reference_module(source: Path):
     return Pooled().eval()
 
 
-def export_fp32(source: Path, target: Path) -> None:
+def export_fp32(source: Path, target: Path, module=None) -> None:
+    """`module` (default: the upstream weights in `source`) as an fp32 ONNX graph; a fine-tuned encoder
+    (finetune.py) is exported through the same steps as the shipped one."""
     import torch
     from tokenizers import Tokenizer
 
-    module = reference_module(source)
+    module = module if module is not None else reference_module(source)
     tokenizer = Tokenizer.from_file(str(source / TOKENIZER_FILE))
     encoding = tokenizer.encode_batch(["where is my parcel", "I want a refund for the broken blender"])
     width = max(len(item.ids) for item in encoding)
@@ -160,14 +162,16 @@ def configured_tokenizer(source: Path, target: Path) -> None:
     tokenizer.save(str(target))
 
 
-def build(out: Path, progress=print) -> Path:
+def build(out: Path, progress=print, *, module=None, fine_tuning: dict | None = None) -> Path:
+    """The encoder folder in `out`: the upstream weights, or `module` fine-tuned from them (`fine_tuning`
+    describes how, for encoder.json)."""
     source = source_dir()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="encoder-build-") as scratch_name:
         scratch = Path(scratch_name)
         fp32 = scratch / "fp32.onnx"
         progress(f"exporting {MODEL_NAME} from {source} to ONNX (opset {OPSET})")
-        export_fp32(source, fp32)
+        export_fp32(source, fp32, module)
         progress("optimizing (fused attention) and quantizing to int8 per channel")
         optimize_and_quantize(fp32, out / ENCODER_FILE, scratch)
     configured_tokenizer(source, out / TOKENIZER_FILE)
@@ -188,6 +192,9 @@ def build(out: Path, progress=print) -> Path:
         "tokenizer_sha256": sha256_of(out / TOKENIZER_FILE),
         "build": "python training/chat/chat_training/encoder_build.py --out <folder>",
     }
+    if fine_tuning is not None:
+        description["fine_tuned"] = fine_tuning
+        description["build"] = "fine-tuned by the chat training job (chat_training/finetune.py)"
     (out / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1) + "\n", "utf-8")
     progress(f"encoder written to {out} ({(out / ENCODER_FILE).stat().st_size / 1e6:.1f} MB)")
     return out

@@ -19,6 +19,11 @@ neither has no automatic reply (`reply: null`). Templates for intents the model 
 placeholder no slot fills, are left out and listed. A run with only new templates still makes a new version:
 the classifiers come from the curated labels as always (or the base model when there are none).
 
+Encoder: the classifiers' embedding heads are fitted on the base model's sentence encoder, frozen. With the
+deployment hyperparameter `fine_tune_epochs` (hyperparameters.json, see chat_training/hyperparameters.py, or
+`--fine-tune-epochs`) the encoder is first fine-tuned on this run's messages (chat_training/finetune.py) and
+the version ships the fine-tuned encoder instead.
+
 Output: one version directory `SM_MODEL_DIR/<version>/` (default /opt/ml/model) with the model files,
 `metrics.json` carrying the registry's `gate` (`intent_accuracy`, `sentiment_accuracy`, and a
 `comparable_key` hashed from the label sets and from which parts were trained on the retailer's data) and
@@ -47,7 +52,7 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from shelfwise.chat.encoder import SentenceEncoder
+from shelfwise.chat.encoder import SentenceEncoder, reads_as_english
 from shelfwise.chat.templates import (
     MergedTemplates,
     merge_templates,
@@ -55,11 +60,13 @@ from shelfwise.chat.templates import (
     template_problem,
 )
 from shelfwise.chat.text import Vectorizer
+from shelfwise.job_hyperparameters import read_job_hyperparameters
 
-from chat_training.blend import train_blended
+from chat_training.blend import blend_splits, train_blended
 from chat_training.corpora import REPO_ROOT, default_intents, default_sentiment
 from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled
 from chat_training.fit import FitOptions, TrainedClassifier, train_classifier
+from chat_training.hyperparameters import ChatHyperparameters
 from chat_training.package import new_version, write_version
 
 MODEL_NAME = "chat"
@@ -77,6 +84,8 @@ SENTIMENT_LABEL_ALIASES = {
 }
 DEFAULT_CORPORA = {"intent": default_intents, "sentiment": default_sentiment}
 DATA_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
+# The exported fine-tuned encoder must give the embeddings PyTorch gives (per-channel int8 keeps >= 0.98).
+MIN_EXPORT_COSINE = 0.95
 # The default model ships in functions/chat (the container keeps the repository's layout).
 BASE_MODEL_CANDIDATES = (REPO_ROOT / "functions" / "chat" / "default_model",)
 
@@ -92,7 +101,7 @@ def _default_base_model() -> Path:
     return next((path for path in BASE_MODEL_CANDIDATES if path.is_dir()), BASE_MODEL_CANDIDATES[-1])
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], settings: ChatHyperparameters | None = None) -> argparse.Namespace:
     if argv and argv[0] == "train":  # SageMaker starts training images as `<image> train`
         argv = argv[1:]
     parser = argparse.ArgumentParser(
@@ -152,6 +161,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-refit", action="store_true", help="keep the model fitted without the held-out rows"
     )
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=0,
+        help="epochs of fine-tuning the encoder on this run's messages before the heads are fitted (PyTorch; "
+        "0 keeps the encoder frozen)",
+    )
+    if settings is not None:
+        parser.set_defaults(**settings.as_defaults())
     return parser.parse_args(argv)
 
 
@@ -360,23 +378,65 @@ def encoder_location(args: argparse.Namespace) -> Path | None:
     return candidate if (candidate / "encoder.onnx").is_file() else None
 
 
+def fine_tuned_encoder(
+    args: argparse.Namespace,
+    prepared: dict[str, tuple[LabelledTexts, FitOptions]],
+    kept: dict[str, TrainedClassifier],
+    encoder_parts: set[str],
+    scratch: Path,
+) -> Path | None:
+    """The encoder fine-tuned on this run's messages, exported into `scratch`; None when there is nothing to
+    fine-tune on, or when a classifier kept from the base model has a head trained on the base encoder (a
+    changed encoder would silently break that head)."""
+    from chat_training.encoder_build import build, source_dir
+    from chat_training.finetune import Task, agreement, fine_tune
+
+    with_head = [part for part, classifier in kept.items() if classifier.head_coef is not None]
+    if with_head:
+        print(
+            f"fine-tuning skipped: the {', '.join(with_head)} classifier is kept from the base model with a "
+            "head on the base encoder; send data for every part to fine-tune",
+            flush=True,
+        )
+        return None
+    tasks = []
+    for part, (data, options) in prepared.items():
+        if part not in encoder_parts:
+            continue
+        # Only the rows the blend fits on: its validation rows and the held-out rows stay unseen.
+        _, _, fit_rows, _ = blend_splits(data.labels, options)
+        rows = [row for row in fit_rows if reads_as_english(data.texts[row])]
+        tasks.append(Task(part, [data.texts[row] for row in rows], [data.labels[row] for row in rows]))
+    if not tasks:
+        return None
+    tuned = fine_tune(source_dir(), tasks, epochs=args.fine_tune_epochs, seed=args.seed, progress=_progress)
+    out = build(scratch / "encoder", progress=_progress, module=tuned.module, fine_tuning=tuned.summary)
+    sample = [text for task in tasks for text in task.texts[:20]]
+    cosine = agreement(tuned.module, out, sample)
+    print(
+        f"  fine-tuned encoder: int8 ONNX vs PyTorch cosine >= {cosine:.4f} on {len(sample)} messages",
+        flush=True,
+    )
+    if cosine < MIN_EXPORT_COSINE:
+        raise RuntimeError(f"the exported fine-tuned encoder disagrees with PyTorch (cosine {cosine:.3f})")
+    return out
+
+
 def run(args: argparse.Namespace) -> Path:
+    with tempfile.TemporaryDirectory(prefix="chat-job-") as scratch:
+        return _run(args, Path(scratch))
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> Path:
     version = args.version or new_version()
     encoder_dir = encoder_location(args)
-    encoder = SentenceEncoder(encoder_dir) if encoder_dir is not None else None
     print(f"sentence encoder: {encoder_dir or 'none (n-gram classifiers only)'}", flush=True)
-
     encoder_parts = {part.strip() for part in args.encoder_parts.split(",") if part.strip()}
-
-    def fit(data: LabelledTexts, options: FitOptions, part: str) -> TrainedClassifier:
-        if encoder is None or part not in encoder_parts:
-            return train_classifier(data, options, progress=_progress)
-        return train_blended(data, options, encoder, progress=_progress)
-
     plans = {
         "intent": (args.intents, "intent", None, args.c),
         "sentiment": (args.sentiment, "sentiment", SENTIMENT_LABEL_ALIASES, args.sentiment_c),
     }
+    prepared: dict[str, tuple[LabelledTexts, FitOptions]] = {}
     trained: dict[str, TrainedClassifier] = {}
     sources: dict[str, str] = {}
     rejections: dict[str, list] = {}
@@ -386,14 +446,16 @@ def run(args: argparse.Namespace) -> Path:
             print(f"{part}: no data at {location}; training on the shipped default corpus", flush=True)
             data = DEFAULT_CORPORA[part]()
             # The default sentiment corpus has few neutral examples; a retailer's file is fitted as it comes.
-            options = FitOptions(
-                c=c,
-                holdout=args.holdout,
-                seed=args.seed,
-                refit_on_all=not args.no_refit,
-                class_weight="balanced" if part == "sentiment" else None,
+            prepared[part] = (
+                data,
+                FitOptions(
+                    c=c,
+                    holdout=args.holdout,
+                    seed=args.seed,
+                    refit_on_all=not args.no_refit,
+                    class_weight="balanced" if part == "sentiment" else None,
+                ),
             )
-            trained[part] = fit(data, options, part)
             sources[part] = f"shipped default {part} corpus"
             rejections[part] = data.rejections
             retrained[part] = False
@@ -408,14 +470,31 @@ def run(args: argparse.Namespace) -> Path:
             continue
         data = read_channel(location, label_column, label_map)
         print(f"{part}: {len(data.texts)} rows, {len(data.rejections)} rejected", flush=True)
-        options = FitOptions(
-            c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit, class_weight=None
+        prepared[part] = (
+            data,
+            FitOptions(c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit),
         )
-        print(f"training {part} classifier", flush=True)
-        trained[part] = fit(data, options, part)
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
         retrained[part] = True
+
+    encoder_description = "all-MiniLM-L6-v2 int8 ONNX (frozen)"
+    if encoder_dir is not None and args.fine_tune_epochs > 0:
+        tuned_dir = fine_tuned_encoder(args, prepared, trained, encoder_parts, scratch)
+        if tuned_dir is not None:
+            encoder_dir = tuned_dir
+            epochs = args.fine_tune_epochs
+            encoder_description = f"all-MiniLM-L6-v2 fine-tuned {epochs} epochs on this run's rows, int8 ONNX"
+    encoder = SentenceEncoder(encoder_dir) if encoder_dir is not None else None
+    for part, (data, options) in prepared.items():
+        print(f"training {part} classifier", flush=True)
+        if encoder is None or part not in encoder_parts:
+            trained[part] = train_classifier(data, options, progress=_progress)
+        else:
+            trained[part] = train_blended(
+                data, options, encoder, progress=_progress, encoder_description=encoder_description
+            )
+
     retailer_templates, rejections["replies"] = read_replies(args.replies)
     merged = merge_templates(trained["intent"].labels, retailer_templates)
     template_count = sum(len(options) for options in retailer_templates.values())
@@ -458,7 +537,15 @@ def _write_failure(args: argparse.Namespace, reason: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        settings = read_job_hyperparameters(ChatHyperparameters)
+    except ValueError as error:
+        _write_failure(parse_args(argv), f"ValueError: {error}")
+        print(f"training failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    args = parse_args(argv, settings)
+    print(f"deployment settings: {settings.as_defaults() or 'none'}", flush=True)
     try:
         run(args)
     except TrainingDataRefused as refusal:

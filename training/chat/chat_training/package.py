@@ -102,8 +102,9 @@ def _model_card(
             "n-grams, sublinear tf-idf\n"
             f"- Model: linear SVM (C={classifier.metrics['c']}){nb_part}\n"
             + (
-                f"- Blended with a logistic-regression head on all-MiniLM-L6-v2 sentence embeddings (int8 "
-                f"ONNX, Apache-2.0, licence in encoder/): n-gram weight {classifier.ngram_weight}, chosen on "
+                "- Blended with a logistic-regression head on the sentence embeddings of "
+                f"{classifier.metrics.get('encoder', 'all-MiniLM-L6-v2 int8 ONNX')} (Apache-2.0, licence "
+                f"in encoder/): n-gram weight {classifier.ngram_weight}, chosen on "
                 "a validation split of the training part; messages mostly in other scripts use the n-gram "
                 "model alone\n"
                 if classifier.ngram_weight is not None

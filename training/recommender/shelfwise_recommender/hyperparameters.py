@@ -8,14 +8,11 @@ reason, rather than training silently with defaults the operator meant to change
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-DEFAULT_CONFIG_DIR = "/opt/ml/input/config"
+from pydantic import BaseModel, ConfigDict, Field
+from shelfwise.job_hyperparameters import read_job_hyperparameters
 
 
 class Hyperparameters(BaseModel):
@@ -44,25 +41,6 @@ class Hyperparameters(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-def config_path() -> Path:
-    return Path(os.environ.get("SM_INPUT_CONFIG_DIR", DEFAULT_CONFIG_DIR)) / "hyperparameters.json"
-
-
 def read_hyperparameters(path: Path | None = None) -> Hyperparameters:
     """The file's hyperparameters (none when there is no file); ValueError naming the problem otherwise."""
-    path = path or config_path()
-    if not path.is_file():
-        return Hyperparameters()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not JSON: {error}") from error
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path} must hold a JSON object of hyperparameters")
-    try:
-        return Hyperparameters.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
-        )
-        raise ValueError(f"invalid hyperparameters in {path}: {problems}") from error
+    return read_job_hyperparameters(Hyperparameters, path)
