@@ -66,11 +66,11 @@ def _run_job(tmp: Path, channels: list[str], hyperparameters: dict[str, str]) ->
 @pytest.fixture(scope="module")
 def fine_tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[str]]]:
     tmp = tmp_path_factory.mktemp("fine-tune")
-    intent_texts, intent_labels = _write(tmp / "intents.csv", INTENT_PHRASES, "intent")
+    _, intent_labels = _write(tmp / "intents.csv", INTENT_PHRASES, "intent")
     _, sentiment_labels = _write(tmp / "sentiment.csv", SENTIMENT_PHRASES, "sentiment")
     channels = ["--intents", str(tmp / "intents.csv"), "--sentiment", str(tmp / "sentiment.csv")]
     assert _run_job(tmp, channels, {"fine_tune_epochs": "1"}) == 0
-    return tmp / "models" / "v1", {"intent": intent_labels, "sentiment": sentiment_labels, "texts": intent_texts}
+    return tmp / "models" / "v1", {"intent": intent_labels, "sentiment": sentiment_labels}
 
 
 def test_the_deployment_setting_fine_tunes_the_encoder_the_version_ships(fine_tuned) -> None:
@@ -89,7 +89,7 @@ def test_fine_tuning_never_sees_the_validation_or_held_out_rows(fine_tuned) -> N
     description = json.loads((version_dir / "encoder" / "encoder.json").read_text("utf-8"))
     for part in ("intent", "sentiment"):
         # The job's options for a retailer's file: 10% held out, seed 42.
-        train_rows, held_rows, fit_rows, validation_rows = blend_splits(labels[part], FitOptions())
+        _, held_rows, fit_rows, validation_rows = blend_splits(labels[part], FitOptions())
         assert description["fine_tuned"]["tasks"][part] == len(fit_rows)
         assert len(fit_rows) + len(validation_rows) + len(held_rows) == len(labels[part])
 
