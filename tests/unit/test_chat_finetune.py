@@ -126,3 +126,17 @@ def test_a_bad_hyperparameter_fails_the_job_naming_it(
     assert _run_job(tmp_path, channels, hyperparameters) == 1
     assert named in (tmp_path / "output" / "failure").read_text("utf-8")
     assert not (tmp_path / "models").exists()
+
+
+def test_fine_tuning_works_down_to_a_single_batch() -> None:
+    import torch
+    from chat_training.encoder_build import source_dir
+    from chat_training.finetune import Task, fine_tune
+
+    task = Task("sentiment", ["great", "awful", "fine", "love it"] * 3, ["pos", "neg", "neu", "pos"] * 3)
+    tuned = fine_tune(source_dir(), [task], epochs=1, seed=1, progress=lambda line: None)
+    assert tuned.summary["tasks"] == {"sentiment": 12} and len(tuned.summary["loss_by_epoch"]) == 1
+    ones = torch.ones((1, 3), dtype=torch.int64)
+    with torch.no_grad():
+        embedding = tuned.module(ones * 2000, ones, ones * 0)
+    assert embedding.shape == (1, 384) and abs(float(embedding.norm()) - 1.0) < 1e-5

@@ -26,6 +26,10 @@ from chat_training.encoder_build import MAX_TOKENS, TOKENIZER_FILE, reference_mo
 
 BATCH_SIZE = 32
 LEARNING_RATE = 5e-5
+# The temporary heads start from random weights; at the encoder's rate they stay near-random for most of an
+# epoch while their gradients push the encoder around. Chosen on the job's validation rows (banking77 +
+# airline, 2 epochs: intent 0.932 vs 0.928 at 5e-5, sentiment 0.845 vs 0.848; frozen 0.928 / 0.834).
+HEAD_LEARNING_RATE = 2e-3
 WEIGHT_DECAY = 0.01
 WARMUP_SHARE = 0.1
 # The encoder's output has unit length; logits need a scale a linear layer with small initial weights can
@@ -93,13 +97,15 @@ def fine_tune(
         torch.nn.Linear(encoder.bert.config.hidden_size, len(names)) for names in classes
     )
     optimizer = torch.optim.AdamW(
-        [*encoder.parameters(), *heads.parameters()], lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
+        [{"params": encoder.parameters()}, {"params": heads.parameters(), "lr": HEAD_LEARNING_RATE}],
+        lr=LEARNING_RATE,
+        weight_decay=WEIGHT_DECAY,
     )
     steps_per_epoch = sum(-(-len(task.texts) // BATCH_SIZE) for task in tasks)
     total = max(1, epochs * steps_per_epoch)
     warmup = max(1, int(WARMUP_SHARE * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup)))
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
     )
 
     def tensors(encodings, rows: list[int]):
@@ -153,6 +159,7 @@ def fine_tune(
         "tasks": {task.name: len(task.texts) for task in tasks},
         "batch_size": BATCH_SIZE,
         "learning_rate": LEARNING_RATE,
+        "head_learning_rate": HEAD_LEARNING_RATE,
         "loss_by_epoch": losses,
         "seed": seed,
         "seconds": round(seconds, 1),
