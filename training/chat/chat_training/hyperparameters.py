@@ -13,7 +13,7 @@ class ChatHyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Epochs of fine-tuning the sentence encoder on the retailer's messages before the heads are fitted
-    # (chat_training/finetune.py); 0 keeps the shipped encoder frozen. About 4-5 minutes per epoch per
+    # (chat_training/finetune.py); 0 keeps the shipped encoder frozen. About 3 minutes per epoch per
     # 10,000 messages on 2 cores.
     fine_tune_epochs: int | None = Field(default=None, ge=0, le=10)
     # SVM regularisation of the intent and sentiment n-gram models.
