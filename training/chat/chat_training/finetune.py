@@ -52,7 +52,6 @@ class Task:
 @dataclass(frozen=True)
 class FineTuned:
     module: object  # torch.nn.Module: BERT + mean pooling + L2 norm, as encoder_build.reference_module
-    seconds: float
     summary: dict[str, object]
 
 
@@ -164,7 +163,7 @@ def fine_tune(
         "seed": seed,
         "seconds": round(seconds, 1),
     }
-    return FineTuned(module=encoder, seconds=seconds, summary=summary)
+    return FineTuned(module=encoder, summary=summary)
 
 
 def agreement(module, encoder_dir: Path, texts: Sequence[str]) -> float:
