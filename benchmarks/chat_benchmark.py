@@ -35,6 +35,10 @@ FINE_TUNE_EPOCHS = 2
 BLEND_KEYS = ("ngram_weight", "head_c", "blend_validation_accuracy", "fit_seconds", "nb_weight")
 
 
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -216,6 +220,7 @@ def _intent_results(model, tests: dict[str, tuple[list[str], list[str]]]) -> dic
             "test_examples": len(truth),
         }
     print(f"[bench] intents: {results}", flush=True)
+    results["measured_intents"] = _today()
     return results
 
 
@@ -319,6 +324,7 @@ def run_retrain(
             part["banking_airline_job_s"] = part.pop("job_s")
             results.update(part)
     results["load_average_after"] = round(os.getloadavg()[0], 2)
+    results["measured_retrain"] = _today()
     return results
 
 
@@ -352,6 +358,7 @@ def run_default(
     results["cold_start_ngram_only_s"] = _cold_start(DEFAULT_MODEL, ngram_only=True)
     results["default_size_mb"] = _size_mb(DEFAULT_MODEL)
     results["default_version"] = default.version
+    results["measured_default"] = _today()
     print(f"[bench] latency {results['latency_default']}, cold start {results['cold_start_s']} s", flush=True)
     return results
 
@@ -446,7 +453,9 @@ Command: `{command}` (reads `../shared/data`; 30-45 minutes on the machine below
 training jobs embed about 35,000 English messages, and the fine-tuned job adds about 10 minutes;
 `--default-only` re-measures just the shipped model, `--retrain-only` just the banking77 + airline jobs).
 Machine: {_machine()}. onnxruntime with one intra-op thread.
-Measured {time.strftime("%Y-%m-%d", time.gmtime())}.
+Measured: banking77 + airline jobs {r.get("measured_retrain", "?")}; bitext and Chinese rows
+{r.get("measured_intents", "?")}; the shipped default model's rows, regression set and latency
+{r.get("measured_default", "?")}.
 
 Retrained through the training job (`training/chat/train.py`, the job `shelfwise run train-chat` runs) on
 the training files, evaluated through the serving class `ChatModel` (`classify`, on redacted text, as
