@@ -38,6 +38,7 @@ from chat_training.fit import (
 BLEND_WEIGHTS = tuple(round(step * 0.05, 2) for step in range(21))
 HEAD_C = (2.0, 8.0, 32.0)
 VALIDATION_FRACTION = 0.15
+FROZEN_ENCODER = "all-MiniLM-L6-v2 int8 ONNX (frozen)"
 
 
 def blend_splits(
@@ -122,7 +123,7 @@ def train_blended(
     options: FitOptions,
     encoder: SentenceEncoder,
     progress: Callable[[str], None] = print,
-    encoder_description: str = "all-MiniLM-L6-v2 int8 ONNX (frozen)",
+    encoder_description: str = FROZEN_ENCODER,
 ) -> TrainedClassifier:
     started = time.perf_counter()
     texts, labels = data.texts, data.labels

@@ -171,14 +171,12 @@ def agreement(module, encoder_dir: Path, texts: Sequence[str]) -> float:
     PyTorch module's, over `texts`."""
     import torch
     from shelfwise.chat.encoder import SentenceEncoder
-    from tokenizers import Tokenizer
 
     exported = SentenceEncoder(encoder_dir)
-    tokenizer = Tokenizer.from_file(str(encoder_dir / TOKENIZER_FILE))
     lowest = 1.0
     with torch.no_grad():
         for text in texts:
-            encoding = tokenizer.encode(text)
+            encoding = exported.tokenizer.encode(text)
             reference = module(
                 *(torch.tensor([getattr(encoding, name)]) for name in ("ids", "attention_mask", "type_ids"))
             )[0].numpy()

@@ -62,7 +62,7 @@ from shelfwise.chat.templates import (
 from shelfwise.chat.text import Vectorizer
 from shelfwise.job_hyperparameters import read_job_hyperparameters
 
-from chat_training.blend import blend_splits, train_blended
+from chat_training.blend import FROZEN_ENCODER, blend_splits, train_blended
 from chat_training.corpora import REPO_ROOT, default_intents, default_sentiment
 from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled
 from chat_training.fit import FitOptions, TrainedClassifier, train_classifier
@@ -478,7 +478,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
         rejections[part] = data.rejections
         retrained[part] = True
 
-    encoder_description = "all-MiniLM-L6-v2 int8 ONNX (frozen)"
+    encoder_description = FROZEN_ENCODER
     if encoder_dir is not None and args.fine_tune_epochs > 0:
         tuned_dir = fine_tuned_encoder(args, prepared, trained, encoder_parts, scratch)
         if tuned_dir is not None:
