@@ -197,6 +197,10 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
         "--validation", action="store_true", help="only the validation origins (before every test window)"
     )
     parser.add_argument(
+        "--origins",
+        help="comma-separated validation origins instead of VALIDATION_ORIGINS (implies --validation)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=JSON", help="override a ForecastConfig field"
     )
     parser.add_argument("--plot", type=Path, default=REPO_ROOT / "docs" / "forecast_examples.png")
@@ -215,13 +219,15 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
         parsed = json.loads(value)
         overrides[field] = tuple(parsed) if isinstance(parsed, list) else parsed
     config = ForecastConfig(horizon=args.horizon, **overrides)
+    validation_origins = args.origins.split(",") if args.origins else list(VALIDATION_ORIGINS)
+    args.validation = args.validation or bool(args.origins)
     if args.validation or overrides:
         args.write_docs = False  # the documented table is the test windows with the shipped settings
     last = sales["date"].max()
     rolling = [last - pd.Timedelta(days=args.horizon * k - 1) for k in range(args.windows, 0, -1)]
     reference = [] if args.no_reference else [pd.Timestamp(day) for day in REFERENCE_ORIGINS]
     if args.validation:
-        rolling, reference = [pd.Timestamp(day) for day in VALIDATION_ORIGINS], []
+        rolling, reference = [pd.Timestamp(day) for day in validation_origins], []
 
     scores, timings, last_forecasts = [], [], None
     for origin in rolling + reference:
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
     all_scores = pd.concat(scores, ignore_index=True)
     report = render(all_scores, timings, args, command)
     if args.validation:
-        report = "Validation origins " + ", ".join(VALIDATION_ORIGINS) + " (shown as rolling).\n\n" + report
+        report = "Validation origins " + ", ".join(validation_origins) + " (shown as rolling).\n\n" + report
     print(report)
     if last_forecasts is not None and not (args.validation or overrides):
         plot_examples(last_forecasts, sales, args.plot)

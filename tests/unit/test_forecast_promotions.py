@@ -85,31 +85,41 @@ def test_report_plots_shade_promotion_days_inside_the_plot_window() -> None:
     assert shading.count("M") == 2  # two runs of consecutive days: 2-3 and 6
 
 
-def _promoted_sales() -> pd.DataFrame:
-    """200 days of 10 units a day, tripled on every other Monday-to-Wednesday (about 21% promotion days)."""
-    rng = np.random.default_rng(5)
+def _promoted_sales(share: float, seed: int = 5) -> pd.DataFrame:
+    """200 days of 10 units a day, tripled on a random `share` of the days."""
+    rng = np.random.default_rng(seed)
     dates = pd.date_range(end=pd.Timestamp(AS_OF), periods=200, freq="D")
-    promo = [(d.dayofyear // 7) % 2 == 0 and d.dayofweek < 3 for d in dates]
+    promo = rng.random(len(dates)) < share
     units = [rng.poisson(30 if flag else 10) for flag in promo]
     return pd.DataFrame(
         {"sku": "P", "location": "north", "date": dates, "units": units, "promo": promo, "price": 1.0}
     )
 
 
-def test_without_a_calendar_the_forecast_expects_half_the_recent_promotion_uplift() -> None:
-    sales = _promoted_sales()
+def _no_calendar_over_no_promotion(sales: pd.DataFrame) -> tuple[float, float, pd.DataFrame, pd.DataFrame]:
+    """The mean ratio of the forecast without a calendar to the one with an empty calendar, the uplift."""
     config = ForecastConfig(horizon=28, end_date=AS_OF)
     no_calendar, summary = forecast_shard(sales, config)
     empty_calendar, _ = forecast_shard(
         sales, config, future_promo=pd.DataFrame(columns=["sku", "location", "date", "promo"])
     )
-    recent = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=config.promo_rate_days)]
-    uplift = float(summary["promo_uplift"].iloc[0])
-    expected = 1 + config.promo_expectation_weight * recent["promo"].mean() * (uplift - 1)
-    # Same baseline model either way; only the multiplier differs, day by day.
-    ratio = no_calendar["mean"].to_numpy() / empty_calendar["mean"].to_numpy()
-    assert uplift > 2 and abs(ratio.mean() - expected) < 0.05 * expected
     assert summary["model"].iloc[0] == "combo_smooth"
+    ratio = no_calendar["mean"].to_numpy() / empty_calendar["mean"].to_numpy()
+    return float(ratio.mean()), float(summary["promo_uplift"].iloc[0]), no_calendar, empty_calendar
+
+
+def test_without_a_calendar_a_rarely_promoted_sku_is_forecast_near_its_baseline() -> None:
+    ratio, uplift, no_calendar, empty_calendar = _no_calendar_over_no_promotion(_promoted_sales(0.2))
+    # Same baseline model either way; one day in five promoted lifts the median day only a little.
+    assert uplift > 2 and 1.0 < ratio < 1.35
     # Not knowing which days will be promoted widens the intervals.
     width = no_calendar["hi_95"] - no_calendar["lo_95"]
     assert width.mean() > (empty_calendar["hi_95"] - empty_calendar["lo_95"]).mean()
+
+
+def test_without_a_calendar_a_sku_promoted_most_days_is_forecast_near_its_promoted_level() -> None:
+    sales = _promoted_sales(0.85)
+    ratio, uplift, no_calendar, _ = _no_calendar_over_no_promotion(sales)
+    assert uplift > 2 and ratio > 0.8 * uplift
+    promoted_level = sales.loc[sales["promo"], "units"].mean()
+    assert abs(no_calendar["mean"].mean() - promoted_level) < 0.2 * promoted_level

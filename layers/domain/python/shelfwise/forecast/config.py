@@ -26,10 +26,15 @@ class ForecastConfig:
     # Promotion uplift per series is shrunk toward the shard's pooled uplift with this many pseudo-days.
     promo_shrinkage_days: float = 30.0
     promo_uplift_bounds: tuple[float, float] = (0.5, 10.0)
-    # Without a promotion calendar, each future day expects the share of promotion days seen this many days
-    # back, times the uplift, times this weight (see engine.expected_multiplier).
+    # Without a promotion calendar, each future day is promoted with the share of promotion days seen this
+    # many days back; its forecast is the median of that mixture of baseline and promoted demand, each
+    # spread log-normally by `promo_mixture_spread` (see engine.expected_multiplier).
     promo_rate_days: int = 91
-    promo_expectation_weight: float = 0.5
+    promo_mixture_spread: float = 0.35
+    # Recurring closures (closures.py): a horizon day closed on the same date in each earlier year of history,
+    # at least this many years, at a location selling at least this many units on an average day.
+    closure_min_years: int = 2
+    closure_min_daily_units: float = 5.0
     # Day-of-week profiles per series are shrunk toward the shard's pooled profile with this many weeks.
     profile_shrinkage_weeks: float = 8.0
     # A series' interval dispersion (from its cross-validation errors) takes this share from its class's
@@ -53,6 +58,8 @@ class ForecastConfig:
             raise ValueError("cv_windows, cv_horizon and cv_step must be at least 1")
         if not 0 <= self.dispersion_shrinkage <= 1:
             raise ValueError("dispersion_shrinkage must be between 0 and 1")
+        if self.promo_mixture_spread <= 0:
+            raise ValueError("promo_mixture_spread must be positive")
         if not self.levels or any(not 0 < level < 100 for level in self.levels):
             raise ValueError("levels must be percentages strictly between 0 and 100")
 

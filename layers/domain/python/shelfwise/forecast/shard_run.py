@@ -39,6 +39,7 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("treatment", pa.string()),
         pa.field("cv_mase", pa.float64()),
         pa.field("future_promo_days", pa.int64()),
+        pa.field("closed_days", pa.int64()),
     ]
 )
 
