@@ -60,3 +60,4 @@ def test_a_location_selling_too_little_for_a_zero_day_to_mean_anything_is_not_cl
     forecasts, summary = forecast_shard(sales, ForecastConfig(horizon=35, end_date=AS_OF))
     assert (summary["closed_days"] == 0).all()
     assert not summary["treatment"].str.contains("closed every year").any()
+    assert (forecasts.loc[forecasts["ds"] == CHRISTMAS, "hi_95"] > 0).all()
