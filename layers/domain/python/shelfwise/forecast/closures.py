@@ -24,7 +24,8 @@ def recurring_closures(
     `frame` holds long rows (unique_id "sku|location", ds, y) zero-filled up to the as-of date."""
     if frame.empty or config.closure_min_years < 1:
         return {}
-    locations = frame["unique_id"].map(lambda unique_id: split_series_id(unique_id)[1])
+    location_of = {unique_id: split_series_id(unique_id)[1] for unique_id in frame["unique_id"].unique()}
+    locations = frame["unique_id"].map(location_of)
     daily = frame.groupby([locations.rename("location"), frame["ds"]])["y"].sum()
     closures: dict[str, list[pd.Timestamp]] = {}
     for location, totals in daily.groupby(level="location"):

@@ -192,9 +192,9 @@ def _close(
 ) -> pd.DataFrame:
     """Zero demand, with zero-width intervals, on each location's recurring closure days."""
     summary["closed_days"] = 0
+    value_columns = ["mean", *(c for c in forecasts.columns if c.startswith(("lo_", "hi_")))]
     for location, days in closures.items():
         rows = (forecasts["location"] == location) & forecasts["ds"].isin(days)
-        value_columns = ["mean", *(c for c in forecasts.columns if c.startswith(("lo_", "hi_")))]
         forecasts.loc[rows, value_columns] = 0.0
         ids = forecasts.loc[rows, "unique_id"].unique()
         summary.loc[ids, "closed_days"] = len(days)
