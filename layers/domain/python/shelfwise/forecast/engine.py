@@ -43,6 +43,8 @@ logger = Logger(child=True)
 Progress = Callable[[int, int], None]
 SMOOTH_CLASSES = ("smooth", "erratic")
 INTERMITTENT_CLASSES = ("intermittent", "lumpy")
+# Days of history a series needs before last year's window to be cross-validated on it (validated setting).
+SEASONAL_WINDOW_MIN_HISTORY = 56
 
 
 def forecast_shard(
@@ -120,9 +122,9 @@ def forecast_shard(
             done += len(batch)
             _report_progress(progress, done, total)
         summary.loc[ids, "treatment"] = (
-            f"chosen by {config.cv_windows}-window cross-validation on MASE"
+            f"chosen by {_cv_description(config)} on MASE"
             if len(candidates) > 1
-            else f"{candidates[0]}; intervals from {config.cv_windows}-window cross-validation"
+            else f"{candidates[0]}; intervals from {_cv_description(config)}"
         )
         if errors:
             cv_errors[group] = pd.concat(errors, ignore_index=True)
@@ -291,6 +293,9 @@ def _run(
                 step_size=config.cv_step,
                 refit=not forwardable,
             )
+            seasonal = _seasonal_window(subset, model_input, config)
+            if seasonal is not None:
+                out = pd.concat([out, seasonal], ignore_index=True)
         else:
             out = engine.forecast(df=model_input, h=config.horizon)
         melted = out.melt(
@@ -319,6 +324,30 @@ def _run(
     ]
     rows = pd.concat([rows, *combined], ignore_index=True)
     return rows[rows["model"].isin(requested)]
+
+
+def _cv_description(config: ForecastConfig) -> str:
+    rolling = f"{config.cv_windows}-window cross-validation"
+    return rolling + " and the same weeks a year earlier" if config.seasonal_cv_window else rolling
+
+
+def _seasonal_window(models: list, model_input: pd.DataFrame, config: ForecastConfig) -> pd.DataFrame | None:
+    """Cross-validation forecasts of the horizon's days one year (52 weeks) earlier, for the intervals.
+
+    The rolling windows just before the as-of date see autumn when December is forecast; errors from the
+    same weeks of last year carry that season's spikes and closures into the pooled quantiles. Series
+    with less than SEASONAL_WINDOW_MIN_HISTORY days of history before that window are left out."""
+    if not config.seasonal_cv_window:
+        return None
+    cutoff = model_input["ds"].max() - pd.Timedelta(days=364)
+    first = model_input.groupby("unique_id")["ds"].transform("min")
+    keep = (model_input["ds"] <= cutoff + pd.Timedelta(days=config.cv_horizon)) & (
+        first <= cutoff - pd.Timedelta(days=SEASONAL_WINDOW_MIN_HISTORY)
+    )
+    if not keep.any():
+        return None
+    engine = StatsForecast(models=models, freq="D", n_jobs=1)
+    return engine.cross_validation(df=model_input[keep], h=config.cv_horizon, n_windows=1, refit=True)
 
 
 def _choose(
