@@ -39,6 +39,17 @@ from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "hierarchical-sales-italian-pasta"
 REFERENCE_ORIGINS = ("2018-11-01", "2018-12-01")
 VALIDATION_ORIGINS = ("2018-04-01", "2018-05-01", "2018-06-01", "2018-07-01", "2018-08-01")
+
+
+def coverage_grid() -> list[str]:
+    """Validation cutoffs for interval coverage, all before the first test window: every 28 days from
+    2015-06-01, plus the Nov/Dec/Sep cutoffs of earlier years where coverage is hardest."""
+    grid = pd.date_range("2015-06-01", "2018-08-14", freq="28D").strftime("%Y-%m-%d")
+    seasonal = ["2015-12-01", "2016-11-01", "2016-12-01", "2016-12-04"]
+    seasonal += ["2017-09-11", "2017-11-01", "2017-12-01", "2017-12-04"]
+    return sorted({*grid, *seasonal})
+
+
 MODELS = ("shelfwise", "SeasonalNaive", "AutoETS")
 
 
@@ -198,7 +209,8 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
     )
     parser.add_argument(
         "--origins",
-        help="comma-separated validation origins instead of VALIDATION_ORIGINS (implies --validation)",
+        help="comma-separated validation origins instead of VALIDATION_ORIGINS (implies --validation); "
+        "'coverage-grid' for the 50 cutoffs the interval settings were chosen on",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=JSON", help="override a ForecastConfig field"
@@ -220,6 +232,8 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
         overrides[field] = tuple(parsed) if isinstance(parsed, list) else parsed
     config = ForecastConfig(horizon=args.horizon, **overrides)
     validation_origins = args.origins.split(",") if args.origins else list(VALIDATION_ORIGINS)
+    if args.origins == "coverage-grid":
+        validation_origins = coverage_grid()
     args.validation = args.validation or bool(args.origins)
     if args.validation or overrides:
         args.write_docs = False  # the documented table is the test windows with the shipped settings
