@@ -32,7 +32,15 @@ DOCS = REPO / "docs" / "benchmarks.md"
 SEED = 42
 # Epochs of the fine-tuned run beside the frozen one (the job's --fine-tune-epochs).
 FINE_TUNE_EPOCHS = 2
-BLEND_KEYS = ("ngram_weight", "head_c", "blend_validation_accuracy", "fit_seconds", "nb_weight")
+BLEND_KEYS = (
+    "ngram_weight",
+    "head_c",
+    "head",
+    "head_validation_accuracy",
+    "blend_validation_accuracy",
+    "fit_seconds",
+    "nb_weight",
+)
 
 
 def _today() -> str:
@@ -318,7 +326,10 @@ def run_retrain(
             f"[bench] {label}: banking77 {part['banking77']}, airline {part['airline_retrained']}", flush=True
         )
         if epochs:
+            from chat_training.finetune import torch_threads
+
             part["fine_tune_epochs"] = epochs
+            part["torch_threads"] = torch_threads()
             results["fine_tuned"] = part
         else:
             part["banking_airline_job_s"] = part.pop("job_s")
@@ -394,6 +405,18 @@ def render(results: dict[str, object], command: str) -> str:
     def pct_tuned(key: str) -> str:
         return f"{100 * tuned[key]['accuracy']:.1f}%" if key in tuned else "not measured"
 
+    def head_name(part: dict) -> str:
+        return "the fine-tuned head" if part.get("head") == "fine-tuned" else f"head C {part.get('head_c')}"
+
+    tuned_blend = tuned.get("blend") or {}
+    tuned_choice = (
+        f" Chosen on the same validation rows: banking77 {head_name(tuned_blend['intent'])}, n-gram weight "
+        f"{tuned_blend['intent']['ngram_weight']}; airline {head_name(tuned_blend['sentiment'])}, n-gram "
+        f"weight {tuned_blend['sentiment']['ngram_weight']} (the fine-tuned head is the linear layer trained "
+        "with the encoder, a candidate beside the regression heads)."
+        if tuned_blend
+        else ""
+    )
     latency = r["latency_default"]
     assert isinstance(latency, dict)
     regression = r["regression_default"]
@@ -473,7 +496,8 @@ the frozen encoder) took {r["banking_airline_job_s"]} s, of which the banking77 
 {r.get("load_average_before", "?")} before the two jobs and {r.get("load_average_after", "?")} after them.
 With `fine_tune_epochs={epochs}` (a deployment hyperparameter, docs/configuration.md) the job first fine-tunes
 the encoder on both channels' fit rows (never the validation or held-out rows), exports and quantizes it as
-the shipped one is built, and ships it inside the version; that job took {tuned.get("job_s", "?")} s.
+the shipped one is built, and ships it inside the version; that job took {tuned.get("job_s", "?")} s
+({tuned.get("torch_threads", 2)} PyTorch threads).{tuned_choice}
 
 | Task | Test set | Metric | Reached | Target | Reference |
 | --- | --- | --- | --- | --- | --- |

@@ -8,6 +8,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from chat_training import blend as blend_module
 from chat_training import job as chat_job
 from chat_training.blend import BLEND_WEIGHTS, train_blended
 from chat_training.data import LabelledTexts
@@ -119,3 +120,36 @@ def test_the_job_keeps_a_base_models_heads_for_a_channel_without_data(tmp_path: 
     kept = classifier_from_version(version_dir, "intent")
     assert kept.ngram_weight == blended.ngram_weight
     assert np.allclose(kept.head_coef, blended.head_coef, atol=1e-6)
+
+
+def test_a_fine_tuned_head_competes_with_the_regression_heads_on_validation(encoder) -> None:
+    data = _data()
+    options = FitOptions(holdout=0.2, seed=42, min_df=1)
+    labels = sorted(set(data.labels))
+    # A head that always answers the first label loses to any regression head, so it is never picked.
+    useless = (np.zeros((3, 384)), np.asarray([5.0, 0.0, 0.0]), labels)
+    kept = train_blended(data, options, encoder, progress=lambda line: None, tuned_head=useless)
+    assert kept.metrics["head"] == "logistic regression" and kept.metrics["head_c"] is not None
+    assert set(kept.metrics["head_validation_accuracy"]) == {"2.0", "8.0", "32.0", "fine-tuned"}
+    # The regression on all rows, as without a fine-tuned head.
+    assert not np.allclose(kept.head_coef, 0.0)
+    # One that beats them on validation ships as it is (trained with the encoder, never refitted).
+    embeddings = np.stack([encoder.embed(text) for text in data.texts])
+    truth = np.asarray([labels.index(label) for label in data.labels])
+    centroids = np.stack([embeddings[truth == k].mean(axis=0) for k in range(3)]) * 50.0
+    strong = (centroids, np.zeros(3), labels)
+    with pytest.MonkeyPatch.context() as patch:
+        # Regression heads that always answer the first label make the outcome certain.
+        patch.setattr(blend_module, "fit_head", lambda *args: (useless[0], useless[1], labels))
+        chosen = train_blended(data, options, encoder, progress=lambda line: None, tuned_head=strong)
+    assert chosen.metrics["head"] == "fine-tuned" and chosen.metrics["head_c"] is None
+    assert np.allclose(chosen.head_coef, centroids) and np.allclose(chosen.head_intercept, 0.0)
+    # A head for other labels (a class without a routed fit row) is not a candidate.
+    other = train_blended(
+        data,
+        options,
+        encoder,
+        progress=lambda line: None,
+        tuned_head=(centroids, np.zeros(3), ["a", "b", "c"]),
+    )
+    assert "fine-tuned" not in other.metrics["head_validation_accuracy"]

@@ -82,6 +82,10 @@ def test_the_deployment_setting_fine_tunes_the_encoder_the_version_ships(fine_tu
     assert (encoder / "LICENSE").read_bytes() == (DEFAULT_MODEL / "encoder" / "LICENSE").read_bytes()
     metrics = json.loads((version_dir / "metrics.json").read_text("utf-8"))
     assert "fine-tuned 1 epochs" in metrics["intent"]["encoder"]
+    # The layer fine-tuning trained competed with the regression heads on the validation rows.
+    for part in ("intent", "sentiment"):
+        assert "fine-tuned" in metrics[part]["head_validation_accuracy"]
+        assert metrics[part]["head"] in {"fine-tuned", "logistic regression"}
 
 
 def test_fine_tuning_never_sees_the_validation_or_held_out_rows(fine_tuned) -> None:
@@ -140,3 +144,23 @@ def test_fine_tuning_works_down_to_a_single_batch() -> None:
     with torch.no_grad():
         embedding = tuned.module(ones * 2000, ones, ones * 0)
     assert embedding.shape == (1, 384) and abs(float(embedding.norm()) - 1.0) < 1e-5
+
+
+def test_warm_started_heads_start_from_the_frozen_regression_and_come_back() -> None:
+    from chat_training.encoder_build import source_dir
+    from chat_training.finetune import Task, fine_tune
+
+    task = Task("sentiment", ["great", "awful", "fine", "love it"] * 3, ["pos", "neg", "neu", "pos"] * 3)
+    tuned = fine_tune(
+        source_dir(),
+        [task],
+        epochs=1,
+        seed=1,
+        learning_rate=2e-5,
+        warm_start=True,
+        progress=lambda line: None,
+    )
+    assert tuned.summary["warm_start"] is True and tuned.summary["learning_rate"] == 2e-5
+    ((coef, intercept),) = tuned.heads
+    # Classes in sorted order (neg, neu, pos), on the unit-length embedding.
+    assert coef.shape == (3, 384) and intercept.shape == (3,)

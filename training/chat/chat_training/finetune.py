@@ -14,10 +14,11 @@ validation rows nor the held-out rows the gate metrics come from (blend.blend_sp
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,11 @@ LOGIT_SCALE = 20.0
 # Neighbouring lengths share a batch so little of it is padding (short banking questions beside long tweets
 # would otherwise cost the tweets' length); the pool is shuffled before it is sorted, per epoch.
 LENGTH_POOL = 50 * BATCH_SIZE
+# Warm start (off in the job): the temporary heads start as a regression (this C) on the frozen embeddings.
+# On the job's validation rows (airline tweets, 2 epochs) it changed little: the blend with the fine-tuned
+# head 0.854 vs 0.851 from random heads, with the regression head 0.845 vs 0.849; with the encoder at 2e-5
+# as well, 0.846. It costs a frozen pass over every row, so the job starts from random heads.
+WARM_START_C = 8.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class Task:
 class FineTuned:
     module: object  # torch.nn.Module: BERT + mean pooling + L2 norm, as encoder_build.reference_module
     summary: dict[str, object]
+    # Per task, the temporary head as (coef, intercept) on the unit-length embedding (classes sorted).
+    heads: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def _batches(lengths: list[int], rng: random.Random) -> list[list[int]]:
@@ -65,19 +73,70 @@ def _batches(lengths: list[int], rng: random.Random) -> list[list[int]]:
     return batches
 
 
+def torch_threads() -> int:
+    """PyTorch threads for fine-tuning: OMP_NUM_THREADS when the environment sets it (a shared machine keeps
+    cores free that way), else 2."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else 2
+
+
+def _padded(torch, encodings, rows: list[int]):
+    width = max(len(encodings[row].ids) for row in rows)
+
+    def padded(name: str):
+        return torch.tensor(
+            [getattr(encodings[row], name) + [0] * (width - len(encodings[row].ids)) for row in rows]
+        )
+
+    return padded("ids"), padded("attention_mask"), padded("type_ids")
+
+
+def _embed(encoder, encodings) -> np.ndarray:
+    """The module's embeddings of `encodings` (eval mode, no gradients), in batches of similar length."""
+    import torch
+
+    encoder.eval()
+    order = sorted(range(len(encodings)), key=lambda row: len(encodings[row].ids))
+    result = np.zeros((len(encodings), encoder.bert.config.hidden_size), dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, len(order), 4 * BATCH_SIZE):
+            rows = order[start : start + 4 * BATCH_SIZE]
+            result[rows] = encoder(*_padded(torch, encodings, rows)).numpy()
+    return result
+
+
+def _frozen_head(embeddings: np.ndarray, labels: Sequence[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic-regression weights (classes x dimension, sorted class order) on unit-length embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=WARM_START_C, max_iter=2000, random_state=seed)
+    model.fit(embeddings, list(labels))
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if len(model.classes_) == 2:
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.asarray([-intercept[0] / 2, intercept[0] / 2])
+    return coef, intercept
+
+
 def fine_tune(
     source: Path,
     tasks: Sequence[Task],
     *,
     epochs: int,
     seed: int,
-    threads: int = 2,
+    threads: int | None = None,
+    learning_rate: float = LEARNING_RATE,
+    warm_start: bool = False,
     progress: Callable[[str], None] = print,
 ) -> FineTuned:
-    """The encoder in `source` (a sentence-transformers folder) fine-tuned on `tasks` for `epochs` epochs."""
+    """The encoder in `source` (a sentence-transformers folder) fine-tuned on `tasks` for `epochs` epochs.
+    With `warm_start`, each temporary head starts as a logistic regression fitted on the frozen encoder's
+    embeddings of its task's rows, instead of from random weights."""
     import torch
     from tokenizers import Tokenizer
 
+    threads = threads or torch_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -95,9 +154,18 @@ def fine_tune(
     heads = torch.nn.ModuleList(
         torch.nn.Linear(encoder.bert.config.hidden_size, len(names)) for names in classes
     )
+    if warm_start:
+        for head, encodings, task in zip(heads, encoded, tasks, strict=True):
+            frozen = _embed(encoder, encodings)
+            coef, intercept = _frozen_head(frozen, task.labels, seed)
+            with torch.no_grad():
+                # The head sees the embedding times LOGIT_SCALE; the regression saw it unscaled.
+                head.weight.copy_(torch.from_numpy(coef / LOGIT_SCALE).float())
+                head.bias.copy_(torch.from_numpy(intercept).float())
+        encoder.train()
     optimizer = torch.optim.AdamW(
         [{"params": encoder.parameters()}, {"params": heads.parameters(), "lr": HEAD_LEARNING_RATE}],
-        lr=LEARNING_RATE,
+        lr=learning_rate,
         weight_decay=WEIGHT_DECAY,
     )
     steps_per_epoch = sum(-(-len(task.texts) // BATCH_SIZE) for task in tasks)
@@ -108,14 +176,7 @@ def fine_tune(
     )
 
     def tensors(encodings, rows: list[int]):
-        width = max(len(encodings[row].ids) for row in rows)
-
-        def padded(name: str):
-            return torch.tensor(
-                [getattr(encodings[row], name) + [0] * (width - len(encodings[row].ids)) for row in rows]
-            )
-
-        return padded("ids"), padded("attention_mask"), padded("type_ids")
+        return _padded(torch, encodings, rows)
 
     progress(
         f"  fine-tuning the encoder: {', '.join(f'{task.name} {len(task.texts)} rows' for task in tasks)}, "
@@ -157,13 +218,22 @@ def fine_tune(
         "epochs": epochs,
         "tasks": {task.name: len(task.texts) for task in tasks},
         "batch_size": BATCH_SIZE,
-        "learning_rate": LEARNING_RATE,
+        "learning_rate": learning_rate,
+        "warm_start": warm_start,
         "head_learning_rate": HEAD_LEARNING_RATE,
         "loss_by_epoch": losses,
         "seed": seed,
+        "threads": threads,
         "seconds": round(seconds, 1),
     }
-    return FineTuned(module=encoder, summary=summary)
+    final_heads = [
+        (
+            head.weight.detach().numpy().astype(np.float64) * LOGIT_SCALE,
+            head.bias.detach().numpy().astype(np.float64),
+        )
+        for head in heads
+    ]
+    return FineTuned(module=encoder, summary=summary, heads=final_heads)
 
 
 def agreement(module, encoder_dir: Path, texts: Sequence[str]) -> float:

@@ -384,10 +384,11 @@ def fine_tuned_encoder(
     kept: dict[str, TrainedClassifier],
     encoder_parts: set[str],
     scratch: Path,
-) -> Path | None:
-    """The encoder fine-tuned on this run's messages, exported into `scratch`; None when there is nothing to
-    fine-tune on, or when a classifier kept from the base model has a head trained on the base encoder (a
-    changed encoder would silently break that head)."""
+) -> tuple[Path, dict[str, tuple[np.ndarray, np.ndarray, list[str]]]] | None:
+    """The encoder fine-tuned on this run's messages, exported into `scratch`, with the linear layer each part
+    was fine-tuned through (coef, intercept, labels; a head candidate for the blend); None when there is
+    nothing to fine-tune on, or when a classifier kept from the base model has a head trained on the base
+    encoder (a changed encoder would silently break that head)."""
     from chat_training.encoder_build import build, source_dir
     from chat_training.finetune import Task, agreement, fine_tune
 
@@ -419,7 +420,11 @@ def fine_tuned_encoder(
     )
     if cosine < MIN_EXPORT_COSINE:
         raise RuntimeError(f"the exported fine-tuned encoder disagrees with PyTorch (cosine {cosine:.3f})")
-    return out
+    heads = {
+        task.name: (coef, intercept, sorted(set(task.labels)))
+        for task, (coef, intercept) in zip(tasks, tuned.heads, strict=True)
+    }
+    return out, heads
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -479,10 +484,11 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
         retrained[part] = True
 
     encoder_description = FROZEN_ENCODER
+    tuned_heads: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
     if encoder_dir is not None and args.fine_tune_epochs > 0:
-        tuned_dir = fine_tuned_encoder(args, prepared, trained, encoder_parts, scratch)
-        if tuned_dir is not None:
-            encoder_dir = tuned_dir
+        tuned = fine_tuned_encoder(args, prepared, trained, encoder_parts, scratch)
+        if tuned is not None:
+            encoder_dir, tuned_heads = tuned
             epochs = args.fine_tune_epochs
             encoder_description = f"all-MiniLM-L6-v2 fine-tuned {epochs} epochs on this run's rows, int8 ONNX"
     encoder = SentenceEncoder(encoder_dir) if encoder_dir is not None else None
@@ -492,7 +498,12 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
             trained[part] = train_classifier(data, options, progress=_progress)
         else:
             trained[part] = train_blended(
-                data, options, encoder, progress=_progress, encoder_description=encoder_description
+                data,
+                options,
+                encoder,
+                progress=_progress,
+                encoder_description=encoder_description,
+                tuned_head=tuned_heads.get(part),
             )
 
     retailer_templates, rejections["replies"] = read_replies(args.replies)
