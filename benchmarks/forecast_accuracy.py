@@ -51,6 +51,8 @@ def coverage_grid() -> list[str]:
 
 
 MODELS = ("shelfwise", "SeasonalNaive", "AutoETS")
+# The pasta data is one Italian store; a deployment states this once (`holiday_country` setting).
+HOLIDAY_COUNTRY = "IT"
 
 
 def load_sales(data_dir: Path) -> pd.DataFrame:
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None, command: str = COMMAND) -> int:
         field, _, value = item.partition("=")
         parsed = json.loads(value)
         overrides[field] = tuple(parsed) if isinstance(parsed, list) else parsed
-    config = ForecastConfig(horizon=args.horizon, **overrides)
+    config = ForecastConfig(horizon=args.horizon, **({"holiday_country": HOLIDAY_COUNTRY} | overrides))
     validation_origins = args.origins.split(",") if args.origins else list(VALIDATION_ORIGINS)
     if args.origins == "coverage-grid":
         validation_origins = coverage_grid()

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import requests
-from forecast_accuracy import DEFAULT_DATA, REFERENCE_ORIGINS, load_sales
+from forecast_accuracy import DEFAULT_DATA, HOLIDAY_COUNTRY, REFERENCE_ORIGINS, load_sales
 from forecast_report import REPO_ROOT, machine_description, write_subsection
 from shelfwise.forecast.metrics import coverage, mase
 from shelfwise_local.cloud import free_port_pair
+from shelfwise_local.deployment_settings import forecast_settings_path
 from shelfwise_local.tokens import issue_operator_token
 from statsforecast import StatsForecast
 from statsforecast.models import AutoETS
@@ -139,7 +140,10 @@ def run_once(sales: pd.DataFrame, origin: pd.Timestamp, with_calendar: bool) -> 
     window = sales[(sales["date"] >= origin) & (sales["date"] < origin + pd.Timedelta(days=HORIZON))]
     with tempfile.TemporaryDirectory(prefix="shelfwise-product-path-") as folder:
         state_dir = Path(folder) / "state"
-        state_dir.mkdir()
+        settings = forecast_settings_path(state_dir)
+        settings.parent.mkdir(parents=True)
+        # One Italian store: the deployment names the country whose public holidays it may close on.
+        settings.write_text(json.dumps({"holiday_country": HOLIDAY_COUNTRY}))
         cloud = Cloud(state_dir)
         try:
             cloud.drop("sales", "sales.csv", sales_csv(history))

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from shelfwise.forecast.config import ForecastConfig
 from shelfwise.forecast.finalize import finalize_run
 from shelfwise.forecast.plan_settings import plan_settings_from_env
 from shelfwise.forecast.planning import plan_run
@@ -79,10 +80,12 @@ def _plan(step: PlanStep, settings: Settings) -> dict[str, Any]:
 @tracer.capture_method
 def _shard(step: ShardStep, settings: Settings) -> dict[str, Any]:
     started = time.monotonic()
+    country = plan_settings_from_env(os.environ).holiday_country
     outcome = run_shard(
         step.run_id,
         step.shard,
         bucket=settings.data_bucket,
+        config=ForecastConfig(horizon=step.shard.horizon, end_date=step.shard.as_of, holiday_country=country),
         progress=lambda done, total: logger.debug("shard progress", extra={"done": done, "total": total}),
     )
     seconds = time.monotonic() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import holidays
 import numpy as np
 import pandas as pd
 from shelfwise.forecast.config import ForecastConfig
@@ -50,7 +51,7 @@ def test_a_store_closed_every_christmas_is_forecast_to_sell_nothing_on_the_next_
 
     by_location = summary.assign(location=summary["unique_id"].str.split("|").str[1]).set_index("location")
     assert (by_location.loc["rome", "closed_days"] == 1).all()
-    assert by_location.loc["rome", "treatment"].str.contains("closed every year on 2025-12-25").all()
+    assert by_location.loc["rome", "treatment"].str.contains("2025-12-25 closed with probability 1.00").all()
     assert (by_location.loc["milan", "closed_days"] == 0).all()
 
 
@@ -59,5 +60,43 @@ def test_a_location_selling_too_little_for_a_zero_day_to_mean_anything_is_not_cl
     sales = _sales("village", _christmases(2022, 2023, 2024), level=0.2, seed=3)
     forecasts, summary = forecast_shard(sales, ForecastConfig(horizon=35, end_date=AS_OF))
     assert (summary["closed_days"] == 0).all()
-    assert not summary["treatment"].str.contains("closed every year").any()
+    assert not summary["treatment"].str.contains("closed with probability").any()
     assert (forecasts.loc[forecasts["ds"] == CHRISTMAS, "hi_95"] > 0).all()
+
+
+def _italian_holidays(start: str, end: str) -> set[pd.Timestamp]:
+    days = holidays.country_holidays("IT", years=range(2022, 2026))
+    return {
+        pd.Timestamp(day) for day in days if pd.Timestamp(start) <= pd.Timestamp(day) <= pd.Timestamp(end)
+    }
+
+
+def test_a_store_that_started_closing_on_public_holidays_is_forecast_closed_on_the_next_ones() -> None:
+    # Open on every holiday until the last twelve months, closed on each one since: no date has recurred yet.
+    sales = _sales("rome", _italian_holidays("2024-12-01", "2025-11-30"), level=6.0, seed=4)
+    config = ForecastConfig(horizon=35, end_date=AS_OF, holiday_country="IT")
+    forecasts, summary = forecast_shard(sales, config)
+    immaculate_conception = pd.Timestamp("2025-12-08")
+    on_holiday = forecasts[forecasts["ds"] == immaculate_conception]
+    # Closed on all 13 recent holidays (odds 13/14): zero, and so are the 80% bounds; the store may still
+    # open, so the 95% upper bound keeps an ordinary day's demand.
+    assert on_holiday[["mean", "lo_80", "lo_95", "hi_80"]].eq(0).all().all()
+    assert (on_holiday["hi_95"] > 3).all()
+    assert (forecasts.loc[forecasts["ds"] == immaculate_conception + pd.Timedelta(days=1), "mean"] > 3).all()
+    assert (summary["closed_days"] == 4).all()  # 8, 25 and 26 December, 1 January
+    assert summary["treatment"].str.contains("2025-12-08 closed with probability 0.93").all()
+
+    without_calendar, _ = forecast_shard(sales, ForecastConfig(horizon=35, end_date=AS_OF))
+    assert (without_calendar.loc[without_calendar["ds"] == immaculate_conception, "mean"] > 3).all()
+
+
+def test_a_store_closed_on_one_recent_holiday_keeps_its_forecast_but_its_95_interval_reaches_zero() -> None:
+    sales = _sales("turin", {pd.Timestamp("2025-08-15")}, level=6.0, seed=5)
+    config = ForecastConfig(horizon=35, end_date=AS_OF, holiday_country="IT")
+    forecasts, summary = forecast_shard(sales, config)
+    on_holiday = forecasts[forecasts["ds"] == pd.Timestamp("2025-12-08")]
+    # Closed on 1 of the last 13 holidays (odds 1/14): above a 95% interval's 2.5% tail, below an 80% one's.
+    assert (on_holiday["mean"] > 3).all()
+    assert on_holiday["lo_95"].eq(0).all()
+    assert (on_holiday["lo_80"] > 0).all()
+    assert (summary["closed_days"] == 0).all()

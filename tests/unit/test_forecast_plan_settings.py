@@ -15,6 +15,7 @@ from shelfwise.forecast.replenishment import DEFAULT_SERVICE_LEVELS
 def test_defaults_without_any_setting() -> None:
     settings = plan_settings_from_env({})
     assert (settings.currency, settings.max_days_of_supply, settings.review_period_days) == ("EUR", 90.0, 1.0)
+    assert settings.holiday_country is None
     assert dict(settings.replenishment().service_levels) == DEFAULT_SERVICE_LEVELS
 
 
@@ -25,8 +26,10 @@ def test_every_setting_is_read_and_service_levels_override_only_their_classes() 
             "SHELFWISE_MAX_DAYS_OF_SUPPLY": "none",
             "SHELFWISE_SERVICE_LEVELS": '{"AX": 0.995, "CZ": 0.8}',
             "SHELFWISE_REVIEW_PERIOD_DAYS": "7",
+            "SHELFWISE_HOLIDAY_COUNTRY": "it",
         }
     )
+    assert settings.holiday_country == "IT"
     config = settings.replenishment()
     assert settings.currency == "GBP" and config.max_days_of_supply is None
     assert config.review_period_days == 7.0
@@ -44,6 +47,7 @@ def test_every_setting_is_read_and_service_levels_override_only_their_classes() 
         ("SHELFWISE_SERVICE_LEVELS", '{"AX": 1.0}', "strictly between 0 and 1"),
         ("SHELFWISE_SERVICE_LEVELS", "AX=0.9", "not a JSON object"),
         ("SHELFWISE_REVIEW_PERIOD_DAYS", "-1", "SHELFWISE_REVIEW_PERIOD_DAYS"),
+        ("SHELFWISE_HOLIDAY_COUNTRY", "Italy", "no public holiday calendar for country 'ITALY'"),
     ],
 )
 def test_a_wrong_setting_is_refused_with_its_variable_named(variable: str, value: str, message: str) -> None:
@@ -58,6 +62,7 @@ def test_a_deployments_settings_object_round_trips_through_the_functions_environ
             "max_days_of_supply": None,
             "service_levels": {"CZ": 0.8},
             "review_period_days": 7,
+            "holiday_country": "DE",
         },
         source="forecast.json",
     )

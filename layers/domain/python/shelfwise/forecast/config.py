@@ -38,6 +38,11 @@ class ForecastConfig:
     # at least this many years, at a location selling at least this many units on an average day.
     closure_min_years: int = 2
     closure_min_daily_units: float = 5.0
+    # Public holidays of this country (ISO 3166 code, as the `holidays` package names them; None: no holiday
+    # calendar). A location's share of closed days among the public holidays of the last
+    # `holiday_lookback_days` is its closure probability on the horizon's holidays (closures.py).
+    holiday_country: str | None = None
+    holiday_lookback_days: int = 365
     # Day-of-week profiles per series are shrunk toward the shard's pooled profile with this many weeks.
     profile_shrinkage_weeks: float = 8.0
     # A series' interval dispersion (from its cross-validation errors) takes this share from its class's

@@ -28,7 +28,7 @@ from scipy.special import ndtr
 from statsforecast import StatsForecast
 
 from shelfwise.forecast.adjustments import profile_factor, promo_uplift, weekday_profile
-from shelfwise.forecast.closures import recurring_closures
+from shelfwise.forecast.closures import ClosureOdds, closure_odds
 from shelfwise.forecast.config import ForecastConfig
 from shelfwise.forecast.metrics import series_mase
 from shelfwise.forecast.models import COMBINATIONS, build_model, members, uses_profile
@@ -158,7 +158,7 @@ def forecast_shard(
     point = pd.concat(points, ignore_index=True)
     forecasts = _with_intervals(point, summary, frame, cv_errors, config)
     horizon = pd.date_range(pd.Timestamp(prepared.end_date) + pd.Timedelta(days=1), periods=config.horizon)
-    forecasts = _close(forecasts, summary, recurring_closures(frame, horizon, config))
+    forecasts = _close(forecasts, summary, closure_odds(frame, horizon, config), config)
     return forecasts, summary.reset_index()
 
 
@@ -190,21 +190,36 @@ def expected_multiplier(frame: pd.DataFrame, uplift: pd.Series, config: Forecast
 
 
 def _close(
-    forecasts: pd.DataFrame, summary: pd.DataFrame, closures: dict[str, list[pd.Timestamp]]
+    forecasts: pd.DataFrame, summary: pd.DataFrame, odds: ClosureOdds, config: ForecastConfig
 ) -> pd.DataFrame:
-    """Zero demand, with zero-width intervals, on each location's recurring closure days."""
+    """Demand on days a location may be closed is a mixture of zero (probability q) and an ordinary day.
+
+    Its median is zero when q >= 0.5; an interval's lower bound is zero once q reaches the interval's lower
+    tail, and its upper bound once q covers all but the upper tail (q = 1: zero-width at zero)."""
     summary["closed_days"] = 0
-    value_columns = ["mean", *(c for c in forecasts.columns if c.startswith(("lo_", "hi_")))]
-    for location, days in closures.items():
-        rows = (forecasts["location"] == location) & forecasts["ds"].isin(days)
-        forecasts.loc[rows, value_columns] = 0.0
-        ids = forecasts.loc[rows, "unique_id"].unique()
-        summary.loc[ids, "closed_days"] = len(days)
-        dates = ", ".join(day.date().isoformat() for day in days)
+    for location, days in odds.items():
+        at_location = forecasts["location"] == location
+        for day, q in days.items():
+            rows = at_location & (forecasts["ds"] == day)
+            if q >= 0.5:
+                forecasts.loc[rows, "mean"] = 0.0
+            for level in config.levels:
+                tail = (1 - level / 100) / 2
+                if q >= tail:
+                    forecasts.loc[rows, f"lo_{level}"] = 0.0
+                if q >= 1 - tail:
+                    forecasts.loc[rows, f"hi_{level}"] = 0.0
+        ids = forecasts.loc[at_location, "unique_id"].unique()
+        closed = [day for day, q in days.items() if q >= 0.5]
+        summary.loc[ids, "closed_days"] = len(closed)
+        notes = [f"{day.date().isoformat()} closed with probability {q:.2f}" for day, q in days.items()]
         summary.loc[ids, "treatment"] = (
-            summary.loc[ids, "treatment"] + f"; closed every year on {dates}: zero"
+            summary.loc[ids, "treatment"]
+            + "; "
+            + ", ".join(notes)
+            + ": zero where likely, lower bounds zero where possible"
         )
-        logger.info("recurring closure days at %s forecast as zero: %s", location, dates)
+        logger.info("closure days at %s: %s", location, "; ".join(notes))
     return forecasts
 
 

@@ -7,6 +7,9 @@
   classes left out keep their defaults (`replenishment.DEFAULT_SERVICE_LEVELS`).
 - `SHELFWISE_REVIEW_PERIOD_DAYS`: days between plans, which each order must cover beyond the reorder point
   (default 1, a nightly plan).
+- `SHELFWISE_HOLIDAY_COUNTRY`: ISO 3166 code of the country whose public holidays the stores may close on
+  (e.g. `IT`; default none): each location's recent closures on them set its odds of closing on the next
+  ones (`shelfwise.forecast.closures`).
 
 A wrong value fails the run with the variable named, rather than planning with a silently ignored setting;
 the settings in force are written to the run's summary.json and report.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import holidays
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shelfwise.forecast.replenishment import DEFAULT_SERVICE_LEVELS, ReplenishmentConfig
@@ -31,6 +35,7 @@ ENVIRONMENT = {
     "max_days_of_supply": "SHELFWISE_MAX_DAYS_OF_SUPPLY",
     "service_levels": "SHELFWISE_SERVICE_LEVELS",
     "review_period_days": "SHELFWISE_REVIEW_PERIOD_DAYS",
+    "holiday_country": "SHELFWISE_HOLIDAY_COUNTRY",
 }
 
 
@@ -41,11 +46,19 @@ class PlanSettings(BaseModel):
     max_days_of_supply: float | None = Field(default=90.0, gt=0)
     service_levels: dict[str, float] = Field(default_factory=dict)
     review_period_days: float = Field(default=1.0, gt=0, le=365)
+    holiday_country: str | None = None
 
-    @field_validator("currency", mode="before")
+    @field_validator("currency", "holiday_country", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, country: str | None) -> str | None:
+        if country is not None and country not in holidays.list_supported_countries():
+            raise ValueError(f"no public holiday calendar for country {country!r} (ISO 3166 codes, e.g. IT)")
+        return country
 
     @field_validator("service_levels")
     @classmethod
@@ -90,6 +103,7 @@ def plan_settings_environment(settings: PlanSettings) -> dict[str, str]:
         ENVIRONMENT["max_days_of_supply"]: "none" if max_days is None else f"{max_days:g}",
         ENVIRONMENT["service_levels"]: json.dumps(settings.service_levels, sort_keys=True),
         ENVIRONMENT["review_period_days"]: f"{settings.review_period_days:g}",
+        ENVIRONMENT["holiday_country"]: settings.holiday_country or "",
     }
 
 
