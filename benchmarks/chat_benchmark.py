@@ -409,11 +409,13 @@ def render(results: dict[str, object], command: str) -> str:
         return "the fine-tuned head" if part.get("head") == "fine-tuned" else f"head C {part.get('head_c')}"
 
     tuned_blend = tuned.get("blend") or {}
+    threads = tuned.get("torch_threads", 2)
+    # Line breaks inside, so the rendered paragraph keeps the width of the rest of the section.
     tuned_choice = (
-        f" Chosen on the same validation rows: banking77 {head_name(tuned_blend['intent'])}, n-gram weight "
-        f"{tuned_blend['intent']['ngram_weight']}; airline {head_name(tuned_blend['sentiment'])}, n-gram "
+        f"\nChosen on the same validation rows: banking77 {head_name(tuned_blend['intent'])}, n-gram weight "
+        f"{tuned_blend['intent']['ngram_weight']}; airline {head_name(tuned_blend['sentiment'])}, n-gram\n"
         f"weight {tuned_blend['sentiment']['ngram_weight']} (the fine-tuned head is the linear layer trained "
-        "with the encoder, a candidate beside the regression heads)."
+        "with the encoder, a candidate\nbeside the regression heads)."
         if tuned_blend
         else ""
     )
@@ -497,7 +499,7 @@ the frozen encoder) took {r["banking_airline_job_s"]} s, of which the banking77 
 With `fine_tune_epochs={epochs}` (a deployment hyperparameter, docs/configuration.md) the job first fine-tunes
 the encoder on both channels' fit rows (never the validation or held-out rows), exports and quantizes it as
 the shipped one is built, and ships it inside the version; that job took {tuned.get("job_s", "?")} s
-({tuned.get("torch_threads", 2)} PyTorch threads).{tuned_choice}
+(PyTorch on {threads} thread{"" if threads == 1 else "s"}, OMP_NUM_THREADS).{tuned_choice}
 
 | Task | Test set | Metric | Reached | Target | Reference |
 | --- | --- | --- | --- | --- | --- |
