@@ -19,6 +19,8 @@ class ForecastConfig:
     cv_horizon: int = 28
     cv_step: int = 28
     seasonal_cv_window: bool = True
+    # With a promotion calendar, promotion days' intervals come from promotion days' CV errors.
+    promo_interval_split: bool = True
     # Only the most recent days are modelled: older history costs time and describes a different shop.
     history_days: int = 730
     # A series needs at least this many seasons of history before any seasonal model is tried.

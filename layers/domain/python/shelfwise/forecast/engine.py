@@ -43,6 +43,8 @@ logger = Logger(child=True)
 Progress = Callable[[int, int], None]
 SMOOTH_CLASSES = ("smooth", "erratic")
 INTERMITTENT_CLASSES = ("intermittent", "lumpy")
+# Scored promotion days a class needs before its promotion days get their own interval quantiles.
+MIN_PROMO_ERRORS = 200
 # Days of history a series needs before last year's window to be cross-validated on it (validated setting).
 SEASONAL_WINDOW_MIN_HISTORY = 56
 
@@ -113,7 +115,8 @@ def forecast_shard(
             batch = ids[start : start + config.batch_size]
             chunk = frame[frame["unique_id"].isin(batch)]
             cv = _run(chunk, list(candidates), calendar, config, cv=True)
-            cv = cv.join(chunk.set_index(["unique_id", "ds"])["y"].rename("actual"), on=["unique_id", "ds"])
+            known = chunk.set_index(["unique_id", "ds"])[["y", "promo"]].rename(columns={"y": "actual"})
+            cv = cv.join(known, on=["unique_id", "ds"])
             chosen, cv_mase = _choose(cv, chunk, candidates, config)
             summary.loc[chosen.index, "model"] = chosen
             summary.loc[cv_mase.index, "cv_mase"] = cv_mase
@@ -156,7 +159,12 @@ def forecast_shard(
     _report_progress(progress, total, total)
 
     point = pd.concat(points, ignore_index=True)
-    forecasts = _with_intervals(point, summary, frame, cv_errors, config)
+    # With a calendar, promotion days get intervals from promotion days' errors: their uplift is its own
+    # source of error, which pooled with ordinary days would be spread over both.
+    split_promo = future_promo is not None and config.promo_interval_split
+    point = point.merge(future[["unique_id", "ds", "promo"]], on=["unique_id", "ds"], how="left")
+    point["promo"] = point["promo"].fillna(False).astype(bool) & split_promo
+    forecasts = _with_intervals(point, summary, frame, cv_errors, config, split_promo)
     horizon = pd.date_range(pd.Timestamp(prepared.end_date) + pd.Timedelta(days=1), periods=config.horizon)
     forecasts = _close(forecasts, summary, closure_odds(frame, horizon, config), config)
     return forecasts, summary.reset_index()
@@ -392,6 +400,7 @@ def _chosen_errors(cv: pd.DataFrame, chosen: pd.Series) -> pd.DataFrame:
             "unique_id": picked["unique_id"].to_numpy(),
             "window": picked["cutoff"].to_numpy(),
             "z": z.to_numpy(),
+            "promo": picked["promo"].fillna(False).to_numpy(dtype=bool),
         }
     )
 
@@ -423,8 +432,13 @@ def _in_sample_dispersion(frame: pd.DataFrame) -> pd.Series:
     return np.sqrt((z**2).groupby(frame["unique_id"]).mean())
 
 
-def _pooled_quantiles(errors: pd.DataFrame, config: ForecastConfig) -> tuple[pd.Series, dict[int, tuple]]:
-    """Per-series dispersion and pooled quantiles of errors divided by it.
+def _pooled_quantiles(
+    errors: pd.DataFrame, config: ForecastConfig, split_promo: bool
+) -> tuple[pd.Series, dict[bool, dict[int, tuple]]]:
+    """Per-series dispersion and pooled quantiles of errors divided by it, for ordinary days (False) and
+    promotion days (True). Without `split_promo`, or with fewer than MIN_PROMO_ERRORS scored days on either
+    side, both come from all errors: a forecast that does not know its promotion days must carry their
+    errors on every day.
 
     Each window's errors are divided by the dispersion of the series' *other* windows (cross-fitting), so the
     pooled quantiles also absorb the noise of estimating a series' dispersion from few errors; dividing by a
@@ -447,12 +461,20 @@ def _pooled_quantiles(errors: pd.DataFrame, config: ForecastConfig) -> tuple[pd.
     unit = errors["z"].to_numpy() / np.clip(held_out, 0.05, None)
     own_dispersion = np.sqrt(per_series["sum"] / per_series["size"])
     dispersion = ((1 - weight) * own_dispersion + weight * pooled).clip(lower=0.05)
+    promo = errors["promo"].to_numpy(dtype=bool)
+    if not split_promo or min(promo.sum(), (~promo).sum()) < MIN_PROMO_ERRORS:
+        pooled_quantiles = _quantiles(unit, config)
+        return dispersion, {False: pooled_quantiles, True: pooled_quantiles}
+    return dispersion, {False: _quantiles(unit[~promo], config), True: _quantiles(unit[promo], config)}
+
+
+def _quantiles(unit: np.ndarray, config: ForecastConfig) -> dict[int, tuple]:
     quantiles = {}
     for level in config.levels:
         tail = (1 - level / 100) / 2
         low, high = np.quantile(unit, [tail, 1 - tail], method="higher")
         quantiles[level] = (min(float(low), 0.0), max(float(high), 0.0))
-    return dispersion, quantiles
+    return quantiles
 
 
 def _normal_quantiles(config: ForecastConfig) -> dict[int, tuple]:
@@ -469,8 +491,10 @@ def _with_intervals(
     frame: pd.DataFrame,
     cv_errors: dict[str, pd.DataFrame],
     config: ForecastConfig,
+    split_promo: bool,
 ) -> pd.DataFrame:
-    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), q pooled per class, lows >= 0."""
+    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), lows >= 0; q pooled per class, and
+    per promotion day or not where `point["promo"]` marks the calendar's promotion days."""
     group_of = summary["demand_class"].map(
         lambda c: (
             "smooth" if c in SMOOTH_CLASSES else "intermittent" if c in INTERMITTENT_CLASSES else "other"
@@ -478,9 +502,9 @@ def _with_intervals(
     )
     # Without CV errors the spread is taken as at least Poisson-like: too wide beats falsely confident.
     dispersion = _in_sample_dispersion(frame).clip(lower=1.0)
-    quantiles_by_group: dict[str, dict[int, tuple]] = {}
+    quantiles_by_group: dict[str, dict[bool, dict[int, tuple]]] = {}
     for group, errors in cv_errors.items():
-        cv_dispersion, quantiles_by_group[group] = _pooled_quantiles(errors, config)
+        cv_dispersion, quantiles_by_group[group] = _pooled_quantiles(errors, config, split_promo)
         dispersion.loc[cv_dispersion.index] = cv_dispersion
     summary["dispersion"] = dispersion
     out = point.copy()
@@ -490,10 +514,15 @@ def _with_intervals(
     )
     scale = np.where(out["model"].to_numpy() == "zero", 0.0, scale)
     groups = group_of.reindex(out["unique_id"]).to_numpy()
+    promo = out["promo"].to_numpy(dtype=bool)
     normal = _normal_quantiles(config)
+    row_quantiles = [
+        quantiles_by_group[g][p] if g in quantiles_by_group else normal
+        for g, p in zip(groups, promo, strict=True)
+    ]
     for level in sorted(config.levels):
-        low = np.array([quantiles_by_group.get(g, normal)[level][0] for g in groups])
-        high = np.array([quantiles_by_group.get(g, normal)[level][1] for g in groups])
+        low = np.array([quantiles[level][0] for quantiles in row_quantiles])
+        high = np.array([quantiles[level][1] for quantiles in row_quantiles])
         out[f"lo_{level}"] = np.clip(out["mean"] + low * scale, 0.0, None)
         out[f"hi_{level}"] = out["mean"] + high * scale
     # Wider levels must contain narrower ones even where pooled quantiles are noisy.
