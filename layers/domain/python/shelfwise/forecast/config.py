@@ -19,7 +19,8 @@ class ForecastConfig:
     cv_horizon: int = 28
     cv_step: int = 28
     seasonal_cv_window: bool = True
-    # With a promotion calendar, promotion days' intervals come from promotion days' CV errors.
+    # Intervals of promotion days (with a calendar) or of often promoted series (without) come from their
+    # own CV errors, apart from the rest (engine.forecast_shard).
     promo_interval_split: bool = True
     # Only the most recent days are modelled: older history costs time and describes a different shop.
     history_days: int = 730

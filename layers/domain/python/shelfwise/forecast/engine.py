@@ -43,8 +43,11 @@ logger = Logger(child=True)
 Progress = Callable[[int, int], None]
 SMOOTH_CLASSES = ("smooth", "erratic")
 INTERMITTENT_CLASSES = ("intermittent", "lumpy")
-# Scored promotion days a class needs before its promotion days get their own interval quantiles.
+# Scored days each side (promoted or not) needs before it gets its own interval quantiles.
 MIN_PROMO_ERRORS = 200
+# Without a calendar, a series promoted on at least this share of recent days is forecast near its promoted
+# level (engine.expected_multiplier) and takes the interval quantiles of such series.
+OFTEN_PROMOTED_RATE = 0.5
 # Days of history a series needs before last year's window to be cross-validated on it (validated setting).
 SEASONAL_WINDOW_MIN_HISTORY = 56
 
@@ -159,15 +162,32 @@ def forecast_shard(
     _report_progress(progress, total, total)
 
     point = pd.concat(points, ignore_index=True)
-    # With a calendar, promotion days get intervals from promotion days' errors: their uplift is its own
-    # source of error, which pooled with ordinary days would be spread over both.
-    split_promo = future_promo is not None and config.promo_interval_split
-    point = point.merge(future[["unique_id", "ds", "promo"]], on=["unique_id", "ds"], how="left")
-    point["promo"] = point["promo"].fillna(False).astype(bool) & split_promo
+    # Promotions are their own source of error, which pooled with ordinary days' would be spread over both:
+    # with a calendar, promotion days take the quantiles of promotion days' errors. Without one, the forecast
+    # sits near the baseline for a series promoted on few recent days (its misses are unforeseen promotions,
+    # above) and near the promoted level for one promoted on most (its misses are days without, below), so
+    # the two kinds of series take their own quantiles.
+    split_promo = config.promo_interval_split
+    if future_promo is not None:
+        point = point.merge(future[["unique_id", "ds", "promo"]], on=["unique_id", "ds"], how="left")
+        point["promo"] = point["promo"].fillna(False).astype(bool)
+    else:
+        often = _promo_rate(frame, uplift.index, config) >= OFTEN_PROMOTED_RATE
+        point["promo"] = point["unique_id"].map(often).fillna(False).astype(bool)
+        cv_errors = {
+            group: errors.assign(promo=errors["unique_id"].map(often).fillna(False).astype(bool))
+            for group, errors in cv_errors.items()
+        }
     forecasts = _with_intervals(point, summary, frame, cv_errors, config, split_promo)
     horizon = pd.date_range(pd.Timestamp(prepared.end_date) + pd.Timedelta(days=1), periods=config.horizon)
     forecasts = _close(forecasts, summary, closure_odds(frame, horizon, config), config)
     return forecasts, summary.reset_index()
+
+
+def _promo_rate(frame: pd.DataFrame, ids: pd.Index, config: ForecastConfig) -> pd.Series:
+    """Per series: the share of promotion days in the last `promo_rate_days` of history."""
+    recent = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(days=config.promo_rate_days)]
+    return recent.groupby("unique_id")["promo"].mean().reindex(ids).fillna(0.0)
 
 
 def expected_multiplier(frame: pd.DataFrame, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
@@ -180,8 +200,7 @@ def expected_multiplier(frame: pd.DataFrame, uplift: pd.Series, config: Forecast
     day in ten, close to the promoted level for one promoted most days. (A fixed share of the expected
     uplift under-forecast the often-promoted SKUs by a third.) The spread was chosen on validation windows
     before the benchmark's test windows (docs/benchmarks.md)."""
-    recent = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(days=config.promo_rate_days)]
-    rate = recent.groupby("unique_id")["promo"].mean().reindex(uplift.index).fillna(0.0).to_numpy()
+    rate = _promo_rate(frame, uplift.index, config).to_numpy()
     log_uplift = np.log(uplift.to_numpy(dtype=float))
     spread = config.promo_mixture_spread
 
@@ -435,10 +454,9 @@ def _in_sample_dispersion(frame: pd.DataFrame) -> pd.Series:
 def _pooled_quantiles(
     errors: pd.DataFrame, config: ForecastConfig, split_promo: bool
 ) -> tuple[pd.Series, dict[bool, dict[int, tuple]]]:
-    """Per-series dispersion and pooled quantiles of errors divided by it, for ordinary days (False) and
-    promotion days (True). Without `split_promo`, or with fewer than MIN_PROMO_ERRORS scored days on either
-    side, both come from all errors: a forecast that does not know its promotion days must carry their
-    errors on every day.
+    """Per-series dispersion and pooled quantiles of errors divided by it, for the errors `errors["promo"]`
+    marks False and True (promotion days, or with no calendar the often promoted series). Without
+    `split_promo`, or with fewer than MIN_PROMO_ERRORS errors on either side, both come from all errors.
 
     Each window's errors are divided by the dispersion of the series' *other* windows (cross-fitting), so the
     pooled quantiles also absorb the noise of estimating a series' dispersion from few errors; dividing by a
@@ -493,8 +511,8 @@ def _with_intervals(
     config: ForecastConfig,
     split_promo: bool,
 ) -> pd.DataFrame:
-    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), lows >= 0; q pooled per class, and
-    per promotion day or not where `point["promo"]` marks the calendar's promotion days."""
+    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), lows >= 0; q pooled per class and,
+    with `split_promo`, per side of `point["promo"]` (see _pooled_quantiles)."""
     group_of = summary["demand_class"].map(
         lambda c: (
             "smooth" if c in SMOOTH_CLASSES else "intermittent" if c in INTERMITTENT_CLASSES else "other"
