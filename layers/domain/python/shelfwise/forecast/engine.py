@@ -86,8 +86,9 @@ def forecast_shard(
     future["factor"] = profile_factor(future, profile)
     # What the cross-validation puts back on each held-out day: the known calendar, or the expectation.
     calendar = frame
+    promo_rate = _promo_rate(frame, uplift.index, config)
     if future_promo is None:
-        expected = expected_multiplier(frame, uplift, config)
+        expected = expected_multiplier(promo_rate, uplift, config)
         future["multiplier"] = future["unique_id"].map(expected).to_numpy(dtype=float)
         calendar = frame.assign(multiplier=frame["unique_id"].map(expected).to_numpy(dtype=float))
     summary["promo_uplift"] = uplift
@@ -167,18 +168,21 @@ def forecast_shard(
     # sits near the baseline for a series promoted on few recent days (its misses are unforeseen promotions,
     # above) and near the promoted level for one promoted on most (its misses are days without, below), so
     # the two kinds of series take their own quantiles.
-    split_promo = config.promo_interval_split
     if future_promo is not None:
         point = point.merge(future[["unique_id", "ds", "promo"]], on=["unique_id", "ds"], how="left")
         point["promo"] = point["promo"].fillna(False).astype(bool)
     else:
-        often = _promo_rate(frame, uplift.index, config) >= OFTEN_PROMOTED_RATE
+        often = promo_rate >= OFTEN_PROMOTED_RATE
         point["promo"] = point["unique_id"].map(often).fillna(False).astype(bool)
         cv_errors = {
             group: errors.assign(promo=errors["unique_id"].map(often).fillna(False).astype(bool))
             for group, errors in cv_errors.items()
         }
-    forecasts = _with_intervals(point, summary, frame, cv_errors, config, split_promo)
+    if not config.promo_interval_split:
+        # One side only: _pooled_quantiles then pools every error.
+        point["promo"] = False
+        cv_errors = {group: errors.assign(promo=False) for group, errors in cv_errors.items()}
+    forecasts = _with_intervals(point, summary, frame, cv_errors, config)
     horizon = pd.date_range(pd.Timestamp(prepared.end_date) + pd.Timedelta(days=1), periods=config.horizon)
     forecasts = _close(forecasts, summary, closure_odds(frame, horizon, config), config)
     return forecasts, summary.reset_index()
@@ -190,17 +194,17 @@ def _promo_rate(frame: pd.DataFrame, ids: pd.Index, config: ForecastConfig) -> p
     return recent.groupby("unique_id")["promo"].mean().reindex(ids).fillna(0.0)
 
 
-def expected_multiplier(frame: pd.DataFrame, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
+def expected_multiplier(promo_rate: pd.Series, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
     """Per series: the median multiplier of a day whose promotion is unknown.
 
     Without a calendar the promoted days are unknown but not absent. A day is promoted with probability p
-    (the series' share of promotion days in the last `promo_rate_days`), so its demand is a mixture of the
-    baseline and the baseline times the uplift, each spread log-normally (`promo_mixture_spread`). MASE is
-    an absolute error, whose best point forecast is the median: close to the baseline for a SKU promoted one
-    day in ten, close to the promoted level for one promoted most days. (A fixed share of the expected
-    uplift under-forecast the often-promoted SKUs by a third.) The spread was chosen on validation windows
-    before the benchmark's test windows (docs/benchmarks.md)."""
-    rate = _promo_rate(frame, uplift.index, config).to_numpy()
+    (`promo_rate`: the series' share of promotion days in the last `promo_rate_days`), so its demand is a
+    mixture of the baseline and the baseline times the uplift, each spread log-normally
+    (`promo_mixture_spread`). MASE is an absolute error, whose best point forecast is the median: close to
+    the baseline for a SKU promoted one day in ten, close to the promoted level for one promoted most days.
+    (A fixed share of the expected uplift under-forecast the often-promoted SKUs by a third.) The spread was
+    chosen on validation windows before the benchmark's test windows (docs/benchmarks.md)."""
+    rate = promo_rate.reindex(uplift.index).fillna(0.0).to_numpy()
     log_uplift = np.log(uplift.to_numpy(dtype=float))
     spread = config.promo_mixture_spread
 
@@ -452,11 +456,11 @@ def _in_sample_dispersion(frame: pd.DataFrame) -> pd.Series:
 
 
 def _pooled_quantiles(
-    errors: pd.DataFrame, config: ForecastConfig, split_promo: bool
+    errors: pd.DataFrame, config: ForecastConfig
 ) -> tuple[pd.Series, dict[bool, dict[int, tuple]]]:
     """Per-series dispersion and pooled quantiles of errors divided by it, for the errors `errors["promo"]`
-    marks False and True (promotion days, or with no calendar the often promoted series). Without
-    `split_promo`, or with fewer than MIN_PROMO_ERRORS errors on either side, both come from all errors.
+    marks False and True (promotion days, or with no calendar the often promoted series). With fewer than
+    MIN_PROMO_ERRORS errors on either side, both come from all errors.
 
     Each window's errors are divided by the dispersion of the series' *other* windows (cross-fitting), so the
     pooled quantiles also absorb the noise of estimating a series' dispersion from few errors; dividing by a
@@ -480,7 +484,7 @@ def _pooled_quantiles(
     own_dispersion = np.sqrt(per_series["sum"] / per_series["size"])
     dispersion = ((1 - weight) * own_dispersion + weight * pooled).clip(lower=0.05)
     promo = errors["promo"].to_numpy(dtype=bool)
-    if not split_promo or min(promo.sum(), (~promo).sum()) < MIN_PROMO_ERRORS:
+    if min(promo.sum(), (~promo).sum()) < MIN_PROMO_ERRORS:
         pooled_quantiles = _quantiles(unit, config)
         return dispersion, {False: pooled_quantiles, True: pooled_quantiles}
     return dispersion, {False: _quantiles(unit[~promo], config), True: _quantiles(unit[promo], config)}
@@ -509,10 +513,9 @@ def _with_intervals(
     frame: pd.DataFrame,
     cv_errors: dict[str, pd.DataFrame],
     config: ForecastConfig,
-    split_promo: bool,
 ) -> pd.DataFrame:
-    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), lows >= 0; q pooled per class and,
-    with `split_promo`, per side of `point["promo"]` (see _pooled_quantiles)."""
+    """Adds lo_<level>/hi_<level>: mean + q * dispersion * sqrt(mean + 1), lows >= 0; q pooled per class and
+    per side of `point["promo"]` (see _pooled_quantiles)."""
     group_of = summary["demand_class"].map(
         lambda c: (
             "smooth" if c in SMOOTH_CLASSES else "intermittent" if c in INTERMITTENT_CLASSES else "other"
@@ -522,7 +525,7 @@ def _with_intervals(
     dispersion = _in_sample_dispersion(frame).clip(lower=1.0)
     quantiles_by_group: dict[str, dict[bool, dict[int, tuple]]] = {}
     for group, errors in cv_errors.items():
-        cv_dispersion, quantiles_by_group[group] = _pooled_quantiles(errors, config, split_promo)
+        cv_dispersion, quantiles_by_group[group] = _pooled_quantiles(errors, config)
         dispersion.loc[cv_dispersion.index] = cv_dispersion
     summary["dispersion"] = dispersion
     out = point.copy()
