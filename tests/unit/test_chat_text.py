@@ -73,3 +73,35 @@ def test_an_unknown_vectorizer_format_is_refused() -> None:
     payload["format_version"] = 99
     with pytest.raises(ValueError, match="unsupported vectorizer format"):
         Vectorizer.from_json(payload)
+
+
+def test_han_runs_become_dictionary_words_in_the_word_view_only() -> None:
+    review = "屏幕不错\uff0c电池不太耐用"  # with a full-width comma
+    segmented_words, segmented_characters = NgramConfig(negation=True, han_words=True).terms(review)
+    run_words, run_characters = NgramConfig(negation=True).terms(review)
+    assert {"屏幕", "不错", "电池", "耐用", "屏幕 不错"} <= set(segmented_words)
+    assert "屏幕不错" in run_words and "屏幕" not in run_words
+    assert segmented_characters == run_characters  # character n-grams still span the whole run
+
+
+def test_word_segmentation_leaves_latin_text_alone() -> None:
+    message = "The seat was not comfortable, order 12345"
+    assert NgramConfig(negation=True, han_words=True).terms(message) == NgramConfig(negation=True).terms(
+        message
+    )
+
+
+def test_a_saved_segmenting_vectorizer_segments_after_loading_and_older_ones_do_not(tmp_path: Path) -> None:
+    config = NgramConfig(negation=True, han_words=True)
+    terms = sorted({*config.terms("电池不太耐用")[0], *config.terms("电池不太耐用")[1]})
+    vocabulary = {term: index for index, term in enumerate(terms)}
+    segmenting = Vectorizer(config, vocabulary, np.ones(len(terms), np.float32))
+    segmenting.save(tmp_path / "v3.json")
+    assert json.loads((tmp_path / "v3.json").read_text("utf-8"))["format_version"] == 3
+    loaded = Vectorizer.load(tmp_path / "v3.json")
+    assert loaded.config == config
+    np.testing.assert_array_equal(loaded.transform("电池耐用")[0], segmenting.transform("电池耐用")[0])
+
+    older = _vectorizer(NgramConfig(negation=True)).to_json()
+    assert older["format_version"] == 2 and "han_words" not in older
+    assert Vectorizer.from_json(older).config.han_words is False

@@ -13,6 +13,11 @@ With `negation` on (format 2), the word view marks every word inside a negation'
 "never", "don't", ... (English) to the next punctuation token - with a "not_" prefix, so "not good" and
 "good" become different features ("not good" → "not", "not_good"). Web addresses become one "_url_" token
 so that link shorteners do not spray random character n-grams over the message.
+
+With `han_words` on (format 3), the word view splits each Han run into words with jieba's dictionary
+(`rjieba`, loaded on the first Han text), so "屏幕不错, 电池不太耐用" gives the words "屏幕", "不错", "电池",
+"不太", "耐用" and their bigrams instead of two clause-long "words" that hardly ever repeat. The character
+view keeps the whole runs: its n-grams cross word boundaries, which segmentation errors cannot break.
 """
 
 from __future__ import annotations
@@ -50,8 +55,9 @@ _NEGATION_CUES = frozenset(
 )  # fmt: skip
 # The apostrophe and the "t" of "don't" stay inside the scope; any other punctuation run ends it.
 _SCOPE_TRANSPARENT = frozenset({"'", "\u2019", "t"})
-FORMAT_VERSION = 2
-SUPPORTED_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+SUPPORTED_FORMATS = (1, 2, 3)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def normalize(text: str) -> str:
@@ -67,6 +73,23 @@ def tokens(text: str) -> list[str]:
     for match in _TOKEN.finditer(normalized):
         words.extend(_SCRIPT_RUN.findall(match.group(0)))
     return words
+
+
+def has_han(text: str) -> bool:
+    return _HAN.search(text) is not None
+
+
+def han_words(words: Sequence[str]) -> list[str]:
+    """Runs containing Han characters split into dictionary words; other tokens unchanged."""
+    if not any(map(has_han, words)):
+        return list(words)
+    # Imported here: only a model trained with han_words, given Han text, needs the dictionary.
+    import rjieba
+
+    split: list[str] = []
+    for word in words:
+        split.extend(rjieba.cut(word) if has_han(word) else (word,))
+    return split
 
 
 def mark_negation(words: Sequence[str]) -> list[str]:
@@ -112,13 +135,15 @@ class NgramConfig:
     char_min_n: int = 2
     char_max_n: int = 5
     negation: bool = False
+    han_words: bool = False
 
     def terms(self, text: str) -> tuple[Counter[str], Counter[str]]:
         """Counts of the word view and of the character view (character terms carry a 'c:' prefix)."""
         if self.negation:
             text = _URL.sub(f" {URL_TOKEN} ", text)
         words = tokens(text)
-        view = mark_negation(words) if self.negation else words
+        view = han_words(words) if self.han_words else words
+        view = mark_negation(view) if self.negation else view
         word_counts = Counter(word_ngrams(view, self.word_max_n))
         char_counts = Counter("c:" + gram for gram in char_ngrams(words, self.char_min_n, self.char_max_n))
         return word_counts, char_counts
@@ -170,8 +195,8 @@ class Vectorizer:
     def to_json(self) -> dict[str, object]:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         payload: dict[str, object] = {
-            # Format 1 readers do not know about negation; a model without it stays readable by them.
-            "format_version": FORMAT_VERSION if self.config.negation else 1,
+            # Older readers do not know the newer settings; a model without them stays readable by them.
+            "format_version": 3 if self.config.han_words else 2 if self.config.negation else 1,
             "word_max_n": self.config.word_max_n,
             "char_min_n": self.config.char_min_n,
             "char_max_n": self.config.char_max_n,
@@ -180,6 +205,8 @@ class Vectorizer:
         }
         if self.config.negation:
             payload["negation"] = True
+        if self.config.han_words:
+            payload["han_words"] = True
         return payload
 
     @classmethod
@@ -194,6 +221,7 @@ class Vectorizer:
             char_min_n=_json_int(payload, "char_min_n"),
             char_max_n=_json_int(payload, "char_max_n"),
             negation=bool(payload.get("negation", False)),
+            han_words=bool(payload.get("han_words", False)),
         )
         return cls(config, {term: index for index, term in enumerate(terms)}, np.asarray(idf, np.float32))
 
