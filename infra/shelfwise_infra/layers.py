@@ -33,9 +33,10 @@ LAYERS_DIR = spec.REPO_ROOT / "layers"
 DEPENDENCY_LAYERS = ("data", "inference", "tokens", "pii")
 ARCHITECTURE = lambda_.Architecture.ARM_64
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-# numpy >= 2.3 publishes aarch64 wheels only as manylinux_2_28; pip also accepts older manylinux tags for
-# this platform. Lambda's python3.12 runtime (Amazon Linux 2023, glibc 2.34) runs manylinux_2_28 wheels.
-PIP_PLATFORM = "manylinux_2_28_aarch64"
+# numpy >= 2.3 publishes aarch64 wheels only as manylinux_2_28, tokenizers and rjieba only as manylinux_2_17
+# (manylinux2014). Lambda's python3.12 runtime (Amazon Linux 2023, glibc 2.34) runs both; pip does not widen
+# one --platform to older glibc tags, so each is listed.
+PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 SAM_BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12:latest-arm64"
 
 # Paths (globs relative to the layer's python/ folder) that no function imports.
@@ -70,8 +71,7 @@ def pip_install_command(requirements: str, target: str, *, no_deps: bool = False
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
-        "--platform",
-        PIP_PLATFORM,
+        *(option for platform in PIP_PLATFORMS for option in ("--platform", platform)),
         "--only-binary=:all:",
         "--python-version",
         "3.12",

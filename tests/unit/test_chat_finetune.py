@@ -120,7 +120,7 @@ def test_a_kept_head_on_the_base_encoder_turns_fine_tuning_off(
 @pytest.mark.parametrize(
     ("hyperparameters", "named"),
     [({"fine_tune_epochs": "many"}, "fine_tune_epochs"), ({"fine_tune_epochs": "11"}, "fine_tune_epochs"),
-     ({"learning_rate": "0.1"}, "learning_rate")],
+     ({"learning_rate": "0.1"}, "learning_rate"), ({"han_words": "reviews"}, "han_words")],
 )  # fmt: skip
 def test_a_bad_hyperparameter_fails_the_job_naming_it(
     tmp_path: Path, hyperparameters: dict[str, str], named: str

@@ -91,3 +91,34 @@ def test_sagemaker_channels_and_model_dir_come_from_the_environment(
     assert labels["sentiment"] == ["negative", "positive"]
     card = (tmp_path / "sm-model" / "sm" / "model_card.md").read_text()
     assert str(intents_channel) in card
+
+
+def _chinese_sentiment(path: Path) -> Path:
+    things = ["手机", "屏幕", "电池", "物流", "包装", "客服", "衣服", "鞋子"]
+    by_label = {
+        "positive": ["质量很好", "非常满意", "很喜欢"],
+        "negative": ["质量太差", "非常失望", "想退货"],
+        "neutral": ["什么时候发货", "有没有优惠"],
+    }
+    rows = [
+        [thing + phrase, label]
+        for thing in things
+        for label, phrases in by_label.items()
+        for phrase in phrases
+    ]
+    return _write(path, rows, ("text", "sentiment"))
+
+
+@pytest.mark.parametrize(("setting", "segmented"), [([], {"sentiment"}), (["--han-words", ""], set())])
+def test_chinese_reviews_are_split_into_words_for_the_classifiers_configured(
+    tmp_path: Path, setting: list[str], segmented: set[str]
+) -> None:
+    intents = write_intents(tmp_path / "intents.csv", per_intent=12)
+    sentiment = _chinese_sentiment(tmp_path / "zh.csv")
+    assert train.main([*_args(tmp_path, intents, sentiment), "--no-encoder", *setting]) == 0
+    version = tmp_path / "model" / "v1"
+    for part in ("intent", "sentiment"):
+        stored = json.loads((version / f"{part}_vectorizer.json").read_text("utf-8"))
+        assert stored.get("han_words", False) is (part in segmented)
+    terms = json.loads((version / "sentiment_vectorizer.json").read_text("utf-8"))["terms"]
+    assert ("失望" in terms) is ("sentiment" in segmented)  # a word of its own only when segmented

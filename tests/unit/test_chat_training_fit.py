@@ -95,28 +95,3 @@ def test_gate_metrics_are_the_held_out_accuracies() -> None:
         "sentiment_accuracy": sentiment.metrics["held_out"]["accuracy"],  # type: ignore[index]
     }
     assert gate["intent_accuracy"] == 1.0 and isinstance(gate["sentiment_accuracy"], float)
-
-
-def _chinese_reviews() -> LabelledTexts:
-    things = ["手机", "屏幕", "电池", "物流", "包装", "客服", "衣服", "鞋子"]
-    praise = ["很好", "不错", "满意", "喜欢", "给力", "实惠"]
-    complaints = ["很差", "失望", "糟糕", "太慢", "退货", "难用"]
-    texts = [f"{thing}{word}" for thing in things for word in praise + complaints]
-    labels = ["positive" if word in praise else "negative" for _ in things for word in praise + complaints]
-    return LabelledTexts(texts, labels, [])
-
-
-def test_chinese_training_text_is_tried_with_word_segmentation_and_the_better_one_ships() -> None:
-    classifier = train_classifier(
-        _chinese_reviews(), FitOptions(min_df=1, holdout=0.25), progress=lambda _: None
-    )
-    tried = classifier.metrics["han_words_validation_accuracy"]
-    assert isinstance(tried, dict) and set(tried) == {"without", "with"}
-    assert classifier.vectorizer.config.han_words is (tried["with"] > tried["without"])
-    assert classifier.metrics["ngrams"]["han_words"] is classifier.vectorizer.config.han_words  # type: ignore[index]
-
-
-def test_text_without_han_characters_is_never_segmented() -> None:
-    classifier = train_classifier(_reviews(), FitOptions(min_df=1, holdout=0.25), progress=lambda _: None)
-    assert classifier.metrics["han_words_validation_accuracy"] == {}
-    assert classifier.vectorizer.config.han_words is False

@@ -133,8 +133,6 @@ def train_blended(
     texts, labels = data.texts, data.labels
     progress("  n-gram model on the training part (held-out metrics)")
     part = train_classifier(data, replace(options, refit_on_all=False), progress=progress)
-    # The n-grams train_classifier settled on (with or without Chinese word segmentation) for every refit.
-    options = replace(options, config=part.vectorizer.config)
     classes = part.labels
     index = {label: position for position, label in enumerate(classes)}
     truth = np.asarray([index[label] for label in labels])

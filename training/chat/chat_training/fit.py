@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from shelfwise.chat.text import NgramConfig, Vectorizer, has_han
+from shelfwise.chat.text import NgramConfig, Vectorizer
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
@@ -31,11 +31,15 @@ NB_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
 VALIDATION_FRACTION = 0.15
 
 
+def ngram_config(han_words: bool = False) -> NgramConfig:
+    """Word 1-2-grams (negation-marked; with `han_words`, Chinese split into dictionary words) and
+    character 1-5-grams."""
+    return NgramConfig(word_max_n=2, char_min_n=1, char_max_n=5, negation=True, han_words=han_words)
+
+
 @dataclass(frozen=True)
 class FitOptions:
-    config: NgramConfig = field(
-        default_factory=lambda: NgramConfig(word_max_n=2, char_min_n=1, char_max_n=5, negation=True)
-    )
+    config: NgramConfig = field(default_factory=ngram_config)
     c: float = 0.7
     # Weight of the NB-SVM's scores added to the SVM's (0 fits the SVM alone; None picks one of
     # NB_WEIGHTS on a validation split of the training part), its C and count smoothing.
@@ -48,9 +52,6 @@ class FitOptions:
     seed: int = 42
     refit_on_all: bool = True
     class_weight: str | None = None
-    # When the training part holds Han text, also fit with Chinese word segmentation (NgramConfig.han_words)
-    # and keep whichever the validation split prefers (ties keep the configured one).
-    try_han_words: bool = True
 
 
 @dataclass
@@ -184,31 +185,6 @@ def fit_ngram(
     return vectorizer, coef, intercept, classes
 
 
-def _choose_features(
-    texts: list[str], labels: list[str], options: FitOptions
-) -> tuple[Vectorizer, sp.csr_matrix, float, dict[str, float], dict[str, float]]:
-    """Vectoriser, matrix and NB-SVM weight for the training part: with the configured n-grams, or, when
-    that loses on the validation split and the texts hold Han characters, with Chinese word segmentation."""
-    configs = [options.config]
-    if options.try_han_words and not options.config.han_words and any(map(has_han, texts)):
-        configs.append(replace(options.config, han_words=True))
-    fitted = []
-    for config in configs:
-        vectorizer = fit_vectorizer(texts, config, min_df=options.min_df, max_features=options.max_features)
-        matrix = to_matrix(vectorizer, texts)
-        nb_weight, validation = options.nb_weight, {}
-        if nb_weight is None or len(configs) > 1:
-            chosen_weight, validation = choose_nb_weight(matrix, labels, options)
-            nb_weight = chosen_weight if nb_weight is None else nb_weight
-        fitted.append((vectorizer, matrix, nb_weight, validation))
-    if len(fitted) == 1:
-        return *fitted[0], {}
-    scores = [candidate[3].get(str(candidate[2]), 0.0) for candidate in fitted]
-    best = max(range(len(fitted)), key=lambda position: (scores[position], -position))
-    segmentation = {"without": scores[0], "with": scores[1]}
-    return *fitted[best], segmentation
-
-
 def train_classifier(
     data: LabelledTexts, options: FitOptions, progress: Callable[[str], None] = print
 ) -> TrainedClassifier:
@@ -219,13 +195,14 @@ def train_classifier(
     progress(
         f"  split: {len(train_texts)} train / {len(held_texts)} held-out, {len(set(data.labels))} labels"
     )
-    vectorizer, matrix, nb_weight, validation, segmentation = _choose_features(
-        train_texts, train_labels, options
+    vectorizer = fit_vectorizer(
+        train_texts, options.config, min_df=options.min_df, max_features=options.max_features
     )
-    if segmentation:
-        progress(f"  Chinese word segmentation (han_words) by validation accuracy: {segmentation}")
-    options = replace(options, config=vectorizer.config)
-    if options.nb_weight is None:
+    matrix = to_matrix(vectorizer, train_texts)
+    nb_weight = options.nb_weight
+    validation: dict[str, float] = {}
+    if nb_weight is None:
+        nb_weight, validation = choose_nb_weight(matrix, train_labels, options)
         progress(f"  NB-SVM weight {nb_weight} (validation accuracy by weight: {validation})")
     nb_part = f" + {nb_weight} x NB-SVM (C={options.nb_c})" if nb_weight > 0 else ""
     progress(f"  features: {vectorizer.size} n-grams; fitting linear SVM (C={options.c}){nb_part}")
@@ -258,7 +235,6 @@ def train_classifier(
         "c": options.c,
         "nb_weight": nb_weight,
         "nb_weight_validation_accuracy": validation,
-        "han_words_validation_accuracy": segmentation,
         "nb_c": options.nb_c,
         "ngrams": {
             "word_max_n": options.config.word_max_n,

@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Comma-separated classifier names, or nothing.
+HAN_WORDS_PARTS = r"^\s*((intent|sentiment)\s*(,\s*(intent|sentiment)\s*)*)?$"
+
 
 class ChatHyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -20,6 +23,8 @@ class ChatHyperparameters(BaseModel):
     c: float | None = Field(default=None, gt=0)
     sentiment_c: float | None = Field(default=None, gt=0)
     seed: int | None = None
+    # Which n-gram classifiers split Chinese text into dictionary words ("sentiment", "intent,sentiment", "").
+    han_words: str | None = Field(default=None, pattern=HAN_WORDS_PARTS)
 
     def as_defaults(self) -> dict[str, Any]:
         """The values that were set, keyed by argparse destination."""

@@ -65,7 +65,7 @@ from shelfwise.job_hyperparameters import read_job_hyperparameters
 from chat_training.blend import FROZEN_ENCODER, blend_splits, train_blended
 from chat_training.corpora import REPO_ROOT, default_intents, default_sentiment
 from chat_training.data import LabelledTexts, Rejection, TrainingDataRefused, read_labelled
-from chat_training.fit import FitOptions, TrainedClassifier, train_classifier
+from chat_training.fit import FitOptions, TrainedClassifier, ngram_config, train_classifier
 from chat_training.hyperparameters import ChatHyperparameters
 from chat_training.package import new_version, write_version
 
@@ -152,6 +152,14 @@ def parse_args(argv: list[str], settings: ChatHyperparameters | None = None) -> 
         default="intent,sentiment",
         help="which classifiers get an embedding head and the blend (comma-separated); the shipped default "
         "sentiment corpus (about 100,000 rows, mostly lexicon-labelled) is built with intent only",
+    )
+    parser.add_argument(
+        "--han-words",
+        default="sentiment",
+        help="which n-gram classifiers split Chinese text into dictionary words for their word n-grams "
+        "(comma-separated, empty for none); on the training parts of the Chinese review and intent sets "
+        "(5-fold cross-validation) segmentation helped the reviews by 0.24 points and not the short intent "
+        "utterances",
     )
     parser.add_argument("--version", default=None, help="version directory name (default: chat-<UTC time>)")
     parser.add_argument("--c", type=float, default=0.7, help="SVM regularisation strength, intent model")
@@ -437,6 +445,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
     encoder_dir = encoder_location(args)
     print(f"sentence encoder: {encoder_dir or 'none (n-gram classifiers only)'}", flush=True)
     encoder_parts = {part.strip() for part in args.encoder_parts.split(",") if part.strip()}
+    han_word_parts = {part.strip() for part in args.han_words.split(",") if part.strip()}
     plans = {
         "intent": (args.intents, "intent", None, args.c),
         "sentiment": (args.sentiment, "sentiment", SENTIMENT_LABEL_ALIASES, args.sentiment_c),
@@ -454,6 +463,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
             prepared[part] = (
                 data,
                 FitOptions(
+                    config=ngram_config(part in han_word_parts),
                     c=c,
                     holdout=args.holdout,
                     seed=args.seed,
@@ -477,7 +487,13 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
         print(f"{part}: {len(data.texts)} rows, {len(data.rejections)} rejected", flush=True)
         prepared[part] = (
             data,
-            FitOptions(c=c, holdout=args.holdout, seed=args.seed, refit_on_all=not args.no_refit),
+            FitOptions(
+                config=ngram_config(part in han_word_parts),
+                c=c,
+                holdout=args.holdout,
+                seed=args.seed,
+                refit_on_all=not args.no_refit,
+            ),
         )
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
