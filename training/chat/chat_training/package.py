@@ -98,8 +98,9 @@ def _model_card(
             + (" (see the rejected_*_rows.csv file)" if rejected else "")
             + "\n"
             f"- Labels ({len(classifier.labels)}): {', '.join(classifier.labels)}\n"
-            f"- Features: {classifier.metrics['features']} word 1-2-grams (negation-marked) and character "
-            "n-grams, sublinear tf-idf\n"
+            f"- Features: {classifier.metrics['features']} word 1-2-grams (negation-marked"
+            + ("; Chinese split into dictionary words" if classifier.vectorizer.config.han_words else "")
+            + ") and character n-grams, sublinear tf-idf\n"
             f"- Model: linear SVM (C={classifier.metrics['c']}){nb_part}\n"
             + (
                 "- Blended with a logistic-regression head on the sentence embeddings of "
