@@ -409,7 +409,8 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=4096,
         ephemeral_storage_mb=3072,
         timeout_seconds=900,
-        layers=("domain", "data"),
+        # pii: the chat-training and chat-sentiment files' messages are redacted before they land.
+        layers=("domain", "data", "pii"),
         triggers=(QueueTrigger(queue=INGEST_QUEUE.id, prefix=INCOMING_PREFIX),),
         writes=(
             CATALOG_TABLE.id,

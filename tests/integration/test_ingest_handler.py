@@ -360,3 +360,21 @@ def test_outcomes_are_announced_on_the_bus_once_and_without_row_contents(platfor
         "incoming/catalog/photo.csv",
         "incoming/interactions/partial.csv",
     ]
+
+
+@pytest.mark.parametrize(("kind", "label"), [("chat-sentiment", "sentiment"), ("chat-training", "intent")])
+def test_chat_messages_in_training_files_land_redacted(platform: ModuleType, kind: str, label: str) -> None:
+    value = "negative" if label == "sentiment" else "contact_human_agent"
+    rows = [
+        f"call me on +44 20 7946 0958 or mail jane.doe@example.com,{value}",
+        f"my card 4111 1111 1111 1111 was charged twice,{value}",
+        f"where is my parcel,{value}",
+    ]
+    body = ("\n".join([f"text,{label}", *rows]) + "\n").encode()
+    event = _upload(f"incoming/{kind}/labelled.csv", body)
+    assert platform.handler(event, FakeContext()) == {"batchItemFailures": []}
+    landed = curated.read_curated(kind, bucket=BUCKET).column("text").to_pylist()
+    assert sorted(landed) == sorted(
+        ["call me on [PHONE] or mail [EMAIL]", "my card [CARD] was charged twice", "where is my parcel"]
+    )
+    assert _manifests(kind)[0]["rows_landed"] == 3

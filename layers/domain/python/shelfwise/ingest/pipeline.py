@@ -8,8 +8,9 @@ object's `file_id`.
 Customer ids (`interactions.user_id`) are replaced by their keyed pseudonyms right after validation
 (`shelfwise.privacy`), before anything is written, logged or published: curated Parquet and the activity table
 hold pseudonyms only, and each file's new pseudonyms are remembered in the vault of customer ids
-(`CustomerIdVault`). The dropped file under `incoming/` stays as delivered; the rejection report quotes a
-rejected row's offending value, as the sender wrote it.
+(`CustomerIdVault`). Chat messages in labelled training files are redacted the same way the chat API
+redacts them. The dropped file under `incoming/` stays as delivered; the rejection report quotes a rejected
+row's offending value, as the sender wrote it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ MEMORY_LIMIT_REASON = (
 )
 # Kinds whose `user_id` is a customer id, pseudonymized before anything lands.
 CUSTOMER_KINDS = frozenset({"interactions"})
+# Kinds whose `text` is a customer's chat message: redacted as the chat API redacts a message
+# (`shelfwise.chat.redact`) before it lands, so curated files and the models trained on them hold no e-mail
+# address, phone, card or IBAN, and training sees messages as serving does.
+CHAT_TEXT_KINDS = frozenset({"chat-training", "chat-sentiment"})
 
 
 class PseudonymsUnavailable(RuntimeError):
@@ -265,6 +270,19 @@ def _pseudonymized(
     return dataclasses.replace(validated, valid=valid), erased_rows
 
 
+def _redacted(validated: ValidatedChunk) -> ValidatedChunk:
+    # Imported here: the PII matchers load only for chat files.
+    from shelfwise.chat.redact import redact
+
+    valid = validated.valid
+    position = valid.schema.get_field_index("text")
+    texts = [redact(text).text if text else text for text in valid.column(position).to_pylist()]
+    field = valid.schema.field(position)
+    return dataclasses.replace(
+        validated, valid=valid.set_column(position, field, pa.array(texts, type=field.type))
+    )
+
+
 def _catalog_items(valid: pa.Table) -> Iterator[dict[str, Any]]:
     for batch in valid.to_batches(max_chunksize=CATALOG_ROWS_PER_BATCH):
         for row in batch.to_pylist():
@@ -442,6 +460,8 @@ def _ingest_rows(
                 assert pseudonymizer is not None
                 validated, erased_rows = _pseudonymized(validated, pseudonymizer, online, deny_markers)
                 totals["rows_erased"] += erased_rows
+            if kind in CHAT_TEXT_KINDS:
+                validated = _redacted(validated)
             parts.write(validated.valid)
             report.write(validated.rejections)
             online.add(validated.valid)
