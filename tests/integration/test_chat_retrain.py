@@ -242,3 +242,32 @@ def test_a_templates_only_drop_gives_the_retailers_intents_their_replies_with_sl
     assert "reply_templates.json" in manifest["files"]
     assert manifest["replies"]["from_retailer"] == ["gift_wrapping", "store_hours"]
     assert manifest["replies"]["without_reply"] == ["loyalty_points"]
+
+
+CHINESE_SENTIMENT = {
+    "negative": ["电池不太耐用, 很失望", "物流太慢了, 包装也破了", "质量很差, 想退货"],
+    "neutral": ["这件衣服有没有大码", "什么时候发货", "可以开发票吗"],
+    "positive": ["屏幕不错, 非常满意", "物流很快, 包装完好", "质量很好, 很喜欢"],
+}
+
+
+def test_chinese_reviews_train_a_segmenting_sentiment_model_from_redacted_messages(
+    cloud: Any, tmp_path: Path
+) -> None:
+    s3 = cloud
+    rows = {label: list(texts) for label, texts in CHINESE_SENTIMENT.items()}
+    rows["negative"].append("请联系我 jane.doe@example.com, 退款还没到")
+    drop(s3, "chat-sentiment", "zh-reviews.csv", labeled_csv(rows, "sentiment", repeats=4, bad_rows=False))
+    trained = train_and_register(s3, tmp_path / "zh")
+    assert trained.status == "promoted", trained.reason
+
+    answer = ask("质量很差, 很失望", "zh-1")
+    assert answer["sentiment"]["label"] == "negative" and answer["model_version"] == trained.version
+    stored = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"models/chat/{trained.version}/sentiment_vectorizer.json")[
+            "Body"
+        ].read()
+    )
+    assert stored["han_words"] is True and "失望" in stored["terms"]  # a dictionary word of its own
+    # The address was redacted when the file landed, so no part of it became a feature of the model.
+    assert not [term for term in stored["terms"] if "jane" in term or "example" in term]
