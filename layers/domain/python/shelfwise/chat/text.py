@@ -75,20 +75,20 @@ def tokens(text: str) -> list[str]:
     return words
 
 
-def has_han(text: str) -> bool:
+def _has_han(text: str) -> bool:
     return _HAN.search(text) is not None
 
 
 def han_words(words: Sequence[str]) -> list[str]:
     """Runs containing Han characters split into dictionary words; other tokens unchanged."""
-    if not any(map(has_han, words)):
+    if not any(map(_has_han, words)):
         return list(words)
     # Imported here: only a model trained with han_words, given Han text, needs the dictionary.
     import rjieba
 
     split: list[str] = []
     for word in words:
-        split.extend(rjieba.cut(word) if has_han(word) else (word,))
+        split.extend(rjieba.cut(word) if _has_han(word) else (word,))
     return split
 
 
