@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shelfwise.chat.text import NgramConfig, Vectorizer, mark_negation, tokens
 
 
@@ -105,3 +107,30 @@ def test_a_saved_segmenting_vectorizer_segments_after_loading_and_older_ones_do_
     older = _vectorizer(NgramConfig(negation=True)).to_json()
     assert older["format_version"] == 2 and "han_words" not in older
     assert Vectorizer.from_json(older).config.han_words is False
+
+
+# Han, kana and Hangul, Latin letters and digits, emoji, punctuation and whitespace, in any mix.
+_MIXED_SCRIPTS = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0x3400, max_codepoint=0x9FFF),
+        st.characters(min_codepoint=0x3040, max_codepoint=0x30FF),
+        st.characters(min_codepoint=0xAC00, max_codepoint=0xD7AF),
+        st.characters(min_codepoint=0x1F300, max_codepoint=0x1F6FF),
+        st.characters(categories=("L", "N", "P", "Z", "S")),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MIXED_SCRIPTS)
+def test_any_message_gets_finite_unit_length_views_from_a_segmenting_vectorizer(message: str) -> None:
+    config = NgramConfig(negation=True, han_words=True)
+    training = ["屏幕不错, 电池不太耐用", "物流很快 great service", "質量很差!!! 😡", message]
+    terms = sorted({term for text in training for view in config.terms(text) for term in view})
+    vocabulary = {term: index for index, term in enumerate(terms)}
+    ids, weights = Vectorizer(config, vocabulary, np.ones(len(terms), np.float32)).transform(message)
+    assert np.isfinite(weights).all() and len(set(ids.tolist())) == len(ids)
+    # Every term of the message is known here, so each non-empty view is scaled to unit length.
+    views = sum(1 for view in config.terms(message) if view)
+    assert float(np.sum(weights.astype(np.float64) ** 2)) == pytest.approx(views, abs=1e-4)
