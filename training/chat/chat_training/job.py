@@ -46,6 +46,7 @@ import os
 import sys
 import tempfile
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -456,21 +457,19 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
     rejections: dict[str, list] = {}
     retrained: dict[str, bool] = {}
     for part, (location, label_column, label_map, c) in plans.items():
+        options = FitOptions(
+            config=ngram_config(part in han_word_parts),
+            c=c,
+            holdout=args.holdout,
+            seed=args.seed,
+            refit_on_all=not args.no_refit,
+        )
         if not data_files(location) and args.default_corpora:
             print(f"{part}: no data at {location}; training on the shipped default corpus", flush=True)
             data = DEFAULT_CORPORA[part]()
             # The default sentiment corpus has few neutral examples; a retailer's file is fitted as it comes.
-            prepared[part] = (
-                data,
-                FitOptions(
-                    config=ngram_config(part in han_word_parts),
-                    c=c,
-                    holdout=args.holdout,
-                    seed=args.seed,
-                    refit_on_all=not args.no_refit,
-                    class_weight="balanced" if part == "sentiment" else None,
-                ),
-            )
+            balanced = "balanced" if part == "sentiment" else None
+            prepared[part] = (data, replace(options, class_weight=balanced))
             sources[part] = f"shipped default {part} corpus"
             rejections[part] = data.rejections
             retrained[part] = False
@@ -485,16 +484,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> Path:
             continue
         data = read_channel(location, label_column, label_map)
         print(f"{part}: {len(data.texts)} rows, {len(data.rejections)} rejected", flush=True)
-        prepared[part] = (
-            data,
-            FitOptions(
-                config=ngram_config(part in han_word_parts),
-                c=c,
-                holdout=args.holdout,
-                seed=args.seed,
-                refit_on_all=not args.no_refit,
-            ),
-        )
+        prepared[part] = (data, options)
         sources[part] = f"{len(data.texts)} labeled rows from {location}"
         rejections[part] = data.rejections
         retrained[part] = True
