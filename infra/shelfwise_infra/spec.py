@@ -404,8 +404,9 @@ FUNCTIONS: tuple[Function, ...] = (
         # progress (under 8 MiB, shelfwise.aws.s3.DEFAULT_PART_BYTES). 3 GB covers a year of daily
         # partitions at once; more partitions than that means smaller ones, and all of them together are the
         # file's curated Parquet, well under 3 GB for the largest file the reader accepts (4 GiB of CSV).
-        # Memory leaves room for the per-user activity fold, which grows with distinct users (615 MB peak at
-        # 1M rows, docs/benchmarks.md), and buys vCPUs for the 15-minute limit.
+        # Memory leaves room for the keyed pseudonyms and the per-user activity fold, which grow with the rows
+        # and distinct users (949 MB peak at 1M rows, docs/benchmarks.md), and buys vCPUs for the 15-minute
+        # limit.
         memory_mb=4096,
         ephemeral_storage_mb=3072,
         timeout_seconds=900,
