@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "chat": ["chat_benchmark.py"],
     # Speed, product path and rolling windows in one run: the targets are judged together.
     "forecast": ["forecast_all.py", "--write-docs"],
+    "replenishment-service": ["replenishment_service.py", "--write-docs"],
     "crash-recovery": ["crash_recovery.py"],
 }
 

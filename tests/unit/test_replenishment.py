@@ -117,7 +117,9 @@ def test_plan_row_matches_hand_computed_safety_stock_reorder_point_and_order() -
         pa.Table.from_pylist(weekly_history("P1", [70, 70, 70, 70])),
     )
     row = result.plan.to_pylist()[0]
-    lead_time_sd = math.sqrt(4 * 2**2 + 10**2 * 1**2)  # sqrt(L sd_d^2 + d^2 sd_L^2) = sqrt(116)
+    # Forecast variance with daily errors correlated at rho = 0.2: 0.8 * (4 * 2^2) + 0.2 * (4 * 2)^2 = 25.6,
+    # plus the lead time's own spread d^2 sd_L^2 = 10^2 * 1^2.
+    lead_time_sd = math.sqrt(0.8 * 4 * 2**2 + 0.2 * (4 * 2) ** 2 + 10**2 * 1**2)
     safety = z_value(0.95) * lead_time_sd
     assert row["abc"] == "A" and row["xyz"] == "X"
     assert row["lead_time_demand_mean"] == pytest.approx(40)
@@ -126,9 +128,58 @@ def test_plan_row_matches_hand_computed_safety_stock_reorder_point_and_order() -
     assert row["reorder_point"] == pytest.approx(40 + safety)
     assert row["eoq"] == 288  # sqrt(2 * 3650 * 50 / 5) = 270.2 -> above MOQ 100 -> 12 packs of 24
     assert row["inventory_position"] == 30
-    assert row["order_qty"] == 288  # catch-up need 40 + 17.7 - 30 + 10 = 37.7 is below the EOQ
+    assert row["order_qty"] == 288  # catch-up need 40 + 18.4 - 30 + 10 = 38.4 is below the EOQ
     assert row["reason"].startswith("order 288 (12 packs of 24)")
     assert result.issues == []
+
+
+@pytest.mark.parametrize(
+    ("correlation", "forecast_sd"),
+    [
+        (0.0, math.sqrt(14 * 2**2)),  # independent days: sqrt(L) * sd
+        (1.0, 14 * 2),  # one shared error: L * sd
+        (0.5, math.sqrt(0.5 * 14 * 2**2 + 0.5 * (14 * 2) ** 2)),
+    ],
+)
+def test_correlated_daily_errors_widen_a_long_lead_times_demand_spread(
+    correlation: float, forecast_sd: float
+) -> None:
+    row = plan_replenishment(
+        [inventory_row("P1", lead_time_days=14, lead_time_sd_days=0)],
+        flat_forecast("P1", mean=10, sd=2),
+        config=ReplenishmentConfig(daily_error_correlation=correlation),
+    ).plan.to_pylist()[0]
+    assert row["lead_time_demand_sd"] == pytest.approx(forecast_sd)
+    assert row["safety_stock"] == pytest.approx(z_value(0.95) * forecast_sd)
+
+
+@pytest.mark.parametrize(
+    ("service_level", "daily_spread"),
+    [
+        (0.90, 1.0),  # z 1.28: the 80% interval's upper bound
+        (0.975, 2.0),  # z 1.96: the 95% interval's upper bound
+        (0.99, 1.0 + (z_value(0.99) - z_value(0.90)) / (Z_975 - z_value(0.90))),  # beyond: 2.54
+    ],
+)
+def test_a_heavy_upper_tail_raises_high_service_levels_safety_stock_more(
+    service_level: float, daily_spread: float
+) -> None:
+    """hi_80 one normal spread above the mean but hi_95 two: the spread follows z through both bounds."""
+    forecast = [
+        day | {"hi_80": day["mean"] + z_value(0.90) * 1.0, "hi_95": day["mean"] + Z_975 * 2.0}
+        for day in flat_forecast("P1", mean=10, sd=0)
+    ]
+    row = plan_replenishment(
+        [inventory_row("P1", lead_time_days=1, lead_time_sd_days=0, service_level=service_level)],
+        forecast,
+    ).plan.to_pylist()[0]
+    assert row["lead_time_demand_sd"] == pytest.approx(daily_spread)
+    assert row["safety_stock"] == pytest.approx(z_value(service_level) * daily_spread)
+
+
+def test_daily_error_correlation_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="daily_error_correlation"):
+        ReplenishmentConfig(daily_error_correlation=1.5)
 
 
 def test_deep_shortfall_orders_more_than_eoq_in_whole_packs() -> None:
