@@ -58,13 +58,15 @@ def inventory(skus: list[str], lead_time: int, service_level: float) -> pd.DataF
     )
 
 
-def variants(validation: bool) -> dict[str, tuple[ReplenishmentConfig, bool]]:
-    """Name -> (plan settings, whether the plan sees hi_80)."""
-    found = {"previous": (ReplenishmentConfig(daily_error_correlation=0.0), False)}
-    found["shipped"] = (ReplenishmentConfig(), True)
+def variants(validation: bool) -> dict[str, tuple[ReplenishmentConfig, bool, bool]]:
+    """Name -> (plan settings, whether the plan sees hi_80, whether it sees the expected demand)."""
+    found = {"previous": (ReplenishmentConfig(daily_error_correlation=0.0), False, False)}
+    found["point demand"] = (ReplenishmentConfig(), True, False)
+    found["shipped"] = (ReplenishmentConfig(), True, True)
     if validation:
         for correlation in SWEEP:
-            found[f"rho {correlation:g}"] = (ReplenishmentConfig(daily_error_correlation=correlation), True)
+            settings = ReplenishmentConfig(daily_error_correlation=correlation)
+            found[f"rho {correlation:g}"] = (settings, True, True)
     return found
 
 
@@ -85,13 +87,15 @@ def score_origin(
     for mode, forecast in forecasts.items():
         forecast = forecast.assign(ds=pd.to_datetime(forecast["ds"]).dt.date)
         skus = sorted(forecast["sku"].unique())
-        for name, (plan_config, with_hi_80) in variants(validation).items():
-            seen = forecast if with_hi_80 else forecast.drop(columns=["hi_80"])
+        for name, (plan_config, with_hi_80, with_expected) in variants(validation).items():
+            hidden = [] if with_hi_80 else ["hi_80"]
+            seen = forecast.drop(columns=hidden + ([] if with_expected else ["expected"]))
             for lead_time in LEAD_TIMES:
                 actual = daily.reindex(skus).iloc[:, :lead_time].sum(axis=1)
                 for level in SERVICE_LEVELS:
                     plan = plan_replenishment(inventory(skus, lead_time, level), seen, config=plan_config)
-                    points = plan.plan.to_pandas().set_index("sku")["reorder_point"].reindex(skus)
+                    lines = plan.plan.to_pandas().set_index("sku").reindex(skus)
+                    points = lines["reorder_point"]
                     covered = actual.to_numpy() <= points.to_numpy() + 1e-9
                     records.append(
                         {
@@ -102,6 +106,8 @@ def score_origin(
                             "stated": level,
                             "covered": int(covered.sum()),
                             "series": len(skus),
+                            "planned_units": float(lines["lead_time_demand_mean"].sum()),
+                            "actual_units": float(actual.sum()),
                         }
                     )
     return records
@@ -110,6 +116,13 @@ def score_origin(
 def achieved(records: pd.DataFrame) -> pd.DataFrame:
     grouped = records.groupby(["variant", "mode", "lead_time", "stated"])[["covered", "series"]].sum()
     return (100 * grouped["covered"] / grouped["series"]).rename("achieved").reset_index()
+
+
+def demand_ratio(records: pd.DataFrame) -> pd.DataFrame:
+    """The plan's lead-time demand over actual demand, summed over series and origins (1 is unbiased)."""
+    once = records[records["stated"] == SERVICE_LEVELS[0]]
+    sums = once.groupby(["variant", "mode", "lead_time"])[["planned_units", "actual_units"]].sum()
+    return (sums["planned_units"] / sums["actual_units"]).rename("ratio").reset_index()
 
 
 def gaps(table: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +136,7 @@ def gaps(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def render(table: pd.DataFrame, origins: list[str], seconds: float) -> str:
+def render(table: pd.DataFrame, ratios: pd.DataFrame, origins: list[str], seconds: float) -> str:
     lines = [
         f"Command: `{COMMAND}` ({seconds / 60:.0f} min). Machine: {machine_description()}.",
         "",
@@ -157,6 +170,27 @@ def render(table: pd.DataFrame, origins: list[str], seconds: float) -> str:
         f"{previous['mean_gap']:.2f}, worst {previous['worst_gap']:.1f}; "
         f"shipped mean {shipped['mean_gap']:.2f}, worst {shipped['worst_gap']:.1f}. "
         f"Plot: `docs/{PLOT.name}`.",
+        "",
+        "Lead-time demand the plan states (the sum of its lines' `lead_time_demand_mean`) over the actual "
+        "demand of those days, all series and origins: **point demand** sums the daily point forecasts "
+        "(medians where a day's promotion is unknown), **shipped** their expected demand.",
+        "",
+        "| lead time | history only: point demand / shipped | with calendar: point demand / shipped |",
+        "|---:|---:|---:|",
+    ]
+    for lead_time in LEAD_TIMES:
+        cells = []
+        for mode in ("history only", "with calendar"):
+            pick = ratios[(ratios["mode"] == mode) & (ratios["lead_time"] == lead_time)]
+            by_variant = pick.set_index("variant")["ratio"]
+            cells.append(f"{by_variant['point demand']:.2f} / **{by_variant['shipped']:.2f}**")
+        lines.append(f"| {lead_time} d | " + " | ".join(cells) + " |")
+    point, shipped_gap = summary.loc["point demand"], summary.loc["shipped"]
+    lines += [
+        "",
+        "Service-level distance with point demand (the plan before expected demand, same correlation and "
+        f"spreads): mean {point['mean_gap']:.2f}, worst {point['worst_gap']:.1f}; shipped "
+        f"{shipped_gap['mean_gap']:.2f}, worst {shipped_gap['worst_gap']:.1f}.",
     ]
     return "\n".join(lines)
 
@@ -210,15 +244,18 @@ def main() -> int:
             f"origin {origin.date()} ({number}/{len(origins)}), {time.perf_counter() - started:.0f} s",
             flush=True,
         )
-    table = achieved(pd.DataFrame(records))
+    frame = pd.DataFrame(records)
+    table, ratios = achieved(frame), demand_ratio(frame)
     print(gaps(table).to_string())
+    print(ratios.pivot_table(index=["mode", "lead_time"], columns="variant", values="ratio").round(3))
     if args.validation:
-        pivot = table[table["variant"].isin(["previous", "shipped"])].pivot_table(
+        pivot = table[table["variant"].isin(["previous", "point demand", "shipped"])].pivot_table(
             index=["variant", "mode", "lead_time"], columns="stated", values="achieved"
         )
         print(pivot.round(1).to_string())
         return 0
-    report = render(table, [str(origin.date()) for origin in origins], time.perf_counter() - started)
+    origin_names = [str(origin.date()) for origin in origins]
+    report = render(table, ratios, origin_names, time.perf_counter() - started)
     print(report)
     if args.write_docs:
         plot(table, PLOT)

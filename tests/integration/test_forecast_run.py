@@ -255,6 +255,7 @@ def test_forecast_api_serves_points_from_the_day_after_the_last_observation(fini
     assert dates[0] == PLAN_DATE.isoformat() and len(dates) == HORIZON
     for point in served["points"]:
         assert 0 <= point["lo_95"] <= point["lo_80"] <= point["mean"] <= point["hi_80"] <= point["hi_95"]
+        assert point["expected"] >= 0
 
     single = body(api(get_request("get-forecast.json", query=None, path="single")))
     assert single["location"] == "north" and single["points"][0]["mean"] > 0

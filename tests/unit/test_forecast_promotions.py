@@ -123,3 +123,21 @@ def test_without_a_calendar_a_sku_promoted_most_days_is_forecast_near_its_promot
     assert uplift > 2 and ratio > 0.8 * uplift
     promoted_level = sales.loc[sales["promo"], "units"].mean()
     assert abs(no_calendar["mean"].mean() - promoted_level) < 0.2 * promoted_level
+
+
+def test_without_a_calendar_expected_demand_counts_the_promotions_the_median_day_leaves_out() -> None:
+    sales = _promoted_sales(0.2)
+    _, uplift, no_calendar, empty_calendar = _no_calendar_over_no_promotion(sales)
+    recent = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=91)]
+    rate = recent["promo"].mean()
+    # A baseline day times (1 - p + p * uplift): what the SKU sells on average, above the median day.
+    np.testing.assert_allclose(
+        no_calendar["expected"].to_numpy(),
+        empty_calendar["mean"].to_numpy() * (1 - rate + rate * uplift),
+        rtol=1e-9,
+    )
+    assert (no_calendar["expected"] > no_calendar["mean"]).all()
+    # 28 days expected at the baseline plus the share of promoted days, near what history sold per day.
+    assert abs(no_calendar["expected"].mean() - recent["units"].mean()) < 0.15 * recent["units"].mean()
+    # A calendar says which days are promoted: then each day's expected demand is its forecast.
+    assert (empty_calendar["expected"] == empty_calendar["mean"]).all()

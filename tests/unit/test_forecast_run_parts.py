@@ -99,7 +99,24 @@ def test_promotion_days_are_flagged_in_stored_points_and_old_items_still_read() 
     assert decoded[0].model_dump()["promo"] is True
     # Items written before promotions were planned have six-element rows: no promotion day.
     (old,) = store.decode_points('[["2025-06-01",3.0,1.0,5.0,0.0,7.0]]')
-    assert old.mean == 3.0 and old.promo is False
+    assert old.mean == 3.0 and old.promo is False and old.expected is None
+
+
+def test_expected_demand_is_stored_after_the_promotion_flag() -> None:
+    points = [(DAY, 3.0, 1.0, 5.0, 0.0, 7.0, False, 4.12345)]
+    item = store.forecast_item(
+        "sku-1",
+        "north",
+        points,
+        model="combo_smooth",
+        demand_class="smooth",
+        plan_date=DAY,
+        as_of=DAY,
+        run_id="r",
+    )
+    assert json.loads(item["points"])[0] == ["2025-06-01", 3.0, 1.0, 5.0, 0.0, 7.0, 0, 4.123]
+    (decoded,) = store.decode_points(item["points"])
+    assert decoded.mean == 3.0 and decoded.expected == 4.123
 
 
 def test_plan_items_keep_missing_figures_as_null_and_flag_orders() -> None:

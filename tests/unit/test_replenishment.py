@@ -133,6 +133,30 @@ def test_plan_row_matches_hand_computed_safety_stock_reorder_point_and_order() -
     assert result.issues == []
 
 
+def test_expected_demand_sets_lead_time_demand_and_eoq_while_the_intervals_set_the_reorder_point() -> None:
+    """Point forecast 10 a day (the median day), expected demand 12 (unknown promotion days included)."""
+    forecast = [day | {"expected": 12.0} for day in flat_forecast("P1", mean=10, sd=2)]
+    row = plan_replenishment([inventory_row("P1")], forecast).plan.to_pylist()[0]
+    # The lead time's own spread now uses the expected daily demand: 12^2 * 1^2.
+    lead_time_sd = math.sqrt(0.8 * 4 * 2**2 + 0.2 * (4 * 2) ** 2 + 12**2 * 1**2)
+    reorder_point = 40 + z_value(0.95) * lead_time_sd  # the interval's quantile around the point forecasts
+    assert row["lead_time_demand_mean"] == pytest.approx(48)
+    assert row["reorder_point"] == pytest.approx(reorder_point)
+    assert row["safety_stock"] == pytest.approx(reorder_point - 48)
+    assert row["eoq"] == 312  # sqrt(2 * 12 * 365 * 50 / 5) = 296.0 -> 13 packs of 24
+
+
+def test_the_reorder_point_never_falls_below_expected_lead_time_demand() -> None:
+    # A narrow interval around a median day far below the expected one (a SKU promoted on unknown days).
+    forecast = [day | {"expected": 20.0} for day in flat_forecast("P1", mean=10, sd=0.5)]
+    row = plan_replenishment(
+        [inventory_row("P1", lead_time_sd_days=0, service_level=0.9)], forecast
+    ).plan.to_pylist()[0]
+    assert row["lead_time_demand_mean"] == pytest.approx(80)
+    assert row["reorder_point"] == pytest.approx(80)
+    assert row["safety_stock"] == pytest.approx(0)
+
+
 @pytest.mark.parametrize(
     ("correlation", "forecast_sd"),
     [

@@ -34,7 +34,7 @@ class ForecastConfig:
     promo_uplift_bounds: tuple[float, float] = (0.5, 10.0)
     # Without a promotion calendar, each future day is promoted with the share of promotion days seen this
     # many days back; its forecast is the median of that mixture of baseline and promoted demand, each
-    # spread log-normally by `promo_mixture_spread` (see engine.expected_multiplier).
+    # spread log-normally by `promo_mixture_spread` (see engine.median_multiplier).
     promo_rate_days: int = 91
     promo_mixture_spread: float = 0.35
     # Recurring closures (closures.py): a horizon day closed on the same date in each earlier year of history,

@@ -46,7 +46,7 @@ INTERMITTENT_CLASSES = ("intermittent", "lumpy")
 # Scored days each side (promoted or not) needs before it gets its own interval quantiles.
 MIN_PROMO_ERRORS = 200
 # Without a calendar, a series promoted on at least this share of recent days is forecast near its promoted
-# level (engine.expected_multiplier) and takes the interval quantiles of such series.
+# level (engine.median_multiplier) and takes the interval quantiles of such series.
 OFTEN_PROMOTED_RATE = 0.5
 # Days of history a series needs before last year's window to be cross-validated on it (validated setting).
 SEASONAL_WINDOW_MIN_HISTORY = 56
@@ -87,10 +87,13 @@ def forecast_shard(
     # What the cross-validation puts back on each held-out day: the known calendar, or the expectation.
     calendar = frame
     promo_rate = _promo_rate(frame, uplift.index, config)
+    # Expected demand over point forecast per series: 1 when the calendar says which days are promoted.
+    expected_ratio = pd.Series(1.0, index=uplift.index)
     if future_promo is None:
-        expected = expected_multiplier(promo_rate, uplift, config)
-        future["multiplier"] = future["unique_id"].map(expected).to_numpy(dtype=float)
-        calendar = frame.assign(multiplier=frame["unique_id"].map(expected).to_numpy(dtype=float))
+        median = median_multiplier(promo_rate, uplift, config)
+        future["multiplier"] = future["unique_id"].map(median).to_numpy(dtype=float)
+        calendar = frame.assign(multiplier=frame["unique_id"].map(median).to_numpy(dtype=float))
+        expected_ratio = mean_multiplier(promo_rate, uplift) / median
     summary["promo_uplift"] = uplift
     summary["future_promo_days"] = (
         future.groupby("unique_id")["promo"].sum() if future_promo is not None else np.nan
@@ -163,6 +166,7 @@ def forecast_shard(
     _report_progress(progress, total, total)
 
     point = pd.concat(points, ignore_index=True)
+    point["expected"] = point["mean"] * point["unique_id"].map(expected_ratio).fillna(1.0).to_numpy()
     # Promotions are their own source of error, which pooled with ordinary days' would be spread over both:
     # with a calendar, promotion days take the quantiles of promotion days' errors. Without one, the forecast
     # sits near the baseline for a series promoted on few recent days (its misses are unforeseen promotions,
@@ -194,7 +198,14 @@ def _promo_rate(frame: pd.DataFrame, ids: pd.Index, config: ForecastConfig) -> p
     return recent.groupby("unique_id")["promo"].mean().reindex(ids).fillna(0.0)
 
 
-def expected_multiplier(promo_rate: pd.Series, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
+def mean_multiplier(promo_rate: pd.Series, uplift: pd.Series) -> pd.Series:
+    """Per series: the expected multiplier of a day whose promotion is unknown, promoted with probability
+    `promo_rate`. Summed over days it is what the series sells; its median (median_multiplier) is lower."""
+    rate = promo_rate.reindex(uplift.index).fillna(0.0)
+    return (1 - rate) + rate * uplift.astype(float)
+
+
+def median_multiplier(promo_rate: pd.Series, uplift: pd.Series, config: ForecastConfig) -> pd.Series:
     """Per series: the median multiplier of a day whose promotion is unknown.
 
     Without a calendar the promoted days are unknown but not absent. A day is promoted with probability p
@@ -226,12 +237,14 @@ def _close(
     """Demand on days a location may be closed is a mixture of zero (probability q) and an ordinary day.
 
     Its median is zero when q >= 0.5; an interval's lower bound is zero once q reaches the interval's lower
-    tail, and its upper bound once q covers all but the upper tail (q = 1: zero-width at zero)."""
+    tail, and its upper bound once q covers all but the upper tail (q = 1: zero-width at zero). Its expected
+    demand is the open day's times 1 - q."""
     summary["closed_days"] = 0
     for location, days in odds.items():
         at_location = forecasts["location"] == location
         for day, q in days.items():
             rows = at_location & (forecasts["ds"] == day)
+            forecasts.loc[rows, "expected"] *= 1 - q
             if q >= 0.5:
                 forecasts.loc[rows, "mean"] = 0.0
             for level in config.levels:
@@ -530,6 +543,7 @@ def _with_intervals(
     summary["dispersion"] = dispersion
     out = point.copy()
     out["mean"] = out["mean"].clip(lower=0.0)
+    out["expected"] = out["expected"].clip(lower=0.0)
     scale = dispersion.reindex(out["unique_id"]).fillna(0.0).to_numpy() * np.sqrt(
         out["mean"].to_numpy() + 1.0
     )
@@ -556,7 +570,7 @@ def _with_intervals(
     out["location"] = [location for _, location in ids]
     widest_first = sorted(config.levels, reverse=True)
     interval_columns = [f"lo_{level}" for level in widest_first] + [f"hi_{level}" for level in ordered]
-    columns = ["unique_id", "sku", "location", "ds", "mean", *interval_columns, "model"]
+    columns = ["unique_id", "sku", "location", "ds", "mean", *interval_columns, "model", "expected"]
     return out[columns].sort_values(["unique_id", "ds"], ignore_index=True)
 
 

@@ -245,7 +245,7 @@ def _forecast_items(
     columns = collected.forecasts.sort_by([("unique_id", "ascending"), ("ds", "ascending")]).to_pydict()
     points: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
     models: dict[Key, str] = {}
-    for sku, location, ds, mean, lo95, lo80, hi80, hi95, model in zip(
+    for sku, location, ds, mean, lo95, lo80, hi80, hi95, model, expected in zip(
         columns["sku"],
         columns["location"],
         columns["ds"],
@@ -255,10 +255,11 @@ def _forecast_items(
         columns["hi_80"],
         columns["hi_95"],
         columns["model"],
+        columns["expected"],
         strict=True,
     ):
         promo = ds in collected.promo_days.get((sku, location), ())
-        points[(sku, location)].append((ds, mean, lo80, hi80, lo95, hi95, promo))
+        points[(sku, location)].append((ds, mean, lo80, hi80, lo95, hi95, promo, expected))
         models[(sku, location)] = model
     for key, series_points in points.items():
         yield store.forecast_item(

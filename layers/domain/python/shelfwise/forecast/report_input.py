@@ -35,8 +35,8 @@ def build_report_input(
     """Plots for the largest series by forecast volume and for every line that needs an order."""
     forecasts = collected.forecasts
     volume = {
-        (entry["sku"], entry["location"]): entry["mean_sum"]
-        for entry in forecasts.group_by(["sku", "location"]).aggregate([("mean", "sum")]).to_pylist()
+        (entry["sku"], entry["location"]): entry["expected_sum"]
+        for entry in forecasts.group_by(["sku", "location"]).aggregate([("expected", "sum")]).to_pylist()
     }
     largest = sorted(volume, key=lambda key: (-volume[key], key))[:LARGEST_SERIES_PLOTTED]
     unit_cost = dict(
@@ -57,7 +57,7 @@ def build_report_input(
     for key in selection.largest:
         info = collected.series.get(key, {})
         captions[key] = (
-            f"{volume[key]:,.0f} units in {plan.horizon} d; {info.get('model')}, "
+            f"{volume[key]:,.0f} units expected in {plan.horizon} d; {info.get('model')}, "
             f"{info.get('demand_class')}; {_order_caption(by_key.get(key, {}))}"
         )
     for key in selection.orders:

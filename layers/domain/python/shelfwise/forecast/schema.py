@@ -10,12 +10,16 @@ FORECAST_SCHEMA = pa.schema(
         pa.field("sku", pa.string()),
         pa.field("location", pa.string()),
         pa.field("ds", pa.date32()),
+        # The point forecast: the median of the day's demand where the distribution is skewed (a promotion
+        # that may or may not happen, a store that may be closed), the level an absolute error rewards.
         pa.field("mean", pa.float64()),
         pa.field("lo_95", pa.float64()),
         pa.field("lo_80", pa.float64()),
         pa.field("hi_80", pa.float64()),
         pa.field("hi_95", pa.float64()),
         pa.field("model", pa.string()),
+        # The day's expected demand (its probability-weighted mean), what sums over days and plans stock.
+        pa.field("expected", pa.float64()),
     ]
 )
 FORECAST_COLUMNS = tuple(FORECAST_SCHEMA.names)

@@ -54,7 +54,10 @@ POINT_FIELDS = ("date", "mean", "lo_80", "hi_80", "lo_95", "hi_95")
 
 class ForecastPoint(BaseModel):
     date: date
-    mean: float
+    mean: float = Field(
+        description="The point forecast: the day's median demand where it is skewed (a promotion that may "
+        "or may not run, a store that may be closed); the intervals are centred on it."
+    )
     lo_80: float
     hi_80: float
     lo_95: float
@@ -62,6 +65,12 @@ class ForecastPoint(BaseModel):
     promo: bool = Field(
         default=False,
         description="A planned promotion day (incoming/promotions/): the mean includes the SKU's uplift.",
+    )
+    expected: float | None = Field(
+        default=None,
+        description="The day's expected demand (probability-weighted: unknown promotion days and likely "
+        "closures included); sums over days to what the SKU is expected to sell, as the plan uses it. "
+        "Null for forecasts stored before it was published.",
     )
 
 
@@ -138,24 +147,30 @@ def _number(value: float | None) -> Decimal | None:
 
 
 def encode_points(points: Iterable[Sequence[Any]]) -> str:
-    """Rows of (date, mean, lo_80, hi_80, lo_95, hi_95[, promo]) as compact JSON, numbers to 3 decimals and
-    the promotion flag as 1 or 0."""
-    rows = [
-        [
+    """Rows of (date, mean, lo_80, hi_80, lo_95, hi_95[, promo[, expected]]) as compact JSON, numbers to 3
+    decimals and the promotion flag as 1 or 0; expected last, so older six- and seven-element rows still
+    decode."""
+    rows = []
+    for point in points:
+        row = [
             str(point[0]),
             *(round(float(value), 3) for value in point[1:6]),
             int(bool(point[6])) if len(point) > 6 else 0,
         ]
-        for point in points
-    ]
+        if len(point) > 7:
+            row.append(round(float(point[7]), 3))
+        rows.append(row)
     return json.dumps(rows, separators=(",", ":"))
 
 
 def decode_points(text: str) -> list[ForecastPoint]:
     points = []
+    fields = len(POINT_FIELDS)
     for row in json.loads(text):
-        values = dict(zip(POINT_FIELDS, row[: len(POINT_FIELDS)], strict=True))
-        points.append(ForecastPoint(**values, promo=bool(row[len(POINT_FIELDS)]) if len(row) > 6 else False))
+        values = dict(zip(POINT_FIELDS, row[:fields], strict=True))
+        promo = bool(row[fields]) if len(row) > fields else False
+        expected = row[fields + 1] if len(row) > fields + 1 else None
+        points.append(ForecastPoint(**values, promo=promo, expected=expected))
     return points
 
 
