@@ -182,6 +182,7 @@ def score(
     history: pd.DataFrame, window: pd.DataFrame, answers: dict[str, dict], autoets: pd.DataFrame
 ) -> dict[str, float]:
     maes, snaive, ets, cov80, cov95 = [], [], [], [], []
+    units = {"actual": 0.0, "point": 0.0, "expected": 0.0}
     for sku, answer in answers.items():
         past = history[history["sku"] == sku].sort_values("date")["units"].to_numpy()
         actual = window[window["sku"] == sku].sort_values("date")
@@ -198,6 +199,9 @@ def score(
         ets.append(mase(y, baseline["AutoETS"].to_numpy(), past, 7))
         cov80.append(coverage(y, merged["lo_80"], merged["hi_80"]))
         cov95.append(coverage(y, merged["lo_95"], merged["hi_95"]))
+        units["actual"] += float(y.sum())
+        units["point"] += float(merged["mean"].sum())
+        units["expected"] += float(merged["expected"].sum())
     return {
         "mase": float(np.nanmean(maes)),
         "mase_snaive": float(np.nanmean(snaive)),
@@ -206,6 +210,8 @@ def score(
         "ratio_autoets": float(np.nanmean(maes) / np.nanmean(ets)),
         "cov80": float(np.mean(cov80)),
         "cov95": float(np.mean(cov95)),
+        "point_over_actual": units["point"] / units["actual"],
+        "expected_over_actual": units["expected"] / units["actual"],
         "series": len(answers),
     }
 
@@ -276,17 +282,20 @@ def render(results: pd.DataFrame, args: argparse.Namespace, command: str = COMMA
         "",
         "Each row is a clean `shelfwise local up`: sales dropped as a file, `shelfwise run forecast --wait`, "
         "then `GET /v1/forecasts/{sku}` for every SKU, scored on the 28 days after the cutoff. Plain "
-        "`AutoETS(season_length=7)` is fitted on the same history (no promotion information).",
+        "`AutoETS(season_length=7)` is fitted on the same history (no promotion information). The "
+        "last two columns sum the window's answers over every SKU and day against the units sold: the "
+        "point forecast `mean` (a day's median) and the `expected` demand the plan uses.",
         "",
         "| cutoff | input | MASE / SeasonalNaive(7) | MASE / AutoETS(7) | AutoETS / SeasonalNaive | cov80 | "
-        "cov95 | SKUs | `run forecast` s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "cov95 | SKUs | `run forecast` s | sum of mean / units sold | sum of expected / units sold |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.itertuples(index=False):
         lines.append(
             f"| {row.origin} | {row.input} | {row.ratio:.3f} | {row.ratio_autoets:.3f} | "
             f"{row.mase_autoets / row.mase_snaive:.3f} | {row.cov80:.1%} | {row.cov95:.1%} | "
-            f"{row.series} | {row.seconds:.0f} |"
+            f"{row.series} | {row.seconds:.0f} | {row.point_over_actual:.2f} | "
+            f"{row.expected_over_actual:.2f} |"
         )
     lines += ["", "Targets (ratios: mean of the two cutoffs; coverage: each cutoff):", ""]
     lines += [f"- {line}" for line in verdicts(results)]

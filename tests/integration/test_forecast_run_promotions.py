@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from moto_platform import local_platform
 from shelfwise.ingest.pipeline import IngestTargets, ingest_object
@@ -150,6 +152,18 @@ def test_without_a_promotions_file_no_day_is_flagged(cloud: Any) -> None:
     means = {point["date"]: point["mean"] for point in points}
     for promo_day, plain_day in zip(PROMO_DAYS, SAME_WEEKDAYS_WITHOUT, strict=True):
         assert means[promo_day.isoformat()] < 1.3 * means[plain_day.isoformat()]
+    # A week in four was promoted: the median day stays near the baseline, the expected day counts the
+    # promotions to come, and the plan orders for those.
+    assert all(point["expected"] > 1.05 * point["mean"] for point in points)
+    plan = pq.read_table(
+        io.BytesIO(
+            cloud.get_object(Bucket=BUCKET, Key=f"plans/{forecast_day(1)}/plan.parquet")["Body"].read()
+        )
+    ).to_pylist()
+    (north,) = [line for line in plan if line["location"] == "north"]
+    lead_time_days = 5
+    expected_lead_time_demand = sum(point["expected"] for point in points[:lead_time_days])
+    assert north["lead_time_demand_mean"] == pytest.approx(expected_lead_time_demand, abs=0.01)
 
 
 def test_shards_know_whether_the_retailer_sends_a_promotions_calendar(cloud: Any) -> None:
