@@ -177,6 +177,26 @@ def test_previous_runs_are_scored_on_the_days_observed_since_with_missing_days_a
     assert scored.coverage_95 == 0.5
 
 
+def test_bias_sums_the_expected_demand_and_wape_the_point_forecast() -> None:
+    sales = pa.table(
+        {
+            "sku": ["a", "a"],
+            "location": ["n", "n"],
+            "date": pa.array([DAY, DAY + dt.timedelta(1)], pa.date32()),
+            "units": [8.0, 16.0],  # a promotion nobody announced on the second day
+        }
+    )
+    # Median days of 8, expected days of 12 (one day in three promoted at 2.5x).
+    table = forecast_table(DAY, [8.0, 8.0], width=1.0).append_column("expected", pa.array([12.0, 12.0]))
+
+    (scored,) = score_previous_runs(
+        {DAY: table}, daily_actuals(sales), DAY + dt.timedelta(1), pa.array(["a|n"])
+    )
+
+    assert scored.forecast_units == 24.0 and scored.bias == 0.0
+    assert scored.wape == round(8 / 24, 4)
+
+
 def test_runs_whose_days_are_all_in_the_future_are_not_scored() -> None:
     previous = {DAY: forecast_table(DAY, [1.0, 1.0], width=1.0)}
     empty = pa.table(

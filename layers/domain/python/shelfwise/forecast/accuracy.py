@@ -2,6 +2,9 @@
 
 A day without a sales row counts as zero sales, as in the forecasts' own history (gaps are zero-filled).
 Only series the current run knows are scored, so a run is not blamed for SKUs whose sales were never sent.
+WAPE scores the point forecast (a day's median, what an absolute error rewards); forecast units and bias sum
+the expected demand the plan ordered on (the point forecast for runs stored before it was kept), so a
+history-only shop's unknown promotion days do not read as a systematic under-forecast.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ class RunAccuracy:
     points: int
     series: int
     actual_units: float
-    forecast_units: float
-    wape: float | None  # sum |actual - forecast| / sum actual
-    bias: float | None  # (sum forecast - sum actual) / sum actual; > 0 means over-forecast
+    forecast_units: float  # expected demand summed
+    wape: float | None  # sum |actual - point forecast| / sum actual
+    bias: float | None  # (forecast units - actual units) / actual units; > 0 means over-forecast
     coverage_80: float
     coverage_95: float
 
@@ -60,11 +63,14 @@ def score_previous_runs(
         scored = forecasts.filter(pc.and_(in_past, pc.is_in(ids, value_set=known_series)))
         if scored.num_rows == 0:
             continue
-        joined = scored.select(["sku", "location", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]).join(
+        volume = "expected" if "expected" in scored.column_names else "mean"
+        columns = ["sku", "location", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]
+        joined = scored.select(list(dict.fromkeys([*columns, volume]))).join(
             actuals, keys=["sku", "location", "ds"], join_type="left outer"
         )
         actual = pc.fill_null(joined.column("actual"), 0.0).to_numpy()
         mean = joined.column("mean").to_numpy()
+        forecast_units = float(joined.column(volume).to_numpy().sum())
         total = float(actual.sum())
         error = float(np.abs(actual - mean).sum())
         results.append(
@@ -74,9 +80,9 @@ def score_previous_runs(
                 points=joined.num_rows,
                 series=len(pc.unique(pc.binary_join_element_wise(joined["sku"], joined["location"], "|"))),
                 actual_units=round(total, 3),
-                forecast_units=round(float(mean.sum()), 3),
+                forecast_units=round(forecast_units, 3),
                 wape=round(error / total, 4) if total > 0 else None,
-                bias=round((float(mean.sum()) - total) / total, 4) if total > 0 else None,
+                bias=round((forecast_units - total) / total, 4) if total > 0 else None,
                 coverage_80=round(
                     coverage(actual, joined["lo_80"].to_numpy(), joined["hi_80"].to_numpy()), 4
                 ),
