@@ -53,7 +53,8 @@ def test_served_recommendations_score_what_the_training_job_measures(tmp_path: P
         n_items=150,
         # Enough users that the job's own hold-out puts the model clearly above popularity whatever the
         # ingestion pseudonyms (random per local cloud) do to its split: with 120 the gate's lift ranged
-        # 0.97-1.38 over 12 pseudonym draws and the version was sometimes rejected; with 240, 1.26-1.52 over 37.
+        # 0.97-1.38 over 12 pseudonym draws and the version was sometimes rejected; with 240, 1.26-1.52
+        # over 37.
         n_users=240,
         interaction_days=90,
         mean_views_per_user=30.0,
