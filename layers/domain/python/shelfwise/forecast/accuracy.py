@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shelfwise.forecast.metrics import coverage
+from shelfwise.forecast.schema import expected_column
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def score_previous_runs(
         scored = forecasts.filter(pc.and_(in_past, pc.is_in(ids, value_set=known_series)))
         if scored.num_rows == 0:
             continue
-        volume = "expected" if "expected" in scored.column_names else "mean"
+        volume = expected_column(scored)
         columns = ["sku", "location", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]
         joined = scored.select(list(dict.fromkeys([*columns, volume]))).join(
             actuals, keys=["sku", "location", "ds"], join_type="left outer"

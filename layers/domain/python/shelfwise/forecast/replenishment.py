@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from shelfwise.forecast.schema import expected_column
+
 PLAN_SCHEMA = pa.schema(
     [
         pa.field("sku", pa.string()),
@@ -368,8 +370,7 @@ def _forecast_arrays(forecasts: pa.Table) -> dict[tuple[str, str], DailyDemand]:
     """Per (sku, location): its days in date order. hi_80 is optional (then hi_95 sets every spread), and so
     is expected (then the point forecast stands for it)."""
     upper_80 = "hi_80" if "hi_80" in forecasts.column_names else "hi_95"
-    expected = "expected" if "expected" in forecasts.column_names else "mean"
-    names = ("sku", "location", "ds", "mean", upper_80, "hi_95", expected)
+    names = ("sku", "location", "ds", "mean", upper_80, "hi_95", expected_column(forecasts))
     columns = [forecasts.column(name).to_pylist() for name in names]
     grouped: dict[tuple[str, str], list[tuple[Any, float, float, float, float]]] = defaultdict(list)
     for sku, location, ds, mean, high_80, high_95, expected_units in zip(*columns, strict=True):

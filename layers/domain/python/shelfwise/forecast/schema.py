@@ -23,3 +23,9 @@ FORECAST_SCHEMA = pa.schema(
     ]
 )
 FORECAST_COLUMNS = tuple(FORECAST_SCHEMA.names)
+
+
+def expected_column(forecasts: pa.Table) -> str:
+    """The column holding a day's expected demand: `expected`, or the point forecast `mean` in forecast
+    tables stored before expected demand was kept."""
+    return "expected" if "expected" in forecasts.column_names else "mean"
