@@ -120,3 +120,38 @@ def test_a_plain_question_gets_an_automatic_reply_with_the_order_number(model: C
     result = model.triage("I need to change the delivery address for order 556677")
     assert not result.escalate
     assert result.reply is not None and "556677" in result.reply
+
+
+def test_asking_how_to_cancel_is_a_request_not_anger(model: ChatModel) -> None:
+    # The sentiment corpus once took "cancel" as a negative word, and this came out strongly negative (P2).
+    result = model.triage("how can I cancel the order I placed this morning")
+    assert result.intent == "cancel_order"
+    assert result.sentiment["label"] != "negative"
+    assert not result.escalate and result.reply is not None
+
+
+def test_a_calm_problem_report_is_answered_and_the_same_problem_in_anger_goes_to_a_person(
+    model: ChatModel,
+) -> None:
+    calm = model.triage("my card was declined when I tried to pay")
+    assert calm.intent == "payment_issue"
+    assert "strong_negative_sentiment" not in calm.reasons and not calm.escalate
+    angry = model.triage("my card was declined again, this is ridiculous and I am furious")
+    assert angry.escalate and angry.priority in {"P1", "P2"}
+    assert angry.sentiment["label"] == "negative"
+
+
+@pytest.mark.parametrize(
+    "text", ["I am not happy with this order", "this is the worst service ever, I am furious"]
+)
+def test_plain_dissatisfaction_is_a_complaint_for_a_person(model: ChatModel, text: str) -> None:
+    # Before the complaint top-up these came out as report_fraud (P1) and thank_you.
+    result = model.triage(text)
+    assert result.intent == "complaint"
+    assert result.escalate and "intent:complaint" in result.reasons
+
+
+def test_asking_where_a_parcel_is_gets_tracking_help(model: ChatModel) -> None:
+    result = model.triage("Where's my package? It was meant to come on Monday")
+    assert result.intent == "track_order"
+    assert not result.escalate and result.reply is not None

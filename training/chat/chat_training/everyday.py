@@ -9,9 +9,18 @@ intents have none of that, so the shipped model used to force "Thanks, great ser
 - `legal_threat`: lawyers, suing, courts, consumer-protection and regulator complaints.
 - `report_fraud`: chargebacks, disputed or unauthorised charges, stolen cards, scams, hacked accounts.
 
+Two Bitext intents are topped up with phrasings they lack, fewer than a Bitext intent has, so they do not
+pull messages away from the other intents:
+
+- `complaint`: Bitext's only ask how to file one ("I want to lodge a claim"), so plain dissatisfaction ("I am
+  not happy with this order", "worst service ever") went to whichever intent shared a word: fraud (P1) or
+  thanks ("best customer service ever").
+- `track_order`: Bitext's ask for the status of a numbered order; "where's my parcel?", the commonest
+  question a shop gets, came out as `place_order` or `get_invoice`.
+
 Utterances are built from hand-written openers, cores and closers (below), so every combination reads like a
 message; the generator is seeded, the output is deterministic. Sentiment labels follow the intent: gratitude
-positive, small talk neutral, threats and fraud negative.
+positive, small talk neutral, threats, fraud and dissatisfaction negative.
 """
 
 from __future__ import annotations
@@ -79,6 +88,31 @@ _FRAUD_CORES = (
     "i got a phishing email pretending to be you", "a fake seller took my money", "this looks like fraud",
     "i want to report a fraudulent order",
 )  # fmt: skip
+_DISSATISFACTION_CORES = (
+    "i am not happy with this order", "i'm very unhappy with your service", "this is the worst service ever",
+    "worst online shop i have ever used", "i am really disappointed", "very disappointed with my purchase",
+    "this is unacceptable", "completely unacceptable service", "the quality is terrible",
+    "the product is rubbish", "i'm fed up with your company", "nobody replies to my messages",
+    "your customer service is useless", "this is ridiculous", "i have been waiting for weeks and nothing",
+    "the item came damaged and nobody cares", "your courier was rude to me",
+    "the driver left my parcel in the rain", "this keeps happening with every order",
+    "i'm sick of chasing you", "really poor service", "what an awful experience",
+    "the product is nothing like the description", "never shopping here again", "you keep ignoring me",
+    "i am extremely frustrated with you", "this is a joke", "so disappointed, it broke after one day",
+    "the jacket fell apart after one wash", "i'm angry about how i was treated", "shocking service",
+    "you ruined my birthday present", "terrible experience from start to finish",
+    "i expected much better from you", "this is not good enough",
+)  # fmt: skip
+_WHERE_IS_IT_CORES = (
+    "where's my order", "where is my parcel", "where is my package", "where are my things",
+    "where's my stuff", "my order still hasn't come", "is my order on its way", "has my order been sent",
+    "has my parcel left the warehouse", "when will my order get here", "any news on my delivery",
+    "any update on my order", "can you check where my parcel is", "my order isn't here yet",
+    "i haven't received my order", "the tracking hasn't changed in days", "my tracking number doesn't work",
+    "which courier has my parcel", "is my package out for delivery", "did you ship my order yet",
+    "the parcel should have come yesterday", "can i get a tracking link", "how far away is my delivery",
+    "is my order lost", "what happened to my order",
+)  # fmt: skip
 _OPENERS = ("", "", "", "hi, ", "hello, ", "listen, ", "ok ", "look, ", "honestly, ", "well ")
 _THANKS_CLOSERS = ("", "", "", "!", "!!", " :)", " 🙂", ", you're great", ", bye", ", have a good one")
 _SMALL_TALK_CLOSERS = ("", "", "", "?", "!", " :)", " 😊", "...")
@@ -90,7 +124,14 @@ _DISPUTE_CLOSERS = (
     " over the last payment", ", i mean it",
 )  # fmt: skip
 
+_DISSATISFACTION_CLOSERS = ("", "", "", "!", "!!", ".", ", seriously", ", sort it out", ", i expected better")
+_WHERE_IS_IT_CLOSERS = ("", "", "", "?", "??", "? order 48213377", ", order number 55501234", ", thanks")
+# Utterances added to a Bitext intent (139-204 of its own).
+TOP_UP_PER_INTENT = 100
+
 SENTIMENT = {
+    "complaint": "negative",
+    "track_order": "neutral",
     "thank_you": "positive",
     "small_talk": "neutral",
     "legal_threat": "negative",
@@ -109,15 +150,22 @@ def _variants(cores: tuple[str, ...], openers: tuple[str, ...], closers: tuple[s
 
 
 def everyday_texts() -> dict[str, list[str]]:
-    """Intent -> utterances, PER_INTENT of each (fewer when the combinations run out)."""
+    """Intent -> utterances: PER_INTENT of each added intent, TOP_UP_PER_INTENT of each topped-up Bitext
+    intent (fewer when the combinations run out)."""
     rng = random.Random(SEED)
     pools = {
         "thank_you": _variants(_THANKS_CORES, _OPENERS, _THANKS_CLOSERS),
         "small_talk": _variants(_SMALL_TALK_CORES, _OPENERS, _SMALL_TALK_CLOSERS),
         "legal_threat": _variants(_LEGAL_CORES, _OPENERS, _DISPUTE_CLOSERS),
         "report_fraud": _variants(_FRAUD_CORES, _OPENERS, _DISPUTE_CLOSERS),
+        "complaint": _variants(_DISSATISFACTION_CORES, _OPENERS, _DISSATISFACTION_CLOSERS),
+        "track_order": _variants(_WHERE_IS_IT_CORES, _OPENERS, _WHERE_IS_IT_CLOSERS),
     }
-    return {intent: rng.sample(pool, min(PER_INTENT, len(pool))) for intent, pool in pools.items()}
+    sizes = {intent: PER_INTENT for intent in pools} | {
+        "complaint": TOP_UP_PER_INTENT,
+        "track_order": TOP_UP_PER_INTENT,
+    }
+    return {intent: rng.sample(pool, min(sizes[intent], len(pool))) for intent, pool in pools.items()}
 
 
 def everyday_intents() -> LabelledTexts:
