@@ -53,9 +53,9 @@ TRANSACTION_WORDS = frozenset(
     }
 )  # fmt: skip
 # A problem report in calm words ("my payment keeps getting declined") is unhappy but not angry. Taught as
-# negative twice for every time as neutral, its negative probability settles near two thirds: negative, but
-# under the escalation policy's strong-negative threshold (0.85), which angry words still reach. Labelled
-# negative only, every calm report came out above 0.95 and was escalated at P2 like an angry one.
+# negative twice for every time as neutral, it comes out mildly negative or neutral (0.73 negative for that
+# message in the shipped model), under the escalation policy's strong-negative threshold (0.85), which angry
+# words still reach. Labelled negative only, calm reports came out above 0.95 and went to a person at P2.
 CALM_PROBLEM_LABELS = ("negative", "negative", "neutral")
 LEXICON_MIN_VALENCE = 1.5
 LEXICON_FRAMES = ("{word}", "it was {word}", "that is {word}", "the service was {word}", "so {word}")
